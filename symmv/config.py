@@ -1,0 +1,76 @@
+"""Configuration dataclasses and the one helper that maps them onto argparse.
+
+Defaults run the embedded offline demo. The CLI (`symmv ...`) and the Prefect flow parameters both map
+onto these classes, so no configuration value is defined twice.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+@dataclass
+class BuildConfig:
+    """`build-symmv`: source -> parse -> match -> transcribe -> annotate -> features -> filters -> shards."""
+
+    source: str = "local"  # "local": a folder in yt-dlp's layout; "youtube": crawl configs/channels.toml
+    source_dir: Path = Path("data/demo-source")  # local: holds covers/ and videos/ (yt-dlp layout)
+    channels_config: Path = Path("configs/channels.toml")  # youtube: channels to crawl
+    out: Path = Path("data/symmv-demo")  # dataset root: Parquet shards, midi/, build_report.json
+    transcriber: str = "basic-pitch"  # registry name in symmv.transcription
+    semantic_encoder: str = "efficientnet-lite0"  # registry name in symmv.encoders ("clip" needs weights)
+    match_threshold: float = 0.55  # official-video matcher: minimum score to accept a candidate
+    video_fps: float = 6.0  # paper sec. 4.1: semantic features at 6 fps
+    split_seed: int = 0
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    workers: int = 2  # songs processed concurrently
+    limit: int = 0  # process at most this many covers (0 = all)
+    progress: bool = True
+
+
+@dataclass
+class DemoConfig:
+    """`symmv demo-corpus`: the offline source (see symmv.demo_corpus)."""
+
+    out: Path = Path("data/demo-source")
+    n_songs: int = 20
+    excerpt_s: float = 30.0
+    symmv_release: Path | None = field(default_factory=lambda: _env_path("SYMMV_RELEASE"))
+    clips_dir: Path = Path(".cache/clips")
+    seed: int = 0
+
+
+def _arg_type(tp):
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _arg_type(args[0])
+    return tp
+
+
+def add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
+    """One `--field-name` option per dataclass field, typed and defaulted from the dataclass."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        tp = _arg_type(hints[f.name])
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        flag = "--" + f.name.replace("_", "-")
+        if tp is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+        else:
+            parser.add_argument(flag, type=tp, default=default, help=f"(default: {default})")
+
+
+def from_args(cls, namespace: argparse.Namespace):
+    return cls(**{f.name: getattr(namespace, f.name) for f in dataclasses.fields(cls)})
