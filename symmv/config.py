@@ -74,3 +74,19 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
 
 def from_args(cls, namespace: argparse.Namespace):
     return cls(**{f.name: getattr(namespace, f.name) for f in dataclasses.fields(cls)})
+
+
+PREFECT_DEFAULTS = {
+    # A local run starts Prefect's temporary server; on a loaded 2-core machine it can need more than
+    # the default 20 s to come up ("Timed out while attempting to connect to ephemeral Prefect API").
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_UI_ENABLED": "false",
+    "PREFECT_HOME": str(Path(".prefect").resolve()),
+}
+
+
+def prefect_defaults(**overrides: str) -> None:
+    """Set Prefect's environment for local runs, keeping anything the user already set."""
+    for key, value in {**PREFECT_DEFAULTS, **overrides}.items():
+        os.environ.setdefault(key, value)
