@@ -1,8 +1,12 @@
 """Prefect flow `build-symmv`: the dataset DAG, as thin wiring over symmv.stages.
 
-    discover covers + videos (yt-dlp layout)
-      -> parse song/artist + match the official video
+    discover covers (local yt-dlp-layout folder, or crawl channels with yt-dlp)
+      -> parse song/artist + match the official video (local folder or YouTube search)
+      -> metadata (ShazamIO genre/lyrics, optional)
+      -> video features (semantic 6 fps, RGB-uv color, motion, cuts) + video quality filters
       -> transcribe the piano audio
+      -> rhythm (beats, downbeats, tempo)
+      -> symbolic (16th quantization, skyline melody/accompaniment, chords, key)
       -> split by video -> Parquet shards + MIDI + build report
 """
 from __future__ import annotations
@@ -18,26 +22,68 @@ from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from symmv import stages
+from symmv.candidates import LocalVideos, YouTubeSearch
 from symmv.config import BuildConfig
 from symmv.records import MediaItem, Reject
+from symmv.schema import TABLES
 from symmv.shards import shard_paths, write_shard
 from symmv.sources import discover
 from symmv.split import assign_splits
 
-PART = "build"  # one part per table/split for a single-process build (workers add their own names)
-TABLES_WRITTEN = ("songs", "notes", "rejects")
+PART = "build"  # one part per table/split for a single-process build
+
+
+@task(name="crawl-channels", cache_policy=NO_CACHE, retries=0)
+def crawl_channels(cfg: BuildConfig) -> list[Reject]:
+    """source=youtube: list every configured channel and download its covers into source_dir/covers."""
+    from prefect.concurrency.sync import concurrency
+
+    from symmv.crawl import CONCURRENCY_LIMIT, CrawlError, download, list_channel, load_config
+
+    crawl_cfg, rejects = load_config(cfg.channels_config), []
+    for channel in crawl_cfg.channels:
+        try:
+            with concurrency(CONCURRENCY_LIMIT, occupy=1):
+                entries = list_channel(channel.url, crawl_cfg)
+        except CrawlError as exc:
+            rejects.append(Reject(channel.url, "crawl", "channel_listing_failed", str(exc)))
+            continue
+        for entry in entries[: cfg.limit or None]:
+            try:
+                with concurrency(CONCURRENCY_LIMIT, occupy=1):
+                    download(entry, Path(cfg.source_dir) / "covers", crawl_cfg, kind="audio")
+            except CrawlError as exc:
+                rejects.append(Reject(str(entry.get("id")), "crawl", "download_failed", str(exc)))
+    return rejects
 
 
 @task(name="discover", cache_policy=NO_CACHE)
-def discover_source(cfg: BuildConfig) -> tuple[list[MediaItem], list[MediaItem], list[Reject]]:
-    covers, cover_rejects = discover(Path(cfg.source_dir) / "covers")
-    videos, video_rejects = discover(Path(cfg.source_dir) / "videos")
-    return (covers[: cfg.limit] if cfg.limit else covers), videos, cover_rejects + video_rejects
+def discover_covers(cfg: BuildConfig) -> tuple[list[MediaItem], list[Reject]]:
+    covers, rejects = discover(Path(cfg.source_dir) / "covers")
+    return (covers[: cfg.limit] if cfg.limit else covers), rejects
+
+
+def video_candidates(cfg: BuildConfig):
+    if cfg.source == "youtube":
+        from symmv.crawl import load_config
+
+        return YouTubeSearch(Path(cfg.source_dir) / "videos", load_config(cfg.channels_config), cfg.search_results)
+    return LocalVideos(Path(cfg.source_dir) / "videos")
 
 
 @task(name="match", cache_policy=NO_CACHE)
-def match(work: stages.SongWork, videos: list[MediaItem], cfg: BuildConfig) -> stages.SongWork:
+def match(work: stages.SongWork, videos, cfg: BuildConfig) -> stages.SongWork:
     return stages.parse_and_match(work, videos, cfg)
+
+
+@task(name="metadata", cache_policy=NO_CACHE)
+def metadata(work: stages.SongWork, cfg: BuildConfig) -> stages.SongWork:
+    return stages.look_up_metadata(work, cfg)
+
+
+@task(name="video-features", cache_policy=NO_CACHE)
+def video_features(work: stages.SongWork, cfg: BuildConfig) -> stages.SongWork:
+    return stages.extract_video_features(work, cfg)
 
 
 @task(name="transcribe", cache_policy=NO_CACHE)
@@ -45,39 +91,71 @@ def transcribe(work: stages.SongWork, cfg: BuildConfig) -> stages.SongWork:
     return stages.transcribe_cover(work, cfg)
 
 
+@task(name="rhythm", cache_policy=NO_CACHE)
+def rhythm(work: stages.SongWork, cfg: BuildConfig) -> stages.SongWork:
+    return stages.track_rhythm(work, cfg)
+
+
+@task(name="symbolic", cache_policy=NO_CACHE)
+def symbolic(work: stages.SongWork, cfg: BuildConfig) -> stages.SongWork:
+    return stages.annotate_symbolic(work, cfg)
+
+
 @task(name="write-shards", cache_policy=NO_CACHE)
 def write_dataset(works: list[stages.SongWork], source_rejects: list[Reject], cfg: BuildConfig) -> dict:
     out = Path(cfg.out)
     accepted = [w for w in works if w.reject is None]
+    motion = stages.set_video_tempi(accepted) if accepted else {}
     rejects = source_rejects + [w.reject for w in works if w.reject is not None]
     split_of = assign_splits({w.song_id: w.video.info.get("webpage_url") or w.video.id for w in accepted},
                              cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
     rows: dict[tuple[str, str], list[dict]] = {}
-    for w in accepted:
-        split = split_of[w.song_id]
-        midi = stages.write_midi(w.notes, out / "midi" / f"{w.song_id}.mid")
-        rows.setdefault(("songs", split), []).append(stages.song_row(w, split, str(midi.relative_to(out))))
-        rows.setdefault(("notes", split), []).extend(stages.note_rows(w))
-    rows[("rejects", "rejected")] = [stages.reject_row(r) for r in rejects]
+
+    def add(table: str, split: str, new_rows: list[dict]) -> None:
+        rows.setdefault((table, split), []).extend(new_rows)
+
+    for w in works:
+        split = split_of.get(w.song_id, "rejected")
+        if w.match is not None:
+            add("matches", split, [stages.match_row(w)])
+        if w.metadata is not None:
+            add("metadata", split, [w.metadata])
+        if w.reject is None:
+            midi = stages.write_midi(w.notes, out / "midi" / f"{w.song_id}.mid")
+            add("songs", split, [stages.song_row(w, split, str(midi.relative_to(out)))])
+            add("notes", split, stages.note_rows(w))
+            add("beats", split, stages.beat_rows(w))
+            add("chords", split, stages.chord_rows(w))
+            add("key_windows", split, stages.key_window_rows(w))
+            add("video_features", split, [stages.video_feature_row(w)])
+    add("rejects", "rejected", [stages.reject_row(r) for r in rejects])
     written = {write_shard(out, table, split, data, PART) for (table, split), data in rows.items()}
-    for table in TABLES_WRITTEN:  # drop shards a previous build left behind that this one did not write
-        for stale in set(shard_paths(out, table)) - written:
+    for table in TABLES:
+        for stale in set(shard_paths(out, table)) - written:  # what a previous build left behind
             stale.unlink()
-    return {"songs": len(accepted), "rejects": len(rejects), "splits": dict(Counter(split_of.values())),
-            "reject_reasons": dict(Counter(f"{r.stage}:{r.reason}" for r in rejects))}
+    return {"songs": len(accepted), "rejects": len(rejects), "motion_range": motion,
+            "hours_music": round(sum(w.cover.duration_s or 0 for w in accepted) / 3600, 4),
+            "transcribers": dict(Counter(w.transcriber for w in accepted)), "splits": dict(sorted(Counter(split_of.values()).items())),
+            "reject_reasons": dict(sorted(Counter(f"{r.stage}:{r.reason}" for r in rejects).items()))}
 
 
 @flow(name="build-symmv", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
 def build_symmv(config: BuildConfig = BuildConfig()) -> dict:
     log = get_run_logger()
     started = time.perf_counter()
-    covers, videos, source_rejects = discover_source(config)
-    log.info("discovered %d covers, %d videos, %d broken items", len(covers), len(videos), len(source_rejects))
+    crawl_rejects = crawl_channels(config) if config.source == "youtube" else []
+    covers, cover_rejects = discover_covers(config)
+    videos = video_candidates(config)
+    log.info("%d covers, %d broken items; video candidates from %s", len(covers), len(cover_rejects), videos.name)
     works = [stages.SongWork(cover=c) for c in covers]
     matched = match.map(works, videos=unmapped(videos), cfg=unmapped(config))
-    transcribed = transcribe.map(matched, cfg=unmapped(config))
-    wait(transcribed)
-    summary = write_dataset([f.result() for f in transcribed], source_rejects, config)
+    described = metadata.map(matched, cfg=unmapped(config))
+    filmed = video_features.map(described, cfg=unmapped(config))
+    transcribed = transcribe.map(filmed, cfg=unmapped(config))
+    timed = rhythm.map(transcribed, cfg=unmapped(config))
+    annotated = symbolic.map(timed, cfg=unmapped(config))
+    wait(annotated)
+    summary = write_dataset([f.result() for f in annotated], crawl_rejects + cover_rejects, config)
     summary["wall_s"] = round(time.perf_counter() - started, 2)
     (Path(config.out) / "build_report.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
     log.info("built %(songs)d songs, %(rejects)d rejects -> %(splits)s", summary)

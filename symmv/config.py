@@ -30,6 +30,8 @@ class BuildConfig:
     transcriber: str = "basic-pitch"  # registry name in symmv.transcription
     semantic_encoder: str = "efficientnet-lite0"  # registry name in symmv.encoders ("clip" needs weights)
     match_threshold: float = 0.55  # official-video matcher: minimum score to accept a candidate
+    search_results: int = 10  # youtube: candidates per `ytsearchN:` query
+    shazam: bool = False  # look genre/lyrics up with ShazamIO (needs the internet; never fatal)
     video_fps: float = 6.0  # paper sec. 4.1: semantic features at 6 fps
     split_seed: int = 0
     val_fraction: float = 0.1

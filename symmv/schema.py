@@ -62,35 +62,6 @@ BEATS = pa.schema(
     ]
 )
 
-CHORDS = pa.schema(
-    [
-        ("song_id", pa.string()),
-        ("start_s", pa.float64()),
-        ("end_s", pa.float64()),
-        ("bar", pa.int32()),
-        ("position", pa.int16()),  # 16th-note slot within the bar where the chord starts
-        ("root", pa.int8()),  # 0-11, -1 for no-chord
-        ("quality", pa.string()),  # one of the 10 qualities, "N" (no chord) or "X" (unknown)
-    ]
-)
-
-VIDEO_FEATURES = pa.schema(
-    [
-        ("song_id", pa.string()),
-        ("video_id", pa.string()),
-        ("fps", pa.float64()),  # sampling rate of the per-frame series (paper: 6 fps)
-        ("n_frames", pa.int32()),
-        ("semantic_encoder", pa.string()),  # "<name> <version>" of the semantic encoder
-        ("semantic_dim", pa.int32()),
-        ("semantic", pa.list_(pa.list_(pa.float32()))),  # (n_frames, semantic_dim)
-        ("color_bins", pa.int32()),
-        ("color", pa.list_(pa.list_(pa.float32()))),  # (n_frames, color_bins*color_bins*3), RGB-uv
-        ("motion", pa.list_(pa.float32())),  # per-second mean RGB difference at 0.2 s intervals
-        ("motion_mean", pa.float64()),
-        ("shot_boundaries_s", pa.list_(pa.float64())),
-    ]
-)
-
 REJECTS = pa.schema(
     [
         ("item_id", pa.string()),
@@ -100,12 +71,22 @@ REJECTS = pa.schema(
     ]
 )
 
+# Declared next to the code that produces them (STYLE: schema beside the annotator), collected here.
+from annotators.chords import CHORD_SCHEMA as CHORDS  # noqa: E402  chords per beat, merged
+from annotators.key import KEY_WINDOW_SCHEMA as KEY_WINDOWS  # noqa: E402  windowed keys (modulations)
+from annotators.video import VIDEO_FEATURES  # noqa: E402  semantic / color / motion on one timeline
+from symmv.matching import MATCH_SCHEMA as MATCHES  # noqa: E402  the matcher's audit trail, one row per cover
+from symmv.metadata import METADATA_SCHEMA as METADATA  # noqa: E402  ShazamIO genre/lyrics per song
+
 TABLES: dict[str, pa.Schema] = {
     "songs": SONGS,
     "notes": NOTES,
     "beats": BEATS,
     "chords": CHORDS,
+    "key_windows": KEY_WINDOWS,
     "video_features": VIDEO_FEATURES,
+    "matches": MATCHES,
+    "metadata": METADATA,
     "rejects": REJECTS,
 }
 

@@ -27,7 +27,10 @@ SORT_KEYS: dict[str, list[str]] = {
     "notes": ["song_id", "onset_s", "pitch", "track"],
     "beats": ["song_id", "time_s"],
     "chords": ["song_id", "start_s"],
+    "key_windows": ["song_id", "bar_start"],
     "video_features": ["song_id"],
+    "matches": ["cover_id"],
+    "metadata": ["song_id"],
     "rejects": ["item_id", "stage"],
 }
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from symmv.config import BuildConfig
-from symmv.records import MediaItem, Note, Reject
+from symmv.records import Beat, MediaItem, Note, Reject
 from symmv.safe_names import sanitize_id
 
 
@@ -26,7 +26,15 @@ class SongWork:
     match: dict | None = None  # the matcher's decision, JSON-able, kept for audit
     transcriber: str = ""
     notes: list[Note] = field(default_factory=list)
+    beats: list[Beat] = field(default_factory=list)
+    tempo_bpm: float | None = None
+    chords: list = field(default_factory=list)  # annotators.chords.Chord
+    key: object | None = None  # annotators.key.KeyEstimate
+    key_windows: list = field(default_factory=list)
+    video_features: object | None = None  # annotators.video.VideoFeatures
+    video_tempo_bpm: float | None = None  # from motion, set once the dataset's motion range is known
     genre: str | None = None
+    metadata: dict | None = None  # a symmv.metadata METADATA_SCHEMA row when ShazamIO was asked
     provenance: dict[str, str] = field(default_factory=dict)
     reject: Reject | None = None
 
@@ -66,24 +74,85 @@ class StageError(ValueError):
 
 
 @stage("match")
-def parse_and_match(work: SongWork, videos: list[MediaItem], cfg: BuildConfig) -> SongWork:
-    """Parse song/artist from the cover's metadata and pick its official video (paper sec. 3.1)."""
+def parse_and_match(work: SongWork, videos, cfg: BuildConfig) -> SongWork:
+    """Parse song/artist from the cover's metadata and pick its official video (paper sec. 3.1).
+
+    `videos` is a candidate source (symmv.candidates): a local folder or a YouTube search.
+    """
     from symmv.matching import choose_video
     from symmv.titles import parse_info
 
     work.parsed = parse_info(work.cover.info)
     if not work.parsed.song:
         raise StageError("unparseable_title", f"no song title found in {work.cover.title[:200]!r}")
-    by_id = {v.id: v for v in videos}
-    decision = choose_video(work.parsed, work.cover.duration_s, [v.info for v in videos], cfg.match_threshold)
+    candidates = videos.candidates(work.parsed)
+    decision = choose_video(work.parsed, work.cover.duration_s, candidates, cfg.match_threshold)
     work.match = decision.to_dict()
     if decision.chosen_id is None:
         best = decision.scores[0].candidate_id if decision.scores else None
         raise StageError("no_video_match", f"{decision.reason}: best candidate {best} scored "
                          f"{decision.score:.2f} (threshold {cfg.match_threshold})")
-    work.video = by_id[decision.chosen_id]
-    work.genre = work.cover.info.get("genre") or None
-    work.provenance["match"] = f"symmv.matching threshold={cfg.match_threshold}"
+    work.video = videos.fetch(next(c for c in candidates if c.get("id") == decision.chosen_id))
+    work.provenance["match"] = f"{decision.matcher_version} ({videos.name}) threshold={cfg.match_threshold}"
+    return work
+
+
+@stage("metadata")
+def look_up_metadata(work: SongWork, cfg: BuildConfig) -> SongWork:
+    """Genre and lyrics from ShazamIO (paper sec. 3.2) when enabled; else the source's own genre field.
+
+    Never rejects: a failed lookup is recorded in the metadata row (status, error) and the song goes on.
+    """
+    source_genre = work.cover.info.get("genre") or None
+    work.genre = source_genre
+    work.provenance["genre"] = "source info.json" if source_genre else "none"
+    if cfg.shazam:
+        from symmv.metadata import metadata_row
+
+        meta = _shazam_tagger(str(Path(cfg.out) / ".cache" / "shazam")).tag(work.cover.media_path)
+        work.metadata = metadata_row(work.song_id, meta)
+        if meta.genre:
+            work.genre, work.provenance["genre"] = meta.genre, work.metadata["metadata_provider"]
+    return work
+
+
+@functools.lru_cache(maxsize=2)
+def _shazam_tagger(cache_dir: str):
+    from symmv.metadata import ShazamTagger
+
+    return ShazamTagger(cache_dir)  # one per run: it rate-limits across songs
+
+
+@functools.lru_cache(maxsize=2)
+def semantic_encoder(name: str, threads: int):
+    """One encoder per process (weights load once); "none" computes no semantic features."""
+    if name == "none":
+        return None
+    import torch
+
+    from symmv.encoders import make_encoder
+
+    torch.set_num_threads(max(1, threads))
+    return make_encoder(name)
+
+
+@stage("video")
+def extract_video_features(work: SongWork, cfg: BuildConfig) -> SongWork:
+    """Semantic (6 fps), RGB-uv color and RGB-difference motion on one timeline (paper sec. 4.1),
+    then the quality filters (duration mismatch, lyric video, static video) that musicians applied by hand."""
+    import os
+
+    from annotators.quality import video_quality
+    from annotators.video import video_features
+
+    encoder = semantic_encoder(cfg.semantic_encoder, (os.cpu_count() or 2) // max(1, cfg.workers))
+    feats = video_features(work.video.media_path, encoder, fps=cfg.video_fps)
+    reject = video_quality(work.video.id, feats, work.cover.duration_s)
+    if reject is not None:
+        raise StageError(reject.reason, f"video {work.video.id}: {reject.detail}")
+    work.video_features = feats
+    work.provenance["video_features"] = feats.annotator
+    work.provenance["semantic"] = feats.semantic_encoder or "none"
     return work
 
 
@@ -100,6 +169,34 @@ def transcribe_cover(work: SongWork, cfg: BuildConfig) -> SongWork:
     return work
 
 
+@stage("rhythm")
+def track_rhythm(work: SongWork, cfg: BuildConfig) -> SongWork:
+    """Beats, downbeats and tempo from the cover audio (paper sec. 3.2: madmom's RNN + DBN)."""
+    from annotators.beats import track_beats
+
+    track = track_beats(work.cover.media_path)
+    if len(track.beats) < 2:
+        raise StageError("no_beats", f"{track.tracker} found {len(track.beats)} beats")
+    work.beats, work.tempo_bpm = list(track.beats), track.tempo_bpm
+    work.provenance["beats"] = f"{track.tracker} {track.version}"
+    return work
+
+
+@stage("symbolic")
+def annotate_symbolic(work: SongWork, cfg: BuildConfig) -> SongWork:
+    """16th-note quantization on the beat grid -> skyline melody/accompaniment -> chords -> key."""
+    from annotators import chords, key, quantize, skyline
+
+    quantized = quantize.quantize(work.notes, work.beats)
+    work.notes = skyline.skyline(quantized, work.beats)
+    work.chords = chords.chords(work.notes, work.beats)
+    work.key = key.estimate_key(work.notes)
+    work.key_windows = key.windowed_keys(work.notes)
+    for module in (quantize, skyline, chords, key):
+        work.provenance[module.__name__.split(".")[-1]] = module.ANNOTATOR_VERSION
+    return work
+
+
 # ---------------------------------------------------------------- rows for the shards
 
 def song_row(work: SongWork, split: str, midi_path: str | None) -> dict:
@@ -113,8 +210,56 @@ def song_row(work: SongWork, split: str, midi_path: str | None) -> dict:
         "match_score": (work.match or {}).get("score"),
         "cover_duration_s": work.cover.duration_s, "video_duration_s": video.get("duration"),
         "n_notes": len(work.notes), "genre": work.genre, "midi_path": midi_path,
+        "tempo_bpm": work.tempo_bpm, "video_tempo_bpm": work.video_tempo_bpm,
+        "key_tonic": work.key.tonic if work.key else None, "key_mode": work.key.mode if work.key else None,
+        "key_confidence": work.key.confidence if work.key else None,
         "transcriber": work.transcriber, "provenance": json.dumps(work.provenance, sort_keys=True),
     }
+
+
+def beat_rows(work: SongWork) -> list[dict]:
+    return [{"song_id": work.song_id, "time_s": b.time_s, "bar": b.bar, "beat_in_bar": b.beat_in_bar}
+            for b in work.beats]
+
+
+def chord_rows(work: SongWork) -> list[dict]:
+    return [{"song_id": work.song_id, "start_s": c.start_s, "end_s": c.end_s, "bar": c.bar, "position": c.position,
+             "root": c.root, "quality": c.quality, "bass": c.bass} for c in work.chords]
+
+
+def key_window_rows(work: SongWork) -> list[dict]:
+    return [{"song_id": work.song_id, "bar_start": k.bar_start, "bar_end": k.bar_end, "start_s": k.start_s,
+             "end_s": k.end_s, "key_tonic": k.tonic, "key_mode": k.mode, "key_confidence": k.confidence,
+             "key_margin": k.margin} for k in work.key_windows]
+
+
+def video_feature_row(work: SongWork) -> dict:
+    return work.video_features.to_row(work.song_id, work.video.id)
+
+
+def set_video_tempi(works: list[SongWork]) -> dict:
+    """Paper sec. 4.1: map each video's mean motion linearly from the dataset's [min, max] to 90-130 BPM.
+
+    min/max are the 2nd/98th percentiles of the per-video means of this build (robust to one outlier);
+    with fewer than 3 videos there is no range to speak of and the documented default range is used.
+    """
+    from annotators.video import DEFAULT_MOTION_RANGE, motion_range, motion_tempo_bpm
+
+    means = [w.video_features.motion_mean for w in works]
+    lo, hi = motion_range(means) if len(means) >= 3 else DEFAULT_MOTION_RANGE
+    source = "build percentiles 2/98" if len(means) >= 3 and hi > lo else "default range"
+    if not hi > lo:
+        lo, hi = DEFAULT_MOTION_RANGE
+    for w in works:
+        w.video_tempo_bpm = motion_tempo_bpm(w.video_features.motion_mean, lo, hi)
+        w.provenance["video_tempo"] = f"motion [{lo:.5f}, {hi:.5f}] ({source}) -> [90, 130] BPM"
+    return {"motion_min": lo, "motion_max": hi, "source": source}
+
+
+def match_row(work: SongWork) -> dict:
+    from symmv.matching import MatchDecision, match_row as decision_row
+
+    return decision_row(work.cover.id, MatchDecision.from_dict(work.match))
 
 
 def note_rows(work: SongWork) -> list[dict]:

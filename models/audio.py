@@ -1,0 +1,108 @@
+"""MIDI <-> notes, fluidsynth rendering and log-mel features for VMCP (paper sec. 4.3 and 5.1).
+
+The paper synthesizes MIDI with fluidsynth before its audio encoder; we do the same with the General MIDI
+soundfont Debian ships (TimGM6mb), at 16 kHz mono, then take a log-mel spectrogram with librosa.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from collections.abc import Sequence
+
+import numpy as np
+import pretty_midi
+
+from symmv.records import Note
+
+DEFAULT_SOUNDFONT = os.environ.get("SYMMV_SOUNDFONT", "/usr/share/sounds/sf2/TimGM6mb.sf2")
+RENDERER = "fluidsynth"
+
+
+def notes_from_midi(path: str | Path) -> list[Note]:
+    """All non-drum notes of a MIDI file as `Note`s in seconds (pretty_midi resolves tempo changes)."""
+    pm = pretty_midi.PrettyMIDI(str(path))
+    notes = [
+        Note(onset_s=float(n.start), offset_s=float(n.end), pitch=int(n.pitch), velocity=int(n.velocity),
+             track=inst.name or "piano")
+        for inst in pm.instruments if not inst.is_drum for n in inst.notes
+    ]
+    return sorted(notes, key=lambda n: (n.onset_s, n.pitch))
+
+
+def notes_to_midi(notes: Sequence[Note], path: str | Path, program: int = 0) -> Path:
+    """Write notes (seconds) as a one-track piano MIDI at 120 BPM, 480 tpq; returns the path.
+
+    pretty_midi writes no key signature, which sidesteps muspy 0.5.0's broken key-signature writer.
+    """
+    pm = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=120.0)
+    inst = pretty_midi.Instrument(program=program, name="piano")
+    for n in notes:
+        end = max(n.offset_s, n.onset_s + 1e-3)
+        inst.notes.append(pretty_midi.Note(velocity=int(n.velocity), pitch=int(n.pitch),
+                                           start=float(n.onset_s), end=float(end)))
+    pm.instruments.append(inst)
+    path = Path(path)
+    pm.write(str(path))
+    return path
+
+
+def render_midi(midi_path: str | Path, wav_path: str | Path, *, sample_rate: int = 16000,
+                soundfont: str = DEFAULT_SOUNDFONT) -> Path:
+    """`fluidsynth -ni -F out.wav -r SR SF2 in.mid`; raises with fluidsynth's stderr on failure."""
+    if shutil.which("fluidsynth") is None:
+        raise RuntimeError("fluidsynth is not installed (apt-get install -y --no-install-recommends fluidsynth)")
+    if not Path(soundfont).exists():
+        raise FileNotFoundError(f"soundfont {soundfont} not found (apt package fluid-soundfont-gm / timgm6mb-soundfont)")
+    cmd = ["fluidsynth", "-ni", "-q", "-g", "1.0", "-F", str(wav_path), "-r", str(sample_rate), soundfont,
+           str(midi_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0 or not Path(wav_path).exists():
+        raise RuntimeError(f"fluidsynth failed ({proc.returncode}): {proc.stderr[-500:]}")
+    return Path(wav_path)
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    sample_rate: int = 16000
+    n_fft: int = 1024
+    hop_length: int = 320  # 20 ms frames -> 50 frames per second
+    n_mels: int = 64
+    fmin: float = 30.0
+    fmax: float = 8000.0
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.sample_rate / self.hop_length
+
+
+def log_mel(wav: np.ndarray, cfg: MelConfig = MelConfig()) -> np.ndarray:
+    """(n_frames, n_mels) float32 log-mel (dB, ref = 1.0, floor -100 dB) of a mono waveform at cfg.sample_rate."""
+    import librosa
+
+    mel = librosa.feature.melspectrogram(y=wav.astype(np.float32), sr=cfg.sample_rate, n_fft=cfg.n_fft,
+                                         hop_length=cfg.hop_length, n_mels=cfg.n_mels, fmin=cfg.fmin,
+                                         fmax=cfg.fmax, power=2.0)
+    return librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None).clip(-100.0).T.astype(np.float32)
+
+
+def midi_log_mel(midi_path: str | Path, cfg: MelConfig = MelConfig(), soundfont: str = DEFAULT_SOUNDFONT) -> np.ndarray:
+    """Render a MIDI with fluidsynth and return its log-mel (n_frames, n_mels)."""
+    import soundfile as sf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav_path = render_midi(midi_path, Path(tmp) / "render.wav", sample_rate=cfg.sample_rate, soundfont=soundfont)
+        wav, sr = sf.read(str(wav_path), dtype="float32", always_2d=True)
+    if sr != cfg.sample_rate:
+        raise RuntimeError(f"fluidsynth wrote {sr} Hz, asked for {cfg.sample_rate}")
+    return log_mel(wav.mean(axis=1), cfg)
+
+
+def notes_log_mel(notes: Sequence[Note], cfg: MelConfig = MelConfig(), soundfont: str = DEFAULT_SOUNDFONT) -> np.ndarray:
+    """Notes -> temporary MIDI -> fluidsynth -> log-mel (n_frames, n_mels)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        midi = notes_to_midi(notes, Path(tmp) / "notes.mid")
+        return midi_log_mel(midi, cfg, soundfont)

@@ -1,0 +1,61 @@
+"""Where official-video candidates come from: a local folder (offline) or a YouTube search (crawl).
+
+Both give the matcher yt-dlp info dicts and hand back the chosen one as a MediaItem, so the match stage
+is one code path. Network calls hold the Prefect global concurrency limit named by symmv.crawl.
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+
+from symmv.records import MediaItem, Reject
+from symmv.sources import discover
+
+
+class LocalVideos:
+    """Every video of a folder in yt-dlp's layout is a candidate for every cover."""
+
+    name = "local"
+
+    def __init__(self, folder: str | Path):
+        self.items, self.rejects = discover(folder) if Path(folder).is_dir() else ([], [])
+        self.by_id = {v.id: v for v in self.items}
+
+    def candidates(self, parsed) -> list[dict]:
+        return [v.info for v in self.items]
+
+    def fetch(self, info: dict) -> MediaItem:
+        return self.by_id[info["id"]]
+
+
+class YouTubeSearch:
+    """`ytsearchN:` on the parsed title (paper sec. 3.1); the chosen video is downloaded into `dest`."""
+
+    name = "youtube"
+
+    def __init__(self, dest: str | Path, crawl_cfg, n: int = 10):
+        self.dest, self.crawl_cfg, self.n = Path(dest), crawl_cfg, n
+        self.rejects: list[Reject] = []
+
+    def _limit(self):
+        try:
+            from prefect.concurrency.sync import concurrency
+
+            from symmv.crawl import CONCURRENCY_LIMIT
+
+            return concurrency(CONCURRENCY_LIMIT, occupy=1)
+        except ImportError:  # used outside Prefect
+            return nullcontext()
+
+    def candidates(self, parsed) -> list[dict]:
+        from symmv.crawl import ydl_options
+        from symmv.matching import search_candidates
+
+        with self._limit():
+            return search_candidates(parsed.search_query(), self.n, ydl_options(self.crawl_cfg))
+
+    def fetch(self, info: dict) -> MediaItem:
+        from symmv.crawl import download
+
+        with self._limit():
+            return download(info, self.dest, self.crawl_cfg, kind="video")

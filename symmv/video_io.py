@@ -1,0 +1,187 @@
+"""Stream frames out of a video file at a fixed rate and size (paper sec. 4.1 samples frames at 6 fps).
+
+Backend choice: an `ffmpeg` subprocess that pipes `rawvideo`/`rgb24` through `fps=..,scale=..,crop=..` filters.
+Timings reported in the issue for 10 s clips at 6 fps / 224 px on this machine: decord 0.51 s,
+imageio-ffmpeg 0.59 s, torchcodec 0.62 s, OpenCV 0.63 s, PyAV 0.69 s. decord is ~15 % faster but is one
+more compiled dependency to pin next to torch; the plain ffmpeg pipe is within that spread (imageio-ffmpeg
+is exactly this pipe), needs no Python package (the ffmpeg binary is already required by yt-dlp), streams by
+construction (a 10-minute 1080p video is never held in memory: one small frame at a time comes out of the
+pipe), decodes once for several sampling rates (`iter_streams`), and lets ffmpeg's own `fps` filter pick
+the frames, so the timeline is exactly `k / fps` seconds regardless of the source frame rate or VFR quirks.
+
+Every frame comes out as a `size` x `size` centre crop after scaling the short side to `size` (the
+standard CLIP/ImageNet preprocessing), so all consumers see the same pixels.
+"""
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+import os
+import selectors
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class VideoReadError(ValueError):
+    """The file cannot be decoded as a video (missing, corrupt, no video stream)."""
+
+
+class EmptyVideoError(VideoReadError):
+    """The file has a video stream but not a single frame decodes."""
+
+
+@dataclass(frozen=True, slots=True)
+class VideoInfo:
+    duration_s: float  # container (or stream) duration as ffprobe reports it
+    width: int
+    height: int
+    fps: float  # average frame rate of the video stream (0.0 when unknown)
+    codec: str
+
+
+def _require(tool: str) -> str:
+    exe = shutil.which(tool)
+    if exe is None:
+        raise RuntimeError(f"{tool} not found on PATH; install ffmpeg (apt-get install ffmpeg)")
+    return exe
+
+
+def _grow_pipe(fd: int, size: int = 1 << 20) -> None:
+    """Ask Linux for a 1 MiB pipe buffer (default 64 KiB): fewer wake-ups per 150 KB frame."""
+    try:
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+    except OSError:
+        pass  # not a pipe, not Linux, or above /proc/sys/fs/pipe-max-size: the default works too
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Read the first video stream's metadata with ffprobe; VideoReadError when there is none."""
+    path = Path(path)
+    if not path.is_file():
+        raise VideoReadError(f"{path}: no such file")
+    cmd = [_require("ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries",
+           "stream=codec_name,width,height,avg_frame_rate,duration:format=duration", "-of", "json", str(path)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise VideoReadError(f"{path}: ffprobe failed: {res.stderr.strip()[-500:]}")
+    meta = json.loads(res.stdout or "{}")
+    streams = meta.get("streams") or []
+    if not streams:
+        raise VideoReadError(f"{path}: no video stream")
+    s = streams[0]
+    num, _, den = str(s.get("avg_frame_rate", "0/1")).partition("/")
+    fps = float(num) / float(den) if den and float(den) else 0.0
+    duration = s.get("duration") or (meta.get("format") or {}).get("duration")
+    return VideoInfo(
+        duration_s=float(duration) if duration not in (None, "N/A") else 0.0,
+        width=int(s.get("width") or 0),
+        height=int(s.get("height") or 0),
+        fps=fps,
+        codec=str(s.get("codec_name") or ""),
+    )
+
+
+def iter_frames(
+    path: str | Path, fps: float = 6.0, size: int = 224, threads: int = 0
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield `(time_s, frame)` with `frame` a (size, size, 3) uint8 RGB array and `time_s = k / fps`.
+
+    `threads` goes to ffmpeg's decoder and filters (0 = ffmpeg's choice, 1 for per-core benchmarks).
+    Raises VideoReadError if ffmpeg fails, EmptyVideoError if it produced no frame. Breaking out of the
+    loop early terminates the ffmpeg process.
+    """
+    for _, time_s, frame in iter_streams(path, [(fps, size)], threads=threads):
+        yield time_s, frame
+
+
+def iter_streams(
+    path: str | Path, streams: Sequence[tuple[float, int]], threads: int = 0
+) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Decode once, sample several `(fps, size)` streams; yield `(stream_index, time_s, frame)`.
+
+    Frames of one stream come in time order; streams interleave in the order ffmpeg produces them.
+    Used by the video features: 6 fps x 224 px for the per-frame features and 5 fps x 64 px for the
+    0.2 s RGB-difference motion cost one decode instead of two (decoding is most of the CPU time).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise VideoReadError(f"{path}: no such file")
+    if not streams or any(f <= 0 or s <= 0 for f, s in streams):
+        raise ValueError(f"streams must be non-empty (fps, size) pairs with positive values, got {streams}")
+    chains = [
+        f"fps={fps!r},scale={size}:{size}:force_original_aspect_ratio=increase:flags=area,"
+        f"crop={size}:{size},setsar=1,format=rgb24"
+        for fps, size in streams
+    ]
+    labels = [f"[s{i}]" for i in range(len(streams))]
+    graph = (f"[0:v]split={len(streams)}{''.join(labels)};" if len(streams) > 1 else "[0:v]null[s0];")
+    graph += ";".join(f"{lab}{chain}[o{i}]" for i, (lab, chain) in enumerate(zip(labels, chains)))
+    ffmpeg = _require("ffmpeg")
+    # One output pipe per stream: stdout for the first, extra pipe fds for the others.
+    pipes = [os.pipe() for _ in streams[1:]]
+    targets = ["pipe:1"] + [f"pipe:{w}" for _, w in pipes]
+    cmd = [ffmpeg, "-nostdin", "-v", "error", "-threads", str(threads), "-i", str(path),
+           "-filter_complex", graph, "-filter_complex_threads", str(threads)]
+    for i, target in enumerate(targets):
+        cmd += ["-map", f"[o{i}]", "-an", "-sn", "-dn", "-f", "rawvideo", target]
+    # stderr goes to a file, not a pipe: a corrupt file can make ffmpeg log one line per frame, which
+    # would fill a pipe nobody reads while we block on stdout.
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, pass_fds=[w for _, w in pipes])
+        for _, w in pipes:
+            os.close(w)
+        readers = [io.FileIO(proc.stdout.fileno(), closefd=False)] + [io.FileIO(r, closefd=False) for r, _ in pipes]
+        sizes = [s for _, s in streams]
+        counts, finished = [0] * len(streams), False
+        # Read straight into each frame's array (no intermediate bytes copies).
+        frames = [np.empty((s, s, 3), np.uint8) for s in sizes]
+        views = [memoryview(f).cast("B") for f in frames]
+        filled = [0] * len(streams)
+        try:
+            with selectors.DefaultSelector() as sel:
+                for i, reader in enumerate(readers):
+                    _grow_pipe(reader.fileno())
+                    sel.register(reader, selectors.EVENT_READ, i)
+                while sel.get_map():
+                    ready = []
+                    for key, _ in sel.select():
+                        i = key.data
+                        n = readers[i].readinto(views[i][filled[i]:])
+                        if not n:
+                            sel.unregister(readers[i])
+                            continue
+                        filled[i] += n
+                        if filled[i] == len(views[i]):
+                            ready.append((i, counts[i] / streams[i][0], frames[i]))
+                            counts[i] += 1
+                            frames[i] = np.empty((sizes[i], sizes[i], 3), np.uint8)
+                            views[i], filled[i] = memoryview(frames[i]).cast("B"), 0
+                    yield from ready
+            finished = True
+        finally:
+            if not finished:
+                proc.kill()  # the consumer stopped early (or raised): don't decode the rest
+            proc.stdout.close()
+            for r, _ in pipes:
+                os.close(r)
+            rc = proc.wait()
+        err.seek(0)
+        msg = err.read().decode("utf-8", "replace").strip()
+    if counts[0] == 0:
+        probe(path)  # raises VideoReadError when the container is unreadable or has no video stream
+        raise EmptyVideoError(f"{path}: video stream present but no frame decoded (ffmpeg rc {rc}): {msg[-300:]}")
+    if rc != 0:
+        raise VideoReadError(f"{path}: ffmpeg exited {rc} after {counts} frames: {msg[-500:]}")
+
+
+def read_frames(path: str | Path, fps: float = 6.0, size: int = 224) -> tuple[np.ndarray, np.ndarray]:
+    """All frames at once as (times_s (N,), frames (N, size, size, 3)); only for short clips and tests."""
+    times, frames = zip(*iter_frames(path, fps=fps, size=size))
+    return np.asarray(times), np.stack(frames)
