@@ -7,7 +7,7 @@
       -> transcribe the piano audio
       -> rhythm (beats, downbeats, tempo)
       -> symbolic (16th quantization, skyline melody/accompaniment, chords, key)
-      -> split by video -> Parquet shards + MIDI + build report
+      -> split by video -> Parquet shards + MIDI + build report -> data card
 """
 from __future__ import annotations
 
@@ -139,6 +139,13 @@ def write_dataset(works: list[stages.SongWork], source_rejects: list[Reject], cf
             "reject_reasons": dict(sorted(Counter(f"{r.stage}:{r.reason}" for r in rejects).items()))}
 
 
+@task(name="data-card", cache_policy=NO_CACHE)
+def data_card(cfg: BuildConfig) -> str:
+    from symmv.card import write_card
+
+    return str(write_card(Path(cfg.out), Path(cfg.card_dir)))
+
+
 @flow(name="build-symmv", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
 def build_symmv(config: BuildConfig = BuildConfig()) -> dict:
     log = get_run_logger()
@@ -158,5 +165,6 @@ def build_symmv(config: BuildConfig = BuildConfig()) -> dict:
     summary = write_dataset([f.result() for f in annotated], crawl_rejects + cover_rejects, config)
     summary["wall_s"] = round(time.perf_counter() - started, 2)
     (Path(config.out) / "build_report.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
+    summary["card"] = data_card(config)
     log.info("built %(songs)d songs, %(rejects)d rejects -> %(splits)s", summary)
     return summary

@@ -71,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("build", help="run the build-symmv Prefect flow")
     add_dataclass_args(p, BuildConfig)
     p.set_defaults(func=cmd_build)
+    from symmv.card import add_card_args, card_from_args
+
+    p = sub.add_parser("card", help="write data_cards/<name>/README.md with the paper's Fig. 3 plots")
+    add_card_args(p)
+    p.set_defaults(func=card_from_args)
     p = sub.add_parser("info", help="summarise a built dataset")
     p.add_argument("--root", default="data/symmv-demo")
     p.set_defaults(func=cmd_info)

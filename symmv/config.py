@@ -27,6 +27,7 @@ class BuildConfig:
     source_dir: Path = Path("data/demo-source")  # local: holds covers/ and videos/ (yt-dlp layout)
     channels_config: Path = Path("configs/channels.toml")  # youtube: channels to crawl
     out: Path = Path("data/symmv-demo")  # dataset root: Parquet shards, midi/, build_report.json
+    card_dir: Path = Path("data_cards")  # the data card goes to <card_dir>/<out folder name>/README.md
     transcriber: str = "basic-pitch"  # registry name in symmv.transcription
     semantic_encoder: str = "efficientnet-lite0"  # registry name in symmv.encoders ("clip" needs weights)
     match_threshold: float = 0.55  # official-video matcher: minimum score to accept a candidate

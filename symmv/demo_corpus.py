@@ -224,6 +224,19 @@ def make_music_video(cfg: DemoCorpusConfig, n: int, total_s: float, out: Path) -
     run_tool(args)
 
 
+def make_static_video(cfg: DemoCorpusConfig, n: int, total_s: float, out: Path) -> None:
+    """One still frame of real footage held for the whole song: an "official" upload that is really
+    album art. The static-video filter must catch it (the matcher cannot: its title looks official)."""
+    spec = _visual_inputs(cfg, n, 1)[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        still = Path(tmp) / "still.png"
+        run_tool(["ffmpeg", "-y", "-v", "error", *spec, "-ss", "1", "-frames:v", "1", "-vf",
+                  f"scale={cfg.width}:{cfg.height}", str(still)])
+        run_tool(["ffmpeg", "-y", "-v", "error", "-loop", "1", "-framerate", "25", "-i", str(still), "-t",
+                  f"{total_s:.3f}", "-an", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "30",
+                  "-pix_fmt", "yuv420p", str(out)])
+
+
 def make_lyric_video(cfg: DemoCorpusConfig, lines: list[str], total_s: float, out: Path) -> None:
     """A static background with changing white lyric lines: what the lyric-video filter must catch."""
     per = total_s / max(1, len(lines))
@@ -287,13 +300,15 @@ def build_demo_corpus(cfg: DemoCorpusConfig, progress: bool = True) -> dict:
 
 def _make_videos(cfg: DemoCorpusConfig, n: int, total: int, song: DemoSong, cover_s: float,
                  videos: Path, summary: dict) -> int:
-    """The official video (unless this song is one of the two planted failures) and distractors.
+    """The official video (unless this song is one of the planted failures) and distractors.
 
-    Song total-2 has only a lyric video (the video filter must reject it); song total-1 has no video
-    at all (the matcher must reject it). Others get a lyric (n%5==1) or live (n%5==3) distractor.
+    Planted failures: song total-3 (from 8 songs on) has an "official" upload that is one still image
+    (the static-video filter must reject it); song total-2 has only a lyric video and song total-1 no
+    video at all (the matcher must reject both). Others get a lyric (n%5==1) or live (n%5==3) distractor.
     """
     made = 0
     only_lyric, no_video = (n == total - 2 and total >= 5), (n == total - 1 and total >= 5)
+    static = n == total - 3 and total >= 8
     official_s = cover_s + ((n % 5) - 2) * 0.6  # official cuts differ slightly from the covers
     url_id = song.video_id or youtube_like_id("video:" + song.key)
     plans = []
@@ -309,7 +324,9 @@ def _make_videos(cfg: DemoCorpusConfig, n: int, total: int, song: DemoSong, cove
     for vid, title, channel, length, kind in plans:
         path = videos / f"{vid}.mp4"
         if not (videos / f"{vid}.info.json").exists():
-            if kind == "lyric":
+            if kind == "official" and static:
+                make_static_video(cfg, n, length, path)
+            elif kind == "lyric":
                 words = (song.song + " oh oh " + song.artist).split()
                 make_lyric_video(cfg, [" ".join(words[i:i + 4]) for i in range(0, len(words), 2)], length, path)
             else:

@@ -53,15 +53,6 @@ NOTES = pa.schema(
     ]
 )
 
-BEATS = pa.schema(
-    [
-        ("song_id", pa.string()),
-        ("time_s", pa.float64()),
-        ("bar", pa.int32()),
-        ("beat_in_bar", pa.int8()),  # 1 = downbeat
-    ]
-)
-
 REJECTS = pa.schema(
     [
         ("item_id", pa.string()),
@@ -72,6 +63,7 @@ REJECTS = pa.schema(
 )
 
 # Declared next to the code that produces them (STYLE: schema beside the annotator), collected here.
+from annotators.beats import BEAT_SCHEMA as BEATS  # noqa: E402  madmom beats/downbeats
 from annotators.chords import CHORD_SCHEMA as CHORDS  # noqa: E402  chords per beat, merged
 from annotators.key import KEY_WINDOW_SCHEMA as KEY_WINDOWS  # noqa: E402  windowed keys (modulations)
 from annotators.video import VIDEO_FEATURES  # noqa: E402  semantic / color / motion on one timeline

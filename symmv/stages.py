@@ -89,12 +89,19 @@ def parse_and_match(work: SongWork, videos, cfg: BuildConfig) -> SongWork:
     decision = choose_video(work.parsed, work.cover.duration_s, candidates, cfg.match_threshold)
     work.match = decision.to_dict()
     if decision.chosen_id is None:
-        best = decision.scores[0].candidate_id if decision.scores else None
-        raise StageError("no_video_match", f"{decision.reason}: best candidate {best} scored "
-                         f"{decision.score:.2f} (threshold {cfg.match_threshold})")
+        raise StageError("no_video_match", _no_match_detail(decision, cfg.match_threshold))
     work.video = videos.fetch(next(c for c in candidates if c.get("id") == decision.chosen_id))
     work.provenance["match"] = f"{decision.matcher_version} ({videos.name}) threshold={cfg.match_threshold}"
     return work
+
+
+def _no_match_detail(decision, threshold: float) -> str:
+    """Say why nothing was chosen; name the same-song uploads that were refused (e.g. a lyric video)."""
+    same_song = [s for s in decision.scores if s.title_similarity >= 0.75 and s.gate]
+    refused = "; ".join(f"{s.candidate_id} '{s.title[:80]}' refused: {s.gate}" for s in same_song[:3])
+    best = decision.scores[0] if decision.scores else None
+    best_text = f"best candidate {best.candidate_id} scored {best.total:.2f} ({best.gate or 'eligible'})" if best else ""
+    return f"{decision.reason}: " + (refused or best_text or "no candidates") + f" [threshold {threshold}]"
 
 
 @stage("metadata")

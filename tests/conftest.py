@@ -41,5 +41,6 @@ def tiny_build(tiny_source, tmp_path_factory) -> tuple[Path, dict]:
     from symmv.config import BuildConfig
 
     out = tmp_path_factory.mktemp("dataset")
-    summary = build_symmv(config=BuildConfig(source_dir=tiny_source, out=out, progress=False))
+    cards = tmp_path_factory.mktemp("cards")
+    summary = build_symmv(config=BuildConfig(source_dir=tiny_source, out=out, card_dir=cards, progress=False))
     return out, summary

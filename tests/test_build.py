@@ -49,6 +49,13 @@ def test_build_writes_songs_notes_midi_and_rejects(tiny_build, tiny_source):
         assert song.n_notes == (notes.song_id == song.song_id).sum() > 0
 
 
+def test_build_writes_a_data_card(tiny_build):
+    root, summary = tiny_build
+    card = Path(summary["card"]).read_text()
+    assert card.startswith("---\n") and "basic-pitch" in card and "CC BY-NC-SA" in card
+    assert "no_video_match" in card  # the rejects are reported, not hidden
+
+
 def test_transcribed_notes_match_the_held_aside_score(tiny_build, tiny_source):
     """Onset F1 (50 ms) of the pipeline's notes against the ground-truth MIDI the demo kept aside."""
     root, _ = tiny_build
@@ -72,8 +79,33 @@ def test_same_source_gives_byte_identical_shards(tiny_build, tiny_source, tmp_pa
     from symmv.config import BuildConfig
 
     first, _ = tiny_build
-    build_symmv(config=BuildConfig(source_dir=tiny_source, out=tmp_path, progress=False))
+    build_symmv(config=BuildConfig(source_dir=tiny_source, out=tmp_path, card_dir=tmp_path / "cards", progress=False))
     files = sorted(p.relative_to(first) for p in first.rglob("*.parquet"))
     assert files == sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.parquet"))
     for rel in files:
         assert (first / rel).read_bytes() == (tmp_path / rel).read_bytes(), rel
+
+
+def test_every_song_has_rhythm_symbolic_and_video_annotations(tiny_build):
+    root, _ = tiny_build
+    songs = symmv.load("songs", root=root)
+    notes, beats, chords, video = (symmv.load(t, root=root) for t in ("notes", "beats", "chords", "video_features"))
+    for song in songs.itertuples():
+        prov = json.loads(song.provenance)
+        assert {"beats", "quantize", "skyline", "chords", "key", "semantic", "video_tempo"} <= set(prov)
+        song_notes = notes[notes.song_id == song.song_id]
+        assert set(song_notes.track) == {"melody", "accompaniment"}
+        assert song_notes[["bar", "position", "duration_16th"]].notna().all().all()
+        assert (song_notes.duration_16th >= 1).all()
+        song_beats = beats[beats.song_id == song.song_id]
+        assert len(song_beats) >= 4 and (song_beats.beat_in_bar == 1).any()
+        assert 40 < song.tempo_bpm < 240
+        assert 90 <= song.video_tempo_bpm <= 130  # paper sec. 4.1 mapping
+        assert 0 <= song.key_tonic < 12 and song.key_mode in ("major", "minor")
+        song_chords = chords[chords.song_id == song.song_id]
+        assert len(song_chords) and song_chords["quality"].isin(
+            ["M", "m", "7", "M7", "m7", "o", "o7", "+", "sus2", "sus4", "N", "X"]).all()
+        feats = video[video.song_id == song.song_id].iloc[0]
+        assert feats.fps == 6.0 and feats.n_frames == len(feats.color)
+        assert feats.semantic_encoder.startswith("efficientnet-lite0") and feats.semantic_dim == 1280
+        assert len(feats.semantic) == feats.n_frames and len(feats.semantic[0]) == 1280
