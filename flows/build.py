@@ -135,8 +135,21 @@ def write_dataset(works: list[stages.SongWork], source_rejects: list[Reject], cf
             stale.unlink()
     return {"songs": len(accepted), "rejects": len(rejects), "motion_range": motion,
             "hours_music": round(sum(w.cover.duration_s or 0 for w in accepted) / 3600, 4),
-            "transcribers": dict(Counter(w.transcriber for w in accepted)), "splits": dict(sorted(Counter(split_of.values()).items())),
+            "transcribers": dict(Counter(w.transcriber for w in accepted)),
+            "stage_s": stage_seconds(works), "splits": dict(sorted(Counter(split_of.values()).items())),
             "reject_reasons": dict(sorted(Counter(f"{r.stage}:{r.reason}" for r in rejects).items()))}
+
+
+def stage_seconds(works: list[stages.SongWork]) -> dict:
+    """Per stage: songs that ran it, total and median wall seconds (threads overlap: totals exceed wall)."""
+    import statistics
+
+    per_stage: dict[str, list[float]] = {}
+    for w in works:
+        for name, seconds in w.timings_s.items():
+            per_stage.setdefault(name, []).append(seconds)
+    return {name: {"songs": len(v), "total_s": round(sum(v), 3), "median_s": round(statistics.median(v), 3)}
+            for name, v in per_stage.items()}
 
 
 @task(name="data-card", cache_policy=NO_CACHE)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ class SongWork:
     genre: str | None = None
     metadata: dict | None = None  # a symmv.metadata METADATA_SCHEMA row when ShazamIO was asked
     provenance: dict[str, str] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)  # wall seconds per stage (for bench/, not data)
     reject: Reject | None = None
 
     def __post_init__(self):
@@ -50,6 +52,7 @@ def stage(name: str):
         def run(work: SongWork, *args, **kwargs) -> SongWork:
             if work.reject is not None:
                 return work
+            started = time.perf_counter()
             try:
                 return fn(work, *args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - quarantine, never crash the run
@@ -59,6 +62,8 @@ def stage(name: str):
                     detail += " | " + traceback.format_exc(limit=-2).replace("\n", " ")[-400:]
                 work.reject = Reject(work.cover.id, name, reason, detail[:1000])
                 return work
+            finally:
+                work.timings_s[name] = time.perf_counter() - started
 
         return run
 
