@@ -4,10 +4,12 @@ PY := .venv/bin/python
 export PYTHONWARNINGS := ignore::UserWarning
 DEMO_SOURCE ?= data/demo-source
 DEMO_OUT ?= data/symmv-demo
+SYMMV_RELEASE ?= $(abspath ../shared/data/symmv-release)
+RELEASE_OUT ?= data/symmv-release
 SONGS ?= 20
 PYTEST_ARGS ?=
 
-.PHONY: setup demo demo-corpus build test test-all bench clean help
+.PHONY: setup demo demo-corpus build build-release test test-all bench clean help
 
 help:
 	@echo "make demo   - set up, build the offline demo source, run build-symmv on it ($(DEMO_OUT))"
@@ -22,6 +24,12 @@ demo-corpus: setup
 
 build: setup
 	$(PY) -m symmv.cli build --source-dir $(DEMO_SOURCE) --out $(DEMO_OUT)
+
+# The SymMV release's 999 piano covers through the same pipeline (MIDI read as notes, beats from notes):
+# the real music V-MusProd's Melody/Accompaniment stages train on. ~1-2 s per song on 2 cores.
+build-release: setup
+	$(PY) -m symmv.cli build --source symmv-release --source-dir $(SYMMV_RELEASE) --out $(RELEASE_OUT) \
+	  --transcriber midi-file --beat-tracker notes
 
 demo: demo-corpus build
 	@$(PY) -m symmv.cli info --root $(DEMO_OUT)

@@ -137,3 +137,50 @@ def track_beats(audio: str | Path | np.ndarray, sample_rate: int = SAMPLE_RATE,
     beats = beats_from_activations(beat_activations(samples), tuple(beats_per_bar), min_bpm, max_bpm)
     return BeatTrack(beats=beats, tempo_bpm=tempo_from_beats(beats), tracker="madmom-downbeats-dbn",
                      version=f"{_madmom_version()}-bpb{'+'.join(map(str, beats_per_bar))}")
+
+
+NOTE_ENVELOPE_FPS = 100  # frames per second of the onset envelope built from notes
+
+
+def note_onset_envelope(notes: list[Note], fps: int = NOTE_ENVELOPE_FPS) -> tuple[np.ndarray, np.ndarray]:
+    """(all-note, bass-note) onset strength per frame: velocity-weighted onsets, Gaussian-smoothed (20 ms)."""
+    onset = np.array([n.onset_s for n in notes], dtype=np.float64)
+    velocity = np.array([n.velocity for n in notes], dtype=np.float64) / 127.0
+    low = np.array([n.pitch for n in notes]) < 55  # below G3: where a pianist's left hand marks the bar
+    frames = np.round(onset * fps).astype(np.int64)
+    size = int(frames.max()) + 2 * fps
+    envelope, bass = np.zeros(size), np.zeros(size)
+    np.add.at(envelope, frames, velocity)
+    np.add.at(bass, frames[low], velocity[low])
+    kernel = np.exp(-0.5 * (np.arange(-5, 6) / 2.0) ** 2)
+    return np.convolve(envelope, kernel, "same"), np.convolve(bass, kernel, "same")
+
+
+def track_beats_from_notes(notes: list[Note], beats_per_bar: int = 4, start_bpm: float = 110.0) -> BeatTrack:
+    """Beats for sources that are already MIDI with no musical tempo map (the SymMV release's fixed
+    120 BPM grid): Ellis' dynamic-programming tracker (librosa.beat.beat_track) over a note-onset envelope;
+    the downbeat phase is the one whose beats carry the most bass-onset strength (a fixed meter: the
+    release gives no meter, and madmom needs audio).
+    """
+    import librosa
+
+    if len(notes) < 4:
+        return BeatTrack([], None, "notes-dp", _notes_tracker_version(beats_per_bar))
+    envelope, bass = note_onset_envelope(notes)
+    _, frames = librosa.beat.beat_track(onset_envelope=envelope, sr=NOTE_ENVELOPE_FPS, hop_length=1,
+                                        start_bpm=start_bpm, tightness=100)
+    frames = np.asarray(frames, dtype=np.int64)
+    if len(frames) < 2:
+        return BeatTrack([], None, "notes-dp", _notes_tracker_version(beats_per_bar))
+    strength = bass[frames] + 0.25 * envelope[frames]
+    phase = int(np.argmax([strength[p::beats_per_bar].sum() for p in range(beats_per_bar)]))
+    index = np.arange(len(frames)) - phase  # beat `phase` is the first downbeat: bar 0
+    beat_in_bar = index % beats_per_bar + 1
+    beats = number_bars(frames / NOTE_ENVELOPE_FPS, beat_in_bar)
+    return BeatTrack(beats, tempo_from_beats(beats), "notes-dp", _notes_tracker_version(beats_per_bar))
+
+
+def _notes_tracker_version(beats_per_bar: int) -> str:
+    import librosa
+
+    return f"librosa {librosa.__version__} beat_track on note onsets, {beats_per_bar}/4"

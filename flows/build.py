@@ -25,6 +25,7 @@ from symmv import stages
 from symmv.candidates import LocalVideos, YouTubeSearch
 from symmv.config import BuildConfig
 from symmv.records import MediaItem, Reject
+from symmv.release import discover_release
 from symmv.schema import TABLES
 from symmv.shards import shard_paths, write_shard
 from symmv.sources import discover
@@ -59,6 +60,8 @@ def crawl_channels(cfg: BuildConfig) -> list[Reject]:
 
 @task(name="discover", cache_policy=NO_CACHE)
 def discover_covers(cfg: BuildConfig) -> tuple[list[MediaItem], list[Reject]]:
+    if cfg.source == "symmv-release":
+        return discover_release(cfg.source_dir, cfg.limit)
     covers, rejects = discover(Path(cfg.source_dir) / "covers")
     return (covers[: cfg.limit] if cfg.limit else covers), rejects
 
@@ -105,7 +108,7 @@ def symbolic(work: stages.SongWork, cfg: BuildConfig) -> stages.SongWork:
 def write_dataset(works: list[stages.SongWork], source_rejects: list[Reject], cfg: BuildConfig) -> dict:
     out = Path(cfg.out)
     accepted = [w for w in works if w.reject is None]
-    motion = stages.set_video_tempi(accepted) if accepted else {}
+    motion = stages.set_video_tempi(accepted)
     rejects = source_rejects + [w.reject for w in works if w.reject is not None]
     split_of = assign_splits({w.song_id: w.video.info.get("webpage_url") or w.video.id for w in accepted},
                              cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
@@ -127,7 +130,8 @@ def write_dataset(works: list[stages.SongWork], source_rejects: list[Reject], cf
             add("beats", split, stages.beat_rows(w))
             add("chords", split, stages.chord_rows(w))
             add("key_windows", split, stages.key_window_rows(w))
-            add("video_features", split, [stages.video_feature_row(w)])
+            if w.video_features is not None:
+                add("video_features", split, [stages.video_feature_row(w)])
     add("rejects", "rejected", [stages.reject_row(r) for r in rejects])
     written = {write_shard(out, table, split, data, PART) for (table, split), data in rows.items()}
     for table in TABLES:

@@ -23,12 +23,13 @@ def _env_path(name: str) -> Path | None:
 class BuildConfig:
     """`build-symmv`: source -> parse -> match -> transcribe -> annotate -> features -> filters -> shards."""
 
-    source: str = "local"  # "local": a folder in yt-dlp's layout; "youtube": crawl configs/channels.toml
-    source_dir: Path = Path("data/demo-source")  # local: holds covers/ and videos/ (yt-dlp layout)
+    source: str = "local"  # "local": yt-dlp-layout folder; "youtube": crawl channels; "symmv-release": MIDI
+    source_dir: Path = Path("data/demo-source")  # local: covers/ + videos/; symmv-release: the release root
     channels_config: Path = Path("configs/channels.toml")  # youtube: channels to crawl
     out: Path = Path("data/symmv-demo")  # dataset root: Parquet shards, midi/, build_report.json
     card_dir: Path = Path("data_cards")  # the data card goes to <card_dir>/<out folder name>/README.md
-    transcriber: str = "basic-pitch"  # registry name in symmv.transcription
+    transcriber: str = "basic-pitch"  # registry name in symmv.transcription ("midi-file" for MIDI sources)
+    beat_tracker: str = "madmom"  # symmv.stages.BEAT_TRACKERS: "madmom" (audio) or "notes" (MIDI sources)
     semantic_encoder: str = "efficientnet-lite0"  # registry name in symmv.encoders ("clip" needs weights)
     match_threshold: float = 0.55  # official-video matcher: minimum score to accept a candidate
     search_results: int = 10  # youtube: candidates per `ytsearchN:` query

@@ -87,6 +87,11 @@ def parse_and_match(work: SongWork, videos, cfg: BuildConfig) -> SongWork:
     from symmv.matching import choose_video
     from symmv.titles import parse_info
 
+    if "paired_video" in work.cover.info:  # the source already knows the pair (the SymMV release)
+        paired = work.cover.info["paired_video"]
+        work.video = MediaItem(id=paired["id"], media_path="", info=paired)
+        work.provenance["match"] = "paired by the source"
+        return work
     work.parsed = parse_info(work.cover.info)
     if not work.parsed.song:
         raise StageError("unparseable_title", f"no song title found in {work.cover.title[:200]!r}")
@@ -157,6 +162,9 @@ def extract_video_features(work: SongWork, cfg: BuildConfig) -> SongWork:
     from annotators.quality import video_quality
     from annotators.video import video_features
 
+    if not work.video.media_path:  # e.g. the SymMV release: URLs only, no video files
+        work.provenance["semantic"] = "none (no video file in this source)"
+        return work
     encoder = semantic_encoder(cfg.semantic_encoder, (os.cpu_count() or 2) // max(1, cfg.workers))
     feats = video_features(work.video.media_path, encoder, fps=cfg.video_fps)
     reject = video_quality(work.video.id, feats, work.cover.duration_s)
@@ -181,12 +189,29 @@ def transcribe_cover(work: SongWork, cfg: BuildConfig) -> SongWork:
     return work
 
 
-@stage("rhythm")
-def track_rhythm(work: SongWork, cfg: BuildConfig) -> SongWork:
-    """Beats, downbeats and tempo from the cover audio (paper sec. 3.2: madmom's RNN + DBN)."""
+def _madmom_beats(work: SongWork):
     from annotators.beats import track_beats
 
-    track = track_beats(work.cover.media_path)
+    return track_beats(work.cover.media_path)
+
+
+def _note_beats(work: SongWork):
+    from annotators.beats import track_beats_from_notes
+
+    return track_beats_from_notes(work.notes)
+
+
+# Beat trackers by name: madmom on the cover audio (paper sec. 3.2), or a tracker over the notes for
+# sources that are MIDI without a musical tempo map (the SymMV release).
+BEAT_TRACKERS = {"madmom": _madmom_beats, "notes": _note_beats}
+
+
+@stage("rhythm")
+def track_rhythm(work: SongWork, cfg: BuildConfig) -> SongWork:
+    """Beats, downbeats and tempo (paper sec. 3.2)."""
+    if cfg.beat_tracker not in BEAT_TRACKERS:
+        raise KeyError(f"unknown beat tracker {cfg.beat_tracker!r}; known: {sorted(BEAT_TRACKERS)}")
+    track = BEAT_TRACKERS[cfg.beat_tracker](work)
     if len(track.beats) < 2:
         raise StageError("no_beats", f"{track.tracker} found {len(track.beats)} beats")
     work.beats, work.tempo_bpm = list(track.beats), track.tempo_bpm
@@ -257,6 +282,7 @@ def set_video_tempi(works: list[SongWork]) -> dict:
     """
     from annotators.video import DEFAULT_MOTION_RANGE, motion_range, motion_tempo_bpm
 
+    works = [w for w in works if w.video_features is not None]
     means = [w.video_features.motion_mean for w in works]
     lo, hi = motion_range(means) if len(means) >= 3 else DEFAULT_MOTION_RANGE
     source = "build percentiles 2/98" if len(means) >= 3 and hi > lo else "default range"

@@ -326,10 +326,17 @@ def _pti(**options):
     return PianoTranscriptionInference(**options)
 
 
+def _midi_file(**options):
+    from symmv.release import MidiFile
+
+    return MidiFile(**options)
+
+
 BACKENDS: dict[str, Callable] = {
     "basic-pitch": BasicPitch,
     "transkun": _transkun,
     "pti": _pti,
+    "midi-file": _midi_file,  # sources that already are MIDI (the SymMV release): the notes are read
 }
 
 
