@@ -9,12 +9,19 @@ RELEASE_OUT ?= data/symmv-release
 SONGS ?= 20
 PYTEST_ARGS ?=
 
-.PHONY: setup demo demo-corpus build build-release test test-all bench clean help
+CKPT ?= checkpoints/tiny
+SIZE ?= tiny
+EPOCHS ?= 8
+
+.PHONY: setup demo demo-corpus build build-release train-all generate serve stop test test-all bench clean help
 
 help:
 	@echo "make demo   - set up, build the offline demo source, run build-symmv on it ($(DEMO_OUT))"
 	@echo "make test   - set up and run the test suite (slow/GPU tests skipped; 'make test-all' runs slow ones)"
 	@echo "make bench  - run the benchmarks under bench/ (JSON in bench/results/)"
+	@echo "make serve  - local Prefect server + UI (http://127.0.0.1:4200) + worker; registers prefect.yaml deployments"
+	@echo "make stop   - stop them"
+	@echo "make build-release / train-all / generate VIDEO=.. OUT=.. - SymMV release data, V-MusProd, music for a video"
 
 setup:
 	@bash scripts/setup.sh
@@ -31,6 +38,19 @@ build-release: setup
 	$(PY) -m symmv.cli build --source symmv-release --source-dir $(SYMMV_RELEASE) --out $(RELEASE_OUT) \
 	  --transcriber midi-file --beat-tracker notes
 
+# V-MusProd, stage by stage (Prefect flow train-all). Melody/Accompaniment learn from the SymMV release's
+# real music when it is available (SYMMV_RELEASE), else from the demo; the video-conditioned Chord stage
+# learns from the demo, the only data here with video files.
+train-all: setup
+	@[ -f $(DEMO_OUT)/build_report.json ] || $(MAKE) demo
+	@if [ -f $(SYMMV_RELEASE)/SymMV.csv ]; then [ -f $(RELEASE_OUT)/build_report.json ] || $(MAKE) build-release; fi
+	$(PY) -m flows.train --data $$([ -f $(RELEASE_OUT)/build_report.json ] && echo $(RELEASE_OUT) || echo $(DEMO_OUT)) \
+	  --chord-data $(DEMO_OUT) --out $(CKPT) --size $(SIZE) --epochs $(EPOCHS)
+
+# Background music for a video: make generate VIDEO=clip.mp4 OUT=clip-with-music.mp4
+generate: setup
+	$(PY) -m symmv.cli generate $(VIDEO) -o $(OUT) --ckpt $(CKPT)
+
 demo: demo-corpus build
 	@$(PY) -m symmv.cli info --root $(DEMO_OUT)
 
@@ -43,5 +63,12 @@ test-all: setup
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-clean:
+# Prefect server (SQLite under .prefect/) + process worker in the background; PIDs in .prefect/pids/.
+serve: demo-corpus
+	@bash scripts/serve.sh
+
+stop:
+	@bash scripts/stop.sh
+
+clean: stop
 	rm -rf data/symmv-demo .prefect .pytest_cache

@@ -19,13 +19,15 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from symmv import stages
 from symmv.candidates import LocalVideos, YouTubeSearch
 from symmv.config import BuildConfig
+from symmv.midi_io import write_notes
 from symmv.records import MediaItem, Reject
 from symmv.release import discover_release
+from symmv.runners import make_task_runner
+from symmv.runners import provenance as runner_provenance
 from symmv.schema import TABLES
 from symmv.shards import shard_paths, write_shard
 from symmv.sources import discover
@@ -124,7 +126,7 @@ def write_dataset(works: list[stages.SongWork], source_rejects: list[Reject], cf
         if w.metadata is not None:
             add("metadata", split, [w.metadata])
         if w.reject is None:
-            midi = stages.write_midi(w.notes, out / "midi" / f"{w.song_id}.mid")
+            midi = write_notes(w.notes, out / "midi" / f"{w.song_id}.mid")
             add("songs", split, [stages.song_row(w, split, str(midi.relative_to(out)))])
             add("notes", split, stages.note_rows(w))
             add("beats", split, stages.beat_rows(w))
@@ -163,15 +165,9 @@ def data_card(cfg: BuildConfig) -> str:
     return str(write_card(Path(cfg.out), Path(cfg.card_dir)))
 
 
-@flow(name="build-symmv", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
-def build_symmv(config: BuildConfig = BuildConfig()) -> dict:
-    log = get_run_logger()
-    started = time.perf_counter()
-    crawl_rejects = crawl_channels(config) if config.source == "youtube" else []
-    covers, cover_rejects = discover_covers(config)
-    videos = video_candidates(config)
-    log.info("%d covers, %d broken items; video candidates from %s", len(covers), len(cover_rejects), videos.name)
-    works = [stages.SongWork(cover=c) for c in covers]
+@flow(name="process-songs")
+def process_songs(works: list[stages.SongWork], videos, config: BuildConfig) -> list[stages.SongWork]:
+    """The per-song DAG, on the configured task runner (threads, processes, Dask or Ray)."""
     matched = match.map(works, videos=unmapped(videos), cfg=unmapped(config))
     described = metadata.map(matched, cfg=unmapped(config))
     filmed = video_features.map(described, cfg=unmapped(config))
@@ -179,7 +175,22 @@ def build_symmv(config: BuildConfig = BuildConfig()) -> dict:
     timed = rhythm.map(transcribed, cfg=unmapped(config))
     annotated = symbolic.map(timed, cfg=unmapped(config))
     wait(annotated)
-    summary = write_dataset([f.result() for f in annotated], crawl_rejects + cover_rejects, config)
+    return [f.result() for f in annotated]
+
+
+@flow(name="build-symmv", log_prints=True)
+def build_symmv(config: BuildConfig = BuildConfig()) -> dict:
+    log = get_run_logger()
+    started = time.perf_counter()
+    crawl_rejects = crawl_channels(config) if config.source == "youtube" else []
+    covers, cover_rejects = discover_covers(config)
+    videos = video_candidates(config)
+    log.info("%d covers, %d broken items; video candidates from %s", len(covers), len(cover_rejects), videos.name)
+    runner = make_task_runner(config.task_runner, config.workers, config.cluster_address or None)
+    works = process_songs.with_options(task_runner=runner)([stages.SongWork(cover=c) for c in covers], videos,
+                                                            config)
+    summary = write_dataset(works, crawl_rejects + cover_rejects, config)
+    summary["task_runner"] = runner_provenance(config.task_runner)
     summary["wall_s"] = round(time.perf_counter() - started, 2)
     (Path(config.out) / "build_report.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
     summary["card"] = data_card(config)

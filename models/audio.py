@@ -6,16 +6,15 @@ soundfont Debian ships (TimGM6mb), at 16 kHz mono, then take a log-mel spectrogr
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Sequence
 
 import numpy as np
-import pretty_midi
 
+from symmv import media
+from symmv.midi_io import read_notes, write_notes
 from symmv.records import Note
 
 DEFAULT_SOUNDFONT = os.environ.get("SYMMV_SOUNDFONT", "/usr/share/sounds/sf2/TimGM6mb.sf2")
@@ -23,46 +22,21 @@ RENDERER = "fluidsynth"
 
 
 def notes_from_midi(path: str | Path) -> list[Note]:
-    """All non-drum notes of a MIDI file as `Note`s in seconds (pretty_midi resolves tempo changes)."""
-    pm = pretty_midi.PrettyMIDI(str(path))
-    notes = [
-        Note(onset_s=float(n.start), offset_s=float(n.end), pitch=int(n.pitch), velocity=int(n.velocity),
-             track=inst.name or "piano")
-        for inst in pm.instruments if not inst.is_drum for n in inst.notes
-    ]
-    return sorted(notes, key=lambda n: (n.onset_s, n.pitch))
+    """All non-drum notes of a MIDI file (track = instrument name), via symmv.midi_io."""
+    return read_notes(path, keep_tracks=True)
 
 
-def notes_to_midi(notes: Sequence[Note], path: str | Path, program: int = 0) -> Path:
-    """Write notes (seconds) as a one-track piano MIDI at 120 BPM, 480 tpq; returns the path.
-
-    pretty_midi writes no key signature, which sidesteps muspy 0.5.0's broken key-signature writer.
-    """
-    pm = pretty_midi.PrettyMIDI(resolution=480, initial_tempo=120.0)
-    inst = pretty_midi.Instrument(program=program, name="piano")
-    for n in notes:
-        end = max(n.offset_s, n.onset_s + 1e-3)
-        inst.notes.append(pretty_midi.Note(velocity=int(n.velocity), pitch=int(n.pitch),
-                                           start=float(n.onset_s), end=float(end)))
-    pm.instruments.append(inst)
-    path = Path(path)
-    pm.write(str(path))
-    return path
+def notes_to_midi(notes: Sequence[Note], path: str | Path) -> Path:
+    """Write notes (seconds) as piano MIDI at 120 BPM, 480 tpq, via symmv.midi_io."""
+    return write_notes(notes, path)
 
 
 def render_midi(midi_path: str | Path, wav_path: str | Path, *, sample_rate: int = 16000,
                 soundfont: str = DEFAULT_SOUNDFONT) -> Path:
-    """`fluidsynth -ni -F out.wav -r SR SF2 in.mid`; raises with fluidsynth's stderr on failure."""
-    if shutil.which("fluidsynth") is None:
-        raise RuntimeError("fluidsynth is not installed (apt-get install -y --no-install-recommends fluidsynth)")
+    """fluidsynth rendering at the mel front end's rate (symmv.media.render_midi, gain 1.0)."""
     if not Path(soundfont).exists():
-        raise FileNotFoundError(f"soundfont {soundfont} not found (apt package fluid-soundfont-gm / timgm6mb-soundfont)")
-    cmd = ["fluidsynth", "-ni", "-q", "-g", "1.0", "-F", str(wav_path), "-r", str(sample_rate), soundfont,
-           str(midi_path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0 or not Path(wav_path).exists():
-        raise RuntimeError(f"fluidsynth failed ({proc.returncode}): {proc.stderr[-500:]}")
-    return Path(wav_path)
+        raise FileNotFoundError(f"soundfont {soundfont} not found (apt package timgm6mb-soundfont)")
+    return media.render_midi(midi_path, wav_path, sample_rate=sample_rate, soundfont=soundfont, gain=1.0)
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,21 @@ def cmd_demo_corpus(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from prefect.task_runners import ThreadPoolTaskRunner
-
     from flows.build import build_symmv
 
-    cfg = from_args(BuildConfig, args)
-    flow = build_symmv.with_options(task_runner=ThreadPoolTaskRunner(max_workers=cfg.workers))
-    summary = flow(config=cfg)
+    summary = build_symmv(config=from_args(BuildConfig, args))
     print(json.dumps(summary, indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Video in -> MP4 with generated background music out (or MIDI only)."""
+    from models.generate import generate_for_video
+
+    result = generate_for_video(args.video, args.output, args.ckpt, seed=args.seed, temperature=args.temperature,
+                                top_p=args.top_p, midi_only=args.midi_only, encoder_name=args.encoder,
+                                dataset_root=args.dataset)
+    print(json.dumps(result, indent=2))
     return 0
 
 
@@ -76,6 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("card", help="write data_cards/<name>/README.md with the paper's Fig. 3 plots")
     add_card_args(p)
     p.set_defaults(func=card_from_args)
+    p = sub.add_parser("generate", help="generate background music for a video with trained V-MusProd")
+    p.add_argument("video")
+    p.add_argument("-o", "--output", required=True, help="out.mp4 (or out.mid with --midi-only)")
+    p.add_argument("--ckpt", default="checkpoints/tiny", help="folder with chord/ melody/ accompaniment/")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-p", type=float, default=0.9)
+    p.add_argument("--midi-only", action="store_true")
+    p.add_argument("--encoder", default="efficientnet-lite0", help="semantic encoder the checkpoints were trained with")
+    p.add_argument("--dataset", default="data/symmv-demo", help="dataset whose motion range maps motion to tempo")
+    p.set_defaults(func=cmd_generate)
     p = sub.add_parser("info", help="summarise a built dataset")
     p.add_argument("--root", default="data/symmv-demo")
     p.set_defaults(func=cmd_info)

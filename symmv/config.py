@@ -39,6 +39,8 @@ class BuildConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     workers: int = 2  # songs processed concurrently
+    task_runner: str = "threads"  # symmv.runners: threads | processes | dask | ray
+    cluster_address: str = ""  # dask/ray: a running scheduler (tcp://host:8786) instead of a local cluster
     limit: int = 0  # process at most this many covers (0 = all)
     progress: bool = True
 

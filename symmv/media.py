@@ -67,11 +67,13 @@ def has_stream(path: str | Path, kind: str) -> bool:
 
 
 def render_midi(midi_path: str | Path, wav_path: str | Path, sample_rate: int = 22050,
-                soundfont: str | Path | None = None) -> Path:
+                soundfont: str | Path | None = None, gain: float = 0.8) -> Path:
     """Render MIDI to WAV with fluidsynth (as the paper does for listening and VMCP)."""
     sf2 = Path(soundfont) if soundfont else default_soundfont()
-    run_tool(["fluidsynth", "-ni", "-q", "-g", "0.8", "-r", str(sample_rate), "-F", str(wav_path),
+    run_tool(["fluidsynth", "-ni", "-q", "-g", str(gain), "-r", str(sample_rate), "-F", str(wav_path),
               str(sf2), str(midi_path)])
+    if not Path(wav_path).is_file():
+        raise MediaError(f"fluidsynth wrote no audio for {midi_path}")
     return Path(wav_path)
 
 
@@ -89,8 +91,9 @@ def encode_audio(wav_path: str | Path, out_path: str | Path, max_s: float | None
 
 
 def mux(video_path: str | Path, audio_path: str | Path, out_path: str | Path) -> Path:
-    """Put `audio_path` onto `video_path` (video stream copied), cut to the video's length."""
+    """Put `audio_path` onto `video_path` (video stream copied); the audio is padded with silence to the
+    video's length and cut at its end, so the result is exactly as long as the video."""
     run_tool(["ffmpeg", "-y", "-v", "error", "-i", str(video_path), "-i", str(audio_path),
-              "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "160k",
-              "-t", f"{duration_s(video_path):.3f}", str(out_path)])
+              "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k",
+              "-af", "apad", "-t", f"{duration_s(video_path):.3f}", str(out_path)])
     return Path(out_path)

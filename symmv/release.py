@@ -16,6 +16,7 @@ import csv
 import re
 from pathlib import Path
 
+from symmv.midi_io import read_notes
 from symmv.records import MediaItem, Note, Reject
 
 YOUTUBE_ID = re.compile(r"(?:v=|youtu\.be/)([\w-]{11})")
@@ -47,16 +48,6 @@ def discover_release(root: str | Path, limit: int = 0) -> tuple[list[MediaItem],
     return items, rejects
 
 
-def midi_notes(path: str | Path) -> list[Note]:
-    """All non-drum notes of a MIDI file, in seconds (pretty_midi applies the file's tempo map)."""
-    import pretty_midi
-
-    pm = pretty_midi.PrettyMIDI(str(path))
-    notes = [Note(float(n.start), float(n.end), int(n.pitch), int(n.velocity))
-             for inst in pm.instruments if not inst.is_drum for n in inst.notes if n.end > n.start]
-    return sorted(notes, key=lambda n: (n.onset_s, n.pitch))
-
-
 class MidiFile:
     """Transcription backend for sources that already are MIDI (the SymMV release): reads the notes."""
 
@@ -68,4 +59,4 @@ class MidiFile:
         self.version = f"pretty_midi {pretty_midi.__version__}"
 
     def transcribe(self, path: str | Path) -> list[Note]:
-        return midi_notes(path)
+        return read_notes(path)

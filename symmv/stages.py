@@ -308,20 +308,3 @@ def note_rows(work: SongWork) -> list[dict]:
 
 def reject_row(reject: Reject) -> dict:
     return {"item_id": reject.item_id, "stage": reject.stage, "reason": reject.reason, "detail": reject.detail}
-
-
-def write_midi(notes: list[Note], path: Path) -> Path:
-    """One MIDI file per song: one instrument per track (piano / melody / accompaniment)."""
-    import pretty_midi
-
-    pm = pretty_midi.PrettyMIDI()
-    for track in sorted({n.track for n in notes}):
-        inst = pretty_midi.Instrument(program=0, name=track)
-        inst.notes = [pretty_midi.Note(velocity=int(n.velocity), pitch=int(n.pitch), start=float(n.onset_s),
-                                       end=float(max(n.offset_s, n.onset_s + 1e-3))) for n in notes if n.track == track]
-        pm.instruments.append(inst)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    pm.write(str(tmp))
-    tmp.replace(path)
-    return path

@@ -1,0 +1,102 @@
+"""Configuration dataclasses of V-MusProd: model sizes per stage and training settings.
+
+Sizes: `tiny` (CPU tests, seconds), `paper` and `gpu`. The paper's appendix (hyper-parameters) is not in
+the text we have; `paper` follows the CP Transformer [21] / CMT [9] family it builds on (d_model 512,
+8 heads, 12 decoder layers, window of 16 bars) and is marked as such; `gpu` is a larger-batch variant
+for one modern GPU. No value is defined twice: the CLI and the Prefect flow map onto these fields.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+STAGES = ("chord", "melody", "accompaniment")
+
+
+@dataclass
+class ControllerConfig:
+    """Video controller (paper sec. 4.1): per-modality encoders, then a fusion encoder."""
+
+    semantic_dim: int = 0  # read from the data (CLIP2Video gives 512; never assumed)
+    color_dim: int = 0  # read from the data (color_bins^2 * 3 for the RGB-uv histogram)
+    n_layer_modality: int = 1
+    n_layer_fusion: int = 1
+    max_frames: int = 512  # longer feature sequences are strided down to this many frames
+
+
+@dataclass
+class ModelConfig:
+    stage: str = "chord"
+    d_model: int = 64
+    n_head: int = 4
+    n_layer: int = 2  # decoder layers
+    n_enc_layer: int = 1  # encoder layers (melody / accompaniment); unused by the chord stage
+    d_ff_mult: int = 4
+    dropout: float = 0.0
+    max_bars: int = 256  # Bar Embedding size; later bars share the last row
+    block_size: int = 256  # longest decoder sequence trained on
+    video: bool = True  # chord stage: cross-attend the video controller; False = unconditional (sec. 6.5)
+    attn_impl: str = "sdpa"  # "sdpa" or "naive" (materialised mask, for the benchmark)
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+
+    @property
+    def encoder_decoder(self) -> bool:
+        return self.stage in ("melody", "accompaniment")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 8
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 50
+    grad_clip: float = 1.0
+    window_bars: int = 8  # training crop, in bars (the encoder sees one more bar each side)
+    windows_per_song: int = 4  # random crops per song per epoch
+    patience: int = 5  # early stopping: epochs without val improvement
+    seed: int = 0
+    device: str = "cpu"  # "cuda" enables bf16 autocast
+    num_threads: int = 0  # torch CPU threads, 0 = leave torch's default
+
+
+SIZES: dict[str, tuple[dict, dict]] = {  # size -> (ModelConfig overrides, TrainConfig overrides)
+    "tiny": (dict(d_model=64, n_head=4, n_layer=2, n_enc_layer=1, block_size=256),
+             dict(epochs=20, batch_size=8, lr=1e-3, window_bars=8)),
+    # Assumed, not from the paper (appendix unavailable): CP-Transformer-like width, 200/200/400 epochs (sec. 4.3).
+    "paper": (dict(d_model=512, n_head=8, n_layer=12, n_enc_layer=4, dropout=0.1, block_size=1024,
+                   controller=ControllerConfig(n_layer_modality=2, n_layer_fusion=2)),
+              dict(epochs=200, batch_size=4, lr=1e-4, window_bars=16, patience=20)),
+    "gpu": (dict(d_model=512, n_head=8, n_layer=12, n_enc_layer=4, dropout=0.1, block_size=2048,
+                 controller=ControllerConfig(n_layer_modality=2, n_layer_fusion=2, max_frames=1024)),
+            dict(epochs=200, batch_size=32, lr=3e-4, window_bars=32, patience=20, device="cuda")),
+}
+PAPER_EPOCHS = {"chord": 200, "melody": 200, "accompaniment": 400}  # sec. 4.3
+
+
+def configs_for(stage: str, size: str) -> tuple[ModelConfig, TrainConfig]:
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; stages: {STAGES}")
+    model_kw, train_kw = SIZES[size]
+    model = ModelConfig(stage=stage, **{k: (replace(v) if isinstance(v, ControllerConfig) else v)
+                                        for k, v in model_kw.items()})
+    train = TrainConfig(**train_kw)
+    if size != "tiny":
+        train.epochs = PAPER_EPOCHS[stage]
+    return model, train
+
+
+def model_config_to_dict(cfg: ModelConfig) -> dict:
+    return asdict(cfg)
+
+
+def model_config_from_dict(d: dict) -> ModelConfig:
+    d = dict(d)
+    controller = ControllerConfig(**d.pop("controller", {}))
+    known = {f.name for f in fields(ModelConfig)}
+    return ModelConfig(controller=controller, **{k: v for k, v in d.items() if k in known})
+
+
+def save_json(obj: dict, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True))

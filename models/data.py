@@ -1,0 +1,192 @@
+"""SymMV tables -> token windows and batches for the three V-MusProd stages.
+
+Per song we encode once (`SongExample`), then training samples random windows of `window_bars` bars
+(validation: consecutive windows covering the song, so its loss is deterministic). A window keeps the
+absolute Bar / Timing values of its tokens, starts with BOS and ends with EOS only if it reaches the end
+of the song. The melody / accompaniment encoder gets one extra bar on each side (the bar-level mask
+looks one bar back and ahead). The chord stage gets the slice of the video features that covers the
+same fraction of the piece (bars and frames are mapped proportionally, which is what the Timing
+Encoding also assumes), strided to `max_frames`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from models import tokens as tk
+from models.config import ModelConfig, TrainConfig
+from models.controller import frame_timing, stride_index
+from symmv.records import Note
+
+TRACKS = ("melody", "accompaniment")
+
+
+@dataclass
+class SongExample:
+    song_id: str
+    n_bars: int
+    tempo_bpm: float | None
+    chords: list[tk.ChordEvent]
+    melody: list[Note]
+    accompaniment: list[Note]
+    semantic: np.ndarray | None = None  # (n_frames, semantic_dim)
+    color: np.ndarray | None = None  # (n_frames, color_dim)
+    stage_tokens: dict = field(default_factory=dict)  # stage -> (decoder tokens, condition tokens | None)
+
+
+def load_tables(root: str | Path, splits=("train", "val")) -> dict[str, pd.DataFrame]:
+    """The four tables the models read, as pandas (Hive-partitioned Parquet under `root`)."""
+    from symmv.shards import load
+
+    return {t: load(t, split=list(splits), root=root) for t in ("songs", "notes", "chords", "video_features")}
+
+
+def frames(cell) -> np.ndarray | None:
+    """A list<list<float>> Parquet cell -> (n_frames, dim) float32 (dims come from the data)."""
+    if cell is None:
+        return None
+    arr = np.asarray([np.asarray(row, dtype=np.float32) for row in cell]) if len(cell) else np.zeros((0, 0))
+    return arr.astype(np.float32).reshape(len(cell), -1)
+
+
+def notes_from_frame(df: pd.DataFrame) -> list[Note]:
+    return [Note(onset_s=float(r.get("onset_s", 0.0) or 0.0), offset_s=float(r.get("offset_s", 0.0) or 0.0),
+                 pitch=int(r["pitch"]), velocity=int(r["velocity"]), track=str(r["track"]), bar=int(r["bar"]),
+                 position=int(r["position"]), duration_16th=int(r["duration_16th"]))
+            for r in df.to_dict("records")]
+
+
+def build_examples(tables: dict[str, pd.DataFrame], split: str | None = None) -> list[SongExample]:
+    """One SongExample per song with quantized notes (`split` filters on the songs' split column)."""
+    songs, notes, chords = tables["songs"], tables["notes"], tables["chords"]
+    if split is not None and "split" in songs:
+        songs = songs[songs["split"] == split]
+    notes = notes.dropna(subset=["bar", "position", "duration_16th"])
+    notes = notes[notes["track"].isin(TRACKS)]
+    notes_by_song = dict(tuple(notes.groupby("song_id")))
+    chords_by_song = dict(tuple(chords.dropna(subset=["bar", "position"]).groupby("song_id")))
+    video = tables.get("video_features")
+    video_by_song = {r["song_id"]: r for r in video.to_dict("records")} if video is not None else {}
+    examples = []
+    for song in songs.to_dict("records"):
+        sid = song["song_id"]
+        if sid not in notes_by_song:
+            continue
+        song_notes = notes_from_frame(notes_by_song[sid])
+        song_chords = [tk.ChordEvent(int(r["bar"]), int(r["position"]), int(r["root"]), str(r["quality"]))
+                       for r in chords_by_song.get(sid, pd.DataFrame(columns=["bar"])).to_dict("records")]
+        v = video_by_song.get(sid)
+        tempo = song.get("tempo_bpm")
+        examples.append(SongExample(
+            song_id=sid, n_bars=tk.count_bars(song_notes, song_chords),
+            tempo_bpm=None if tempo is None or pd.isna(tempo) else float(tempo), chords=song_chords,
+            melody=[n for n in song_notes if n.track == "melody"],
+            accompaniment=[n for n in song_notes if n.track == "accompaniment"],
+            semantic=frames(v["semantic"]) if v is not None else None,
+            color=frames(v["color"]) if v is not None else None))
+    return examples
+
+
+def stage_tokens(ex: SongExample, stage: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(decoder tokens, condition tokens for the encoder or None) of one song for one stage."""
+    kw = dict(n_bars=ex.n_bars, tempo_bpm=ex.tempo_bpm)
+    if stage == "chord":
+        return tk.encode(chords=ex.chords, **kw), None
+    if stage == "melody":
+        return tk.encode(ex.melody, ex.chords, **kw), tk.encode(chords=ex.chords, bos_eos=False, **kw)
+    return (tk.encode(ex.accompaniment, ex.chords, **kw),
+            tk.encode(ex.melody, ex.chords, bos_eos=False, **kw))
+
+
+def crop_bars(tokens: np.ndarray, b0: int, b1: int, bos_eos: bool) -> np.ndarray:
+    """Tokens of bars [b0, b1); with bos_eos, a BOS first and the EOS if the song ends inside."""
+    types, bars = tokens[:, tk.F["type"]], tokens[:, tk.F["bar"]]
+    body = tokens[(bars >= b0) & (bars < b1) & (types != tk.BOS) & (types != tk.EOS)]
+    if not bos_eos:
+        return body
+    bos = body[:1].copy() if len(body) else tokens[:1].copy()
+    bos[:, : len(tk.ATTRIBUTES)] = 0
+    bos[:, tk.F["type"]], bos[:, tk.F["beat"]] = tk.BOS, 0
+    eos = tokens[(types == tk.EOS) & (bars < b1)]
+    return np.concatenate([bos, body, eos])
+
+
+def usable(ex: SongExample, model_cfg: ModelConfig) -> bool:
+    if model_cfg.stage == "chord" and model_cfg.video:
+        return ex.semantic is not None and ex.color is not None and len(ex.semantic) > 0 and len(ex.color) > 0
+    return True
+
+
+def video_window(arr: np.ndarray, b0: int, b1: int, n_bars: int, max_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frames covering bars [b0, b1) (proportionally), strided to max_frames -> (frames, timing buckets)."""
+    n = len(arr)
+    f0 = min(n - 1, int(np.floor(b0 / n_bars * n)))
+    f1 = max(f0 + 1, int(np.ceil(b1 / n_bars * n)))
+    index = f0 + stride_index(min(f1, n) - f0, max_frames)
+    return arr[index], frame_timing(index, n)
+
+
+def make_window(ex: SongExample, b0: int, model_cfg: ModelConfig, window_bars: int) -> dict:
+    stage = model_cfg.stage
+    if stage not in ex.stage_tokens:
+        ex.stage_tokens[stage] = stage_tokens(ex, stage)
+    dec, cond = ex.stage_tokens[stage]
+    b1 = b0 + window_bars
+    item = {"tokens": crop_bars(dec, b0, b1, bos_eos=True)[: model_cfg.block_size + 1]}
+    if cond is not None:
+        item["cond_tokens"] = crop_bars(cond, b0 - 1, b1 + 1, bos_eos=False)
+    if stage == "chord" and model_cfg.video:
+        for name in ("semantic", "color"):
+            item[name], item[f"{name}_timing"] = video_window(getattr(ex, name), b0, min(b1, ex.n_bars),
+                                                              ex.n_bars, model_cfg.controller.max_frames)
+    return item
+
+
+def windows(examples: list[SongExample], model_cfg: ModelConfig, train_cfg: TrainConfig,
+            rng: np.random.Generator | None) -> list[dict]:
+    """rng given: `windows_per_song` random crops per song; rng None: consecutive crops (validation)."""
+    W, items = train_cfg.window_bars, []
+    for ex in examples:
+        if not usable(ex, model_cfg) or ex.n_bars == 0:
+            continue
+        if rng is None:
+            starts = range(0, ex.n_bars, W)
+        else:
+            starts = rng.integers(0, max(1, ex.n_bars - W + 1), size=train_cfg.windows_per_song)
+        items.extend(make_window(ex, int(b0), model_cfg, W) for b0 in starts)
+    return items
+
+
+def pad_stack(arrays: list[np.ndarray], dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad (T_i, ...) arrays with zeros -> (B, T_max, ...) tensor and (B, T_max) validity."""
+    T = max(len(a) for a in arrays)
+    out = np.zeros((len(arrays), T, *arrays[0].shape[1:]), dtype=dtype)
+    valid = np.zeros((len(arrays), T), dtype=bool)
+    for i, a in enumerate(arrays):
+        out[i, : len(a)], valid[i, : len(a)] = a, True
+    return torch.from_numpy(out), torch.from_numpy(valid)
+
+
+def collate(items: list[dict]) -> dict[str, torch.Tensor]:
+    batch = {"tokens": pad_stack([it["tokens"] for it in items], np.int64)[0]}  # PAD rows are all zeros
+    if "cond_tokens" in items[0]:
+        batch["cond_tokens"] = pad_stack([it["cond_tokens"] for it in items], np.int64)[0]
+    for name in ("semantic", "color"):
+        if name in items[0]:
+            batch[name], batch[f"{name}_valid"] = pad_stack([it[name] for it in items], np.float32)
+            batch[f"{name}_timing"] = pad_stack([it[f"{name}_timing"] for it in items], np.int64)[0]
+    return batch
+
+
+def batches(items: list[dict], batch_size: int, rng: np.random.Generator | None = None):
+    order = rng.permutation(len(items)) if rng is not None else np.arange(len(items))
+    for i in range(0, len(items), batch_size):
+        yield collate([items[j] for j in order[i: i + batch_size]])
+
+
+def to_device(batch: dict, device: str) -> dict:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}

@@ -1,0 +1,513 @@
+"""Objective evaluation of V-MusProd (paper sec. 6.2): Table 2 as a generated report.
+
+    evaluate_split("data/symmv-demo", {"V-MusProd": "checkpoints/tiny"}, "reports/demo", split="test")
+
+For every video of the split (its `video_features` row) each model variant generates a piece; we score
+    - music quality (models/metrics.py: SC, PE, PCE, EBR, IOI) per piece and averaged, next to the Real
+      row = the same metrics on the split's ground-truth notes (and, when given, the public-release anchor
+      of symmv/eval_release.py);
+    - VMCP (models/vmcp.py, sec. 5.2): a video-music CLIP model trained (tiny config) on the train split's
+      real pairs, or loaded, ranks each conditioning video among M = min(m, n videos) candidates; plus the
+      real-vs-shuffled check on the split's held-out real pairs, which says whether that VMCP model
+      measures correspondence at all;
+    - beat alignment (not in the paper): shot boundaries vs the piece's downbeats / note onsets, against
+      the chance level of randomly placed cuts.
+`write_evaluation` writes table2.{md,json,png} (models/report.py), evaluation.json (every per-piece
+figure), README.md (the report) and the generated MIDI under `<out_dir>/midi/<variant>/`.
+
+Variants are what the checkpoints given can produce: "V-MusProd" (video-conditioned chord stage), any
+extra checkpoint (e.g. the unconditional chord stage of sec. 6.5, `models.train --unconditional`), and
+one inference-only ablation, "fixed tempo" (half of the paper's "w/o motion": the tempo is fixed, the
+Timing Encoding stays). Table 2's other rows need models we do not have; the report lists them as not run.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from models import vmcp as V
+from models.checkpoint import load_model, read_config
+from models.config import STAGES
+from models.generate import DEFAULT_TEMPO_BPM, bars_for, generate_music, tempo_from_motion, write_midi
+from models.metrics import corpus_metrics, quality_metrics
+from models.report import write_table2
+from symmv.records import Beat, Note
+
+MUSIC_TRACKS = ("melody", "accompaniment")
+
+# A VMCP small enough to train on CPU in tens of seconds on the demo's ~13 pairs (the paper's is a
+# pretrained music-tagging transformer fine-tuned from ~20k music videos: not available here).
+VMCP_TINY = V.VMCPConfig(max_segments=8, audio_dim=32, cnn_channels=(8, 16, 32), d_model=64, n_heads=2,
+                         n_layers=1, embed_dim=32, dropout=0.1, batch_size=8, steps=200, lr=1e-3)
+
+# Table 2 rows we cannot produce, and why (shown in the report when they are absent).
+NOT_RUN_REASONS = {
+    "CMT": "the rule-based baseline of Di et al. (2021) is not implemented here",
+    "w/o semantic": "needs a chord stage trained without semantic input; ControllerConfig has no switch for it",
+    "w/o color": "needs a chord stage trained without color input; ControllerConfig has no switch for it",
+    "w/o motion": "needs stages trained without Timing Encoding; only its fixed-tempo half runs (row 'fixed tempo')",
+    "Video2music": "the non-decoupled generator is not implemented",
+    "Video2chord2music": "the chord-then-music generator is not implemented",
+    "w/o video (unconditional)": "no unconditional checkpoint given (`python -m models.train --stage all "
+                                 "--unconditional ...`)",
+}
+
+
+@dataclass
+class EvalConfig:
+    """Every knob of one evaluation run (the Prefect flow's parameters map onto these fields)."""
+
+    split: str = "test"
+    seed: int = 0
+    m: int = 70  # VMCP candidate pool (paper: 70); M = min(m, videos in the split)
+    vmcp_train_split: str = "train"
+    temperature: float = 1.0
+    top_p: float = 0.9
+    fixed_tempo_ablation: bool = True  # add the "fixed tempo" row (same checkpoint, tempo fixed)
+    fixed_tempo_bpm: float = DEFAULT_TEMPO_BPM
+    sigma_s: float = 0.1  # beat-alignment tolerance (a 16th at ~150 BPM)
+    n_boot: int = 1000
+
+
+# ----------------------------------------------------------------------------------------------------
+# inputs
+
+
+@dataclass
+class EvalSong:
+    """One video of the split with its ground-truth music."""
+
+    song_id: str
+    video: dict  # the VIDEO_FEATURES row: semantic, color, fps, duration_s, shot_boundaries_s, ...
+    notes: list[Note]  # ground truth (melody + accompaniment, or the unsplit piano track)
+    beats: list[Beat] = field(default_factory=list)
+    tempo_bpm: float | None = None  # of the ground-truth music
+    video_tempo_bpm: float | None = None  # motion -> tempo (sec. 4.1), what generation uses
+
+    @property
+    def duration_s(self) -> float:
+        d = self.video.get("duration_s")
+        if d is None or (isinstance(d, float) and math.isnan(d)):
+            return float(self.video["n_frames"]) / float(self.video["fps"])
+        return float(d)
+
+    @property
+    def shot_boundaries_s(self) -> list[float]:
+        cuts = self.video.get("shot_boundaries_s")
+        return [] if cuts is None else [float(t) for t in cuts]
+
+
+def _opt_float(x) -> float | None:
+    return None if x is None or pd.isna(x) else float(x)
+
+
+def ground_truth_notes(df: pd.DataFrame) -> list[Note]:
+    """One song's NOTES rows -> Notes; the skyline's melody+accompaniment if present, else all (unsplit)."""
+    split_tracks = df[df["track"].isin(MUSIC_TRACKS)]
+    df = split_tracks if len(split_tracks) else df
+    grid = lambda v: None if v is None or pd.isna(v) else int(v)  # noqa: E731
+    notes = [Note(float(r["onset_s"]), float(r["offset_s"]), int(r["pitch"]), int(r["velocity"]), str(r["track"]),
+                  grid(r["bar"]), grid(r["position"]), grid(r["duration_16th"])) for r in df.to_dict("records")]
+    return sorted(notes, key=lambda n: (n.onset_s, n.pitch))
+
+
+def load_eval_songs(data_root: str | Path, split: str) -> list[EvalSong]:
+    """The split's songs that have video features and notes, in song_id order."""
+    from symmv.shards import load
+
+    songs = load("songs", split=split, root=data_root).set_index("song_id")
+    notes = dict(tuple(load("notes", split=split, root=data_root).groupby("song_id")))
+    beats = dict(tuple(load("beats", split=split, root=data_root).groupby("song_id")))
+    videos = load("video_features", split=split, root=data_root)
+    motion_range = motion_mean_range(data_root)
+    out = []
+    for row in videos.to_dict("records"):
+        sid = row["song_id"]
+        if sid not in notes or sid not in songs.index:
+            continue
+        song = songs.loc[sid]
+        video_tempo = _opt_float(song.get("video_tempo_bpm"))
+        if video_tempo is None and row.get("motion_mean") is not None and motion_range is not None:
+            video_tempo = tempo_from_motion(float(row["motion_mean"]), *motion_range)
+        song_beats = beats.get(sid)
+        out.append(EvalSong(
+            song_id=sid, video=row, notes=ground_truth_notes(notes[sid]),
+            beats=[] if song_beats is None else [Beat(float(b.time_s), int(b.bar), int(b.beat_in_bar))
+                                                 for b in song_beats.itertuples()],
+            tempo_bpm=_opt_float(song.get("tempo_bpm")), video_tempo_bpm=video_tempo))
+    return sorted(out, key=lambda s: s.song_id)
+
+
+def motion_mean_range(data_root: str | Path) -> tuple[float, float] | None:
+    """(min, max) motion_mean over all the dataset's videos: the range sec. 4.1 maps onto [90, 130] BPM."""
+    from symmv.shards import load
+
+    motion = load("video_features", root=data_root, columns=["motion_mean"])["motion_mean"].dropna()
+    return (float(motion.min()), float(motion.max())) if len(motion) else None
+
+
+def dataset_label(data_root: str | Path, split: str) -> str:
+    """"demo: ..." for the offline demo corpus (its covers are demo:// URLs), else "real: ..."."""
+    from symmv.shards import load
+
+    urls = load("songs", split=split, root=data_root, columns=["cover_url"])["cover_url"].dropna().astype(str)
+    kind = "demo" if len(urls) and urls.str.startswith("demo://").all() else "real"
+    return f"{kind}: {Path(data_root).name} ({split} split)"
+
+
+# ----------------------------------------------------------------------------------------------------
+# variants and generation
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    ckpt_dir: str
+    fixed_tempo_bpm: float | None = None  # None: the video's motion tempo (sec. 4.1)
+
+
+def checkpoint_info(ckpt_dir: str | Path) -> dict:
+    """What a checkpoint folder holds: per stage, width/depth, video conditioning and training size."""
+    info = {}
+    for stage in STAGES:
+        meta = json.loads((Path(ckpt_dir) / stage / "config.json").read_text())
+        cfg = read_config(Path(ckpt_dir) / stage)
+        info[stage] = {"d_model": cfg.d_model, "n_layer": cfg.n_layer, "video": bool(cfg.video),
+                       "epochs": meta.get("train", {}).get("epochs"), "n_train_songs": meta.get("n_train_songs")}
+    return info
+
+
+def variants_for(ckpt_dirs: dict[str, str], cfg: EvalConfig) -> list[Variant]:
+    """The rows we can generate: one per checkpoint, plus "fixed tempo" on V-MusProd's checkpoint."""
+    if "V-MusProd" in ckpt_dirs and not checkpoint_info(ckpt_dirs["V-MusProd"])["chord"]["video"]:
+        raise ValueError(f"{ckpt_dirs['V-MusProd']}: its chord stage has no video input; name it "
+                         "'w/o video (unconditional)', not 'V-MusProd'")
+    variants = [Variant(name, str(path)) for name, path in ckpt_dirs.items()]
+    if cfg.fixed_tempo_ablation and "V-MusProd" in ckpt_dirs:
+        variants.append(Variant(f"fixed tempo {cfg.fixed_tempo_bpm:g} BPM", str(ckpt_dirs["V-MusProd"]),
+                                cfg.fixed_tempo_bpm))
+    return variants
+
+
+def generation_features(song: EvalSong, fixed_tempo_bpm: float | None = None) -> dict:
+    """The `generate_music` input of one video; the tempo is resolved here so downbeats can be placed."""
+    v = song.video
+    semantic = None if v.get("semantic") is None else np.asarray([np.asarray(f, np.float32) for f in v["semantic"]])
+    color = None if v.get("color") is None else np.asarray([np.asarray(f, np.float32) for f in v["color"]])
+    return {"semantic": semantic, "color": color, "fps": float(v["fps"]), "duration_s": song.duration_s,
+            "video_tempo_bpm": float(fixed_tempo_bpm or song.video_tempo_bpm or DEFAULT_TEMPO_BPM)}
+
+
+def generate_variant(songs: list[EvalSong], variant: Variant, cfg: EvalConfig) -> list[list[Note]]:
+    """One generated piece per song (stages loaded once; song i samples with seed + 3 i)."""
+    stage_models = {s: load_model(Path(variant.ckpt_dir) / s) for s in STAGES}
+    return [generate_music(generation_features(song, variant.fixed_tempo_bpm), variant.ckpt_dir,
+                           seed=cfg.seed + 3 * i, temperature=cfg.temperature, top_p=cfg.top_p, models=stage_models)
+            for i, song in enumerate(songs)]
+
+
+# ----------------------------------------------------------------------------------------------------
+# scores
+
+
+def piece_quality(notes: list[Note], tempo_bpm: float | None, beats: list[Beat] | None = None) -> dict:
+    """quality_metrics with the best time base the piece has (16th grid > tracked beats > tempo)."""
+    return {**quality_metrics(notes, tempo_bpm=tempo_bpm, beats=beats or None), "n_notes": len(notes)}
+
+
+def generated_downbeats_s(tempo_bpm: float, duration_s: float) -> list[float]:
+    """Bar starts of a generated piece: it is 4/4 from t = 0 at one tempo (models/generate.py)."""
+    bar_s = 240.0 / tempo_bpm
+    return [k * bar_s for k in range(bars_for(duration_s, tempo_bpm)) if k * bar_s < duration_s]
+
+
+def beat_alignment(cuts_s: list[float], events_s: list[float], duration_s: float, sigma_s: float,
+                   seed: int) -> dict:
+    """Score of shot boundaries vs musical events and the chance level of as many random cuts."""
+    if not cuts_s or not events_s:
+        return {"score": math.nan, "chance": math.nan, "n_cuts": len(cuts_s)}
+    return {"score": V.beat_alignment_score(cuts_s, events_s, sigma_s),
+            "chance": V.beat_alignment_chance(len(cuts_s), events_s, duration_s, sigma_s, seed=seed),
+            "n_cuts": len(cuts_s)}
+
+
+def mean_alignment(per_piece: list[dict]) -> dict:
+    """Mean score and chance over the videos that have cuts (and events), and how many those were."""
+    ok = [p for p in per_piece if not math.isnan(p["score"])]
+    if not ok:
+        return {"score": math.nan, "chance": math.nan, "n_videos": 0}
+    return {"score": float(np.mean([p["score"] for p in ok])), "chance": float(np.mean([p["chance"] for p in ok])),
+            "n_videos": len(ok)}
+
+
+def onsets_s(notes: list[Note]) -> list[float]:
+    return sorted({round(n.onset_s, 4) for n in notes})
+
+
+def score_pieces(songs: list[EvalSong], pieces: list[list[Note]], tempos: list[float | None],
+                 downbeats: list[list[float]], cfg: EvalConfig, beats: list[list[Beat]] | None = None) -> dict:
+    """Quality per piece and averaged, and beat alignment (downbeats and onsets) per piece and averaged."""
+    per_piece = []
+    for i, (song, notes) in enumerate(zip(songs, pieces)):
+        per_piece.append({
+            "song_id": song.song_id, "tempo_bpm": tempos[i],
+            **piece_quality(notes, tempos[i], beats[i] if beats else None),
+            "beat_alignment_downbeats": beat_alignment(song.shot_boundaries_s, downbeats[i], song.duration_s,
+                                                       cfg.sigma_s, cfg.seed + i),
+            "beat_alignment_onsets": beat_alignment(song.shot_boundaries_s, onsets_s(notes), song.duration_s,
+                                                    cfg.sigma_s, cfg.seed + i)})
+    return {"quality": corpus_metrics(per_piece), "per_piece": per_piece,
+            "beat_alignment": {kind: mean_alignment([p[f"beat_alignment_{kind}"] for p in per_piece])
+                               for kind in ("downbeats", "onsets")}}
+
+
+def score_variant(songs: list[EvalSong], pieces: list[list[Note]], variant: Variant, cfg: EvalConfig,
+                  vmcp_model: V.VMCP | None) -> dict:
+    tempos = [generation_features(s, variant.fixed_tempo_bpm)["video_tempo_bpm"] for s in songs]
+    downbeats = [generated_downbeats_s(t, s.duration_s) for s, t in zip(songs, tempos)]
+    out = score_pieces(songs, pieces, tempos, downbeats, cfg)
+    out["vmcp"] = vmcp_of(vmcp_model, songs, pieces, cfg)
+    out["chord_video"] = checkpoint_info(variant.ckpt_dir)["chord"]["video"]
+    return out
+
+
+def score_real(songs: list[EvalSong], cfg: EvalConfig, vmcp_model: V.VMCP | None) -> dict:
+    """The Real row (ground truth of the split) and the real-vs-shuffled VMCP check on the same pairs."""
+    downbeats = [[b.time_s for b in s.beats if b.is_downbeat] for s in songs]
+    out = score_pieces(songs, [s.notes for s in songs], [s.tempo_bpm for s in songs], downbeats, cfg,
+                       beats=[s.beats for s in songs])
+    out["shuffled_check"] = None
+    if vmcp_model is not None and len(songs) >= 2:
+        videos = [V.video_clip_from_row(s.video) for s in songs]
+        musics = [V.music_clip_from_notes(s.notes) for s in songs]
+        out["shuffled_check"] = V.shuffled_pair_check(vmcp_model, videos, musics, cfg.m, cfg.seed)
+    return out
+
+
+def vmcp_of(model: V.VMCP | None, songs: list[EvalSong], pieces: list[list[Note]], cfg: EvalConfig) -> dict | None:
+    """VMCP of generated pieces against their conditioning videos; None without a model or < 2 videos."""
+    if model is None or len(songs) < 2:
+        return None
+    videos = [V.video_clip_from_row(s.video) for s in songs]
+    musics = [V.music_clip_from_notes(notes) for notes in pieces]
+    return V.vmcp_scores(model, videos, musics, cfg.m, cfg.seed, cfg.n_boot)
+
+
+# ----------------------------------------------------------------------------------------------------
+# the VMCP model
+
+
+def has_semantic(song: EvalSong) -> bool:
+    return song.video.get("semantic") is not None and len(song.video["semantic"]) > 0
+
+
+def prepare_vmcp(data_root: str | Path, cfg: EvalConfig, vmcp_cfg: V.VMCPConfig = VMCP_TINY,
+                 vmcp_ckpt: str | Path | None = None, save_dir: str | Path | None = None) -> tuple[V.VMCP | None, dict]:
+    """Load VMCP from `vmcp_ckpt` if it holds one, else train it on the train split's real pairs.
+
+    The trained model is saved to `vmcp_ckpt` (or `save_dir`). Returns (model or None, info); None with
+    info["skipped"] when there are not enough pairs with semantic features to train on.
+    """
+    if vmcp_ckpt is not None and (Path(vmcp_ckpt) / "model.safetensors").exists():
+        model = V.load_vmcp(vmcp_ckpt)
+        meta = json.loads((Path(vmcp_ckpt) / "config.json").read_text())
+        return model, {"source": f"loaded from {vmcp_ckpt}", "audio_encoder": meta["audio_encoder"],
+                       "trained_on": meta.get("provenance", {})}
+    train = [s for s in load_eval_songs(data_root, cfg.vmcp_train_split) if has_semantic(s)]
+    if len(train) < 2:
+        return None, {"skipped": f"{len(train)} {cfg.vmcp_train_split} pairs with semantic features; need >= 2"}
+    pairs = [(V.video_clip_from_row(s.video), V.music_clip_from_notes(s.notes)) for s in train]
+    model = V.train_vmcp(pairs, replace(vmcp_cfg, seed=cfg.seed))
+    trained_on = {"data_root": str(data_root), "split": cfg.vmcp_train_split, "n_pairs": len(pairs),
+                  "semantic_encoder": sorted({str(s.video.get("semantic_encoder")) for s in train})}
+    target = vmcp_ckpt or save_dir
+    if target is not None:
+        V.save_vmcp(model, target, provenance=trained_on)
+    encoder = model.audio_encoder
+    return model, {"source": f"trained from scratch ({vmcp_cfg.steps} steps, seed {cfg.seed})"
+                             + (f", saved to {target}" if target else ""),
+                   "audio_encoder": f"{encoder.name} {encoder.version}", "trained_on": trained_on,
+                   "loss_first_last": [model.history[0], model.history[-1]]}
+
+
+# ----------------------------------------------------------------------------------------------------
+# the report
+
+
+def vmcp_m(scores: dict[str, dict]) -> int | None:
+    """The M the VMCP rows used (one candidate pool for all of them), None when VMCP did not run."""
+    return next((s["vmcp"]["M"] for s in scores.values() if s.get("vmcp")), None)
+
+
+def rows_not_run(scores: dict[str, dict]) -> dict[str, str]:
+    """Table 2's rows (and the unconditional model of sec. 6.5) that this run could not produce, with why."""
+    ran_unconditional = any(not s["chord_video"] for s in scores.values())
+    return {name: why for name, why in NOT_RUN_REASONS.items()
+            if name not in scores and not (name.startswith("w/o video") and ran_unconditional)}
+
+
+def table_row(scores: dict) -> dict:
+    """Flatten one variant's scores into the metrics dict write_table2 takes."""
+    row = dict(scores["quality"])
+    if scores.get("vmcp"):
+        row.update({k: v for k, v in scores["vmcp"].items() if k != "ranks"})
+    return row
+
+
+def load_anchor(anchor_json: str | Path | None) -> dict | None:
+    """The public-release Real figures of symmv/eval_release.py, if that JSON exists."""
+    if anchor_json is None or not Path(anchor_json).exists():
+        return None
+    report = json.loads(Path(anchor_json).read_text())
+    return {**report["ours"], "note": f"{report.get('data', 'SymMV release')}, {report.get('n_pieces')} pieces, "
+                                      f"excerpt {report.get('excerpt_s') or 'whole songs'}; from {anchor_json}"}
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
+
+
+def _fmt(x, digits: int = 3) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def report_markdown(result: dict, table_md: str) -> str:
+    """README.md of an evaluation: honesty notes, Table 2, the shuffled check, beat alignment, not-run rows."""
+    prov = result["provenance"]
+    lines = [f"# Evaluation of V-MusProd on {prov['data']}", ""]
+    if prov["data"].startswith("demo"):
+        lines += ["**Read this first.** The demo's video-music pairs are arbitrary: its music comes from the "
+                  "music21 corpus and its footage from sample clips, so nothing in a video predicts its music. "
+                  "VMCP, the real-vs-shuffled check and beat alignment on the demo exercise the code path; they "
+                  "do not measure video-music correspondence. The models are tiny and briefly trained.", ""]
+    lines += [f"VMCP candidate pool: M = {result['M']} (requested {result['m_requested']}); with few videos the "
+              "P@K chance levels are high and the figures are coarse.", "",
+              table_md.replace("# Objective evaluation", "## Objective evaluation", 1), ""]
+    check = result["real"]["shuffled_check"]
+    lines += ["## Does this VMCP model measure correspondence? (held-out real pairs vs shuffled)", ""]
+    if check is None:
+        lines += [f"Not run: {result['vmcp_info'].get('skipped', 'fewer than 2 videos in the split')}.", ""]
+    else:
+        lines += ["| Pairs | P@5 | P@10 | P@20 | AR | AR chance | M |", "|---|---|---|---|---|---|---|"]
+        for kind in ("real", "shuffled"):
+            s = check[kind]
+            lines.append(f"| {kind} | {_fmt(s['P@5'], 1)} | {_fmt(s['P@10'], 1)} | {_fmt(s['P@20'], 1)} | "
+                         f"{_fmt(s['AR'], 2)} | {_fmt(s['AR_chance'], 2)} | {s['M']} |")
+        lines += ["", "Real pairs should beat chance and shuffled pairs sit at it; if real pairs do not beat "
+                  "chance, the VMCP rows above carry no information about correspondence.", ""]
+    lines += ["## Beat alignment: shot boundaries vs musical events (not in the paper)", "",
+              f"Mean over videos with cuts of exp(-d²/2σ²), σ = {result['config']['sigma_s']} s, d = distance from "
+              "each cut to the nearest downbeat / note onset; chance = the same score for as many uniformly "
+              "random cuts.", "",
+              "| Music | downbeats | chance | onsets | chance | videos with cuts |", "|---|---|---|---|---|---|"]
+    for name, scores in [("Real", result["real"]), *result["variants"].items()]:
+        d, o = scores["beat_alignment"]["downbeats"], scores["beat_alignment"]["onsets"]
+        lines.append(f"| {name} | {_fmt(d['score'])} | {_fmt(d['chance'])} | {_fmt(o['score'])} | "
+                     f"{_fmt(o['chance'])} | {max(d['n_videos'], o['n_videos'])} |")
+    lines += ["", "## Table 2 rows not run", ""]
+    lines += [f"- {name}: {why}" for name, why in result["not_run"].items()] or ["- none"]
+    lines += ["", "## Provenance", ""] + [f"- {k}: {v}" for k, v in prov.items()]
+    lines += ["", "Files: table2.md / table2.json / table2.png (the table), evaluation.json (every per-piece "
+              "figure), midi/<variant>/<song_id>.mid (the generated pieces)."]
+    return "\n".join(lines) + "\n"
+
+
+def write_evaluation(out_dir: str | Path, songs: list[EvalSong], variants: list[Variant],
+                     pieces: dict[str, list[list[Note]]], scores: dict[str, dict], real: dict, *,
+                     provenance: dict, vmcp_info: dict, cfg: EvalConfig, anchor: dict | None = None) -> dict:
+    """Write the generated MIDI, table2.*, evaluation.json and README.md; returns the result dict + paths."""
+    out_dir = Path(out_dir)
+    for variant in variants:
+        folder = out_dir / "midi" / slug(variant.name)
+        folder.mkdir(parents=True, exist_ok=True)
+        for song, notes, piece in zip(songs, pieces[variant.name], scores[variant.name]["per_piece"]):
+            write_midi(notes, folder / f"{song.song_id}.mid", tempo_bpm=piece["tempo_bpm"])
+    rows = {name: table_row(s) for name, s in scores.items()}
+    if anchor is not None:
+        rows["Real (SymMV release anchor)"] = anchor
+    not_run = rows_not_run(scores)
+    if vmcp_info.get("skipped"):
+        not_run["VMCP (all rows)"] = vmcp_info["skipped"]
+    result = {"provenance": provenance, "config": asdict(cfg), "M": vmcp_m(scores), "m_requested": cfg.m,
+              "n_songs": len(songs), "song_ids": [s.song_id for s in songs], "vmcp_info": vmcp_info,
+              "real": real, "variants": scores, "not_run": not_run, "anchor": anchor}
+    paths = write_table2(rows, real["quality"], out_dir, provenance)
+    (out_dir / "evaluation.json").write_text(json.dumps(result, indent=1, default=_json_default))
+    (out_dir / "README.md").write_text(report_markdown(result, paths["markdown"].read_text()))
+    paths.update(evaluation=out_dir / "evaluation.json", readme=out_dir / "README.md", midi=out_dir / "midi")
+    return {**result, "paths": {k: str(v) for k, v in paths.items()}}
+
+
+def _json_default(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"not JSON serializable: {type(x)}")
+
+
+def build_provenance(data_root: str | Path, songs: list[EvalSong], variants: list[Variant], vmcp_info: dict,
+                     cfg: EvalConfig, m_used: int | None) -> dict:
+    semantic = sorted({str(s.video.get("semantic_encoder")) for s in songs})
+    ckpts = {}
+    for v in variants:
+        info = checkpoint_info(v.ckpt_dir)
+        chord = info["chord"]
+        ckpts[v.name] = (f"{v.ckpt_dir} (d_model {chord['d_model']}, chord video={chord['video']}, epochs "
+                         f"{'/'.join(str(info[s]['epochs']) for s in STAGES)}, {chord['n_train_songs']} train songs"
+                         + (f", tempo fixed at {v.fixed_tempo_bpm:g} BPM" if v.fixed_tempo_bpm else "") + ")")
+    return {
+        "data": dataset_label(data_root, cfg.split),
+        "data_root": str(data_root),
+        "n_videos": len(songs),
+        "semantic_encoder": ", ".join(semantic),
+        "audio_encoder": (f"{vmcp_info['audio_encoder']} (VMCP {V.VMCP_VERSION}, {vmcp_info['source']}); "
+                          "music rendered with fluidsynth + TimGM6mb") if "audio_encoder" in vmcp_info
+                         else f"none: {vmcp_info.get('skipped')}",
+        "seed": cfg.seed,
+        "M": m_used if m_used is not None else "VMCP not run",
+        "checkpoints": "; ".join(f"{k}: {v}" for k, v in ckpts.items()),
+        "sampling": f"temperature {cfg.temperature}, top_p {cfg.top_p}",
+    }
+
+
+# ----------------------------------------------------------------------------------------------------
+# the whole evaluation
+
+
+def eval_config(cfg: EvalConfig | None = None, **overrides) -> EvalConfig:
+    known = {f.name for f in fields(EvalConfig)}
+    unknown = set(overrides) - known
+    if unknown:
+        raise TypeError(f"unknown evaluation settings {sorted(unknown)}; EvalConfig has {sorted(known)}")
+    return replace(cfg or EvalConfig(), **overrides)
+
+
+def evaluate_split(data_root: str | Path, ckpt_dirs: dict[str, str], out_dir: str | Path, *,
+                   cfg: EvalConfig | None = None, vmcp_cfg: V.VMCPConfig = VMCP_TINY,
+                   vmcp_ckpt: str | Path | None = None, anchor_json: str | Path | None = None,
+                   **overrides) -> dict:
+    """Generate for every video of `split` with every variant, score everything, write the report.
+
+    ckpt_dirs: row name -> checkpoint folder (`<dir>/{chord,melody,accompaniment}/`); the full model is
+    named "V-MusProd". overrides: EvalConfig fields (split="test", seed=0, m=70, ...). Returns the
+    result dict written to evaluation.json, plus "paths".
+    """
+    cfg = eval_config(cfg, **overrides)
+    songs = load_eval_songs(data_root, cfg.split)
+    if not songs:
+        raise ValueError(f"no {cfg.split} songs with video features and notes under {data_root}")
+    vmcp_model, vmcp_info = prepare_vmcp(data_root, cfg, vmcp_cfg, vmcp_ckpt, Path(out_dir) / "vmcp")
+    variants = variants_for(ckpt_dirs, cfg)
+    pieces = {v.name: generate_variant(songs, v, cfg) for v in variants}
+    scores = {v.name: score_variant(songs, pieces[v.name], v, cfg, vmcp_model) for v in variants}
+    real = score_real(songs, cfg, vmcp_model)
+    provenance = build_provenance(data_root, songs, variants, vmcp_info, cfg, vmcp_m(scores))
+    return write_evaluation(out_dir, songs, variants, pieces, scores, real, provenance=provenance,
+                            vmcp_info=vmcp_info, cfg=cfg, anchor=load_anchor(anchor_json))

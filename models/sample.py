@@ -1,0 +1,216 @@
+"""Autoregressive sampling of compound tokens with a KV cache, nucleus sampling and a grammar.
+
+Per token: sample the type, then each attribute that type uses, every draw restricted by `Grammar`:
+  - BOS is followed by Bar 0; bars advance one at a time; positions rise within a bar;
+  - a Note's pitch is in `pitch_range` (not repeated at the same position) and its duration is 1..64;
+  - the melody has at most one note per position (it is the skyline of the piano part);
+  - a Chord's quality agrees with its root ("N"/"X" only without a root);
+  - the piece has exactly `n_bars` bars (the video length in bars at its tempo): EOS only in the last
+    bar, no Bar after it; `max_tokens` forces EOS as a safety net;
+  - melody/accompaniment: the chords from the chord stage are copied into the decoder at their
+    positions (the Position token before a chord is forced, then the chord itself).
+Temperature and top-p may be one number or a dict per attribute ("stochastic temperature-controlled
+sampling", paper sec. 4.3 [19]).
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from models import tokens as tk
+from models.controller import frame_timing, stride_index
+from models.transformers import CompoundDecoder, Context, new_cache
+
+ATTRS_OF_TYPE = {t: [a for i, a in enumerate(tk.ATTRIBUTES) if tk.ATTRIBUTES_USED[t, i] and a != "type"]
+                 for t in range(len(tk.TYPE_NAMES))}
+
+
+@dataclass
+class SamplingConfig:
+    temperature: float | dict = 1.0
+    top_p: float | dict = 0.9
+    max_tokens: int = 20000
+    pitch_range: tuple[int, int] = (21, 108)  # piano
+    # One token per step is latency-bound: on a loaded 2-core box, intra-op threads made a tiny-model
+    # step 7x slower (OpenMP waits) than one thread (bench/bench_models.py). 0 = leave torch's setting.
+    cpu_threads: int = 1
+
+
+def per_attribute(value: float | dict, attr: str, default: float) -> float:
+    return float(value.get(attr, default)) if isinstance(value, dict) else float(value)
+
+
+def sample_logits(logits: torch.Tensor, allowed: np.ndarray, temperature: float, top_p: float,
+                  generator: torch.Generator) -> int:
+    """Nucleus sampling from (V,) logits restricted to `allowed` (V,) bool; temperature 0 = argmax."""
+    logits = logits.float().masked_fill(~torch.as_tensor(allowed), float("-inf"))
+    if temperature <= 0:
+        return int(logits.argmax())
+    probs = torch.softmax(logits / temperature, -1)
+    sorted_p, order = probs.sort(descending=True)
+    keep = (sorted_p.cumsum(-1) - sorted_p) < top_p  # the top token is always kept
+    sorted_p = sorted_p * keep
+    choice = torch.multinomial(sorted_p / sorted_p.sum(), 1, generator=generator)
+    return int(order[choice])
+
+
+class Grammar:
+    """State of a partial sequence and the masks that keep the next token well-formed."""
+
+    def __init__(self, stage: str, n_bars: int, tempo_bpm: float | None, chords=(), *,
+                 pitch_range=(21, 108), max_tokens: int = 20000):
+        self.stage, self.n_bars, self.max_tokens = stage, max(1, n_bars), max_tokens
+        self.tempo, self.pitch_range = tk.tempo_bucket(tempo_bpm), pitch_range
+        self.chord_at = {(c.bar, c.position): c for c in chords} if stage != "chord" else {}
+        self.bar, self.pos, self.last, self.n_tokens = -1, -1, None, 0
+        self.pitches_here: set[int] = set()
+        self.chord_done: set[tuple[int, int]] = set()
+
+    def token(self, type_: int, **values) -> np.ndarray:
+        bb = values.get("barbeat", 0)
+        bar = self.bar + 1 if (type_ == tk.RHYTHM and bb == tk.BAR) else max(self.bar, 0)
+        beat = bb - 1 if (type_ == tk.RHYTHM and bb != tk.BAR) else (self.pos + 1 if type_ in (tk.NOTE, tk.CHORD) else 0)
+        return tk.make_token(type_, bar, self.n_bars, self.tempo, beat=beat, **values)
+
+    def bos(self) -> np.ndarray:
+        return tk.make_token(tk.BOS, 0, self.n_bars, self.tempo)
+
+    def pending_chord(self) -> int | None:
+        """Position of the next chord of this bar not yet copied into the sequence."""
+        later = [p for (b, p) in self.chord_at if b == self.bar and p > self.pos]
+        return min(later) if later else None
+
+    def forced(self) -> np.ndarray | None:
+        if self.last is None or self.last[0] == tk.BOS:
+            return self.token(tk.RHYTHM, barbeat=tk.BAR)
+        if self.n_tokens >= self.max_tokens:
+            return self.token(tk.EOS)
+        key = (self.bar, self.pos)
+        if self.last[0] == tk.RHYTHM and self.last[1] != tk.BAR and key in self.chord_at and key not in self.chord_done:
+            c = tk.chord_token(self.chord_at[key], self.n_bars, self.tempo)
+            return self.token(tk.CHORD, root=int(c[tk.F["root"]]), quality=int(c[tk.F["quality"]]))
+        return None
+
+    def allowed_types(self) -> np.ndarray:
+        ok = np.zeros(len(tk.TYPE_NAMES), dtype=bool)
+        last_bar = self.bar >= self.n_bars - 1
+        can_rhythm = not last_bar or self.pos < tk.STEPS_PER_BAR - 1
+        after_position = self.last[0] == tk.RHYTHM and self.last[1] != tk.BAR
+        if after_position:
+            ok[tk.CHORD if self.stage == "chord" else tk.NOTE] = True
+        else:
+            ok[tk.RHYTHM] = can_rhythm
+            ok[tk.EOS] = last_bar
+            # the melody is a skyline: one note per position
+            ok[tk.NOTE] = (self.stage == "accompaniment" and self.last[0] in (tk.NOTE, tk.CHORD)) or (
+                self.stage == "melody" and self.last[0] == tk.CHORD)
+        return ok
+
+    def allowed(self, attr: str, values: dict) -> np.ndarray:
+        ok = np.zeros(tk.VOCAB[attr], dtype=bool)
+        if attr == "barbeat":
+            ok[tk.BAR] = self.bar < self.n_bars - 1
+            ok[2 + self.pos + 1: 2 + tk.STEPS_PER_BAR] = True
+        elif attr == "pitch":
+            lo, hi = self.pitch_range
+            ok[1 + lo: 2 + hi] = True
+            ok[[1 + p for p in self.pitches_here]] = False
+            if not ok.any():
+                ok[1 + lo: 2 + hi] = True
+        elif attr == "duration":
+            ok[1:] = True
+        elif attr == "root":
+            ok[1:] = True
+        elif attr == "quality":
+            no_chord = [1 + tk.QUALITIES.index(q) for q in tk.NO_CHORD_QUALITIES]
+            ok[no_chord] = values.get("root") == tk.NO_ROOT
+            ok[1:no_chord[0]] = values.get("root") != tk.NO_ROOT
+        return ok
+
+    def fix(self, token: np.ndarray) -> np.ndarray:
+        """Melody/accompaniment: never step over a chord of this bar; go to its position instead."""
+        pending = self.pending_chord()
+        if pending is None or token[0] not in (tk.RHYTHM, tk.EOS):
+            return token
+        if token[0] == tk.EOS or token[1] == tk.BAR or token[1] - 2 > pending:
+            return self.token(tk.RHYTHM, barbeat=2 + pending)
+        return token
+
+    def advance(self, token: np.ndarray) -> None:
+        type_, bb = int(token[0]), int(token[1])
+        if type_ == tk.RHYTHM:
+            self.bar, self.pos = (self.bar + 1, -1) if bb == tk.BAR else (self.bar, bb - 2)
+            self.pitches_here = set()
+        elif type_ == tk.NOTE:
+            self.pitches_here.add(int(token[tk.F["pitch"]]) - 1)
+        elif type_ == tk.CHORD:
+            self.chord_done.add((self.bar, self.pos))
+        self.last, self.n_tokens = token, self.n_tokens + 1
+
+
+@contextmanager
+def cpu_threads(n: int, device: torch.device):
+    before = torch.get_num_threads()
+    if n and device.type == "cpu":
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def sample_sequence(model: CompoundDecoder, ctx: Context, grammar: Grammar, cfg: SamplingConfig,
+                    seed: int = 0) -> np.ndarray:
+    """Generate one sequence (BOS .. EOS) -> (T, len(FIELDS)) int64, one token per decoder step."""
+    device = next(model.parameters()).device
+    with cpu_threads(cfg.cpu_threads, device), torch.no_grad():
+        return _sample(model, ctx, grammar, cfg, seed, device)
+
+
+def _sample(model, ctx, grammar, cfg, seed, device) -> np.ndarray:
+    model.eval()
+    generator = torch.Generator().manual_seed(seed)
+    cache = new_cache(len(model.blocks))
+    seq = [grammar.bos()]
+    grammar.advance(seq[0])
+    while seq[-1][0] != tk.EOS:
+        x = torch.as_tensor(seq[-1], device=device)[None, None]  # (1,1,F)
+        h = model.decode(x, ctx, cache, start_pos=len(seq) - 1)[:, -1]  # (1,D)
+        token = grammar.forced()
+        if token is None:
+            type_ = sample_logits(model.heads.type_head(h)[0].cpu(), grammar.allowed_types(),
+                                  per_attribute(cfg.temperature, "type", 1.0),
+                                  per_attribute(cfg.top_p, "type", 0.9), generator)
+            logits = model.heads.attribute_logits(h, torch.tensor([type_], device=device))
+            values: dict[str, int] = {}
+            for attr in ATTRS_OF_TYPE[type_]:
+                values[attr] = sample_logits(logits[attr][0].cpu(), grammar.allowed(attr, values),
+                                             per_attribute(cfg.temperature, attr, 1.0),
+                                             per_attribute(cfg.top_p, attr, 0.9), generator)
+            token = grammar.fix(grammar.token(type_, **values))
+        grammar.advance(token)
+        seq.append(token)
+    return np.stack(seq)
+
+
+def video_context(model: CompoundDecoder, semantic: np.ndarray | None, color: np.ndarray | None) -> Context:
+    """Chord stage context from whole-video features (T, D) arrays; empty for the unconditional model."""
+    if getattr(model, "controller", None) is None:
+        return Context()
+    device = next(model.parameters()).device
+    batch = {}
+    for name, arr in (("semantic", np.asarray(semantic, dtype=np.float32)), ("color", np.asarray(color, dtype=np.float32))):
+        index = stride_index(len(arr), model.cfg.controller.max_frames)
+        batch[name] = torch.as_tensor(arr[index], device=device)[None]  # (1,T,D)
+        batch[f"{name}_valid"] = torch.ones(1, len(index), dtype=torch.bool, device=device)
+        batch[f"{name}_timing"] = torch.as_tensor(frame_timing(index, len(arr)), device=device)[None]
+    with torch.no_grad():
+        return model.context(batch)
+
+
+def condition_context(model: CompoundDecoder, cond_tokens: np.ndarray) -> Context:
+    device = next(model.parameters()).device
+    return model.context({"cond_tokens": torch.as_tensor(cond_tokens, device=device)[None]})

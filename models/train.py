@@ -1,0 +1,193 @@
+"""Train one V-MusProd stage with teacher forcing (paper sec. 4.3: stages trained separately).
+
+    python -m models.train --stage chord --size tiny --data DATASET_ROOT --out ckpt/
+
+Writes `<out>/<stage>/`: model.safetensors (best validation loss), last.safetensors + optimizer.* +
+state.json (resume point, one per epoch), config.json, loss.png. Re-running the same command resumes.
+Validation loss per epoch, early stopping after `patience` epochs without improvement.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from models import data as D
+from models import tokens as tk
+from models.checkpoint import load_model, load_optimizer, save_model, save_optimizer
+from models.config import STAGES, ModelConfig, TrainConfig, configs_for, save_json
+from models.transformers import CompoundDecoder, build_model, compound_loss
+
+
+def autocast(device: str):
+    # bf16 autocast on CUDA only (CPU autocast in bf16 is slower than fp32 on most CPUs).
+    return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda"))
+
+
+@torch.no_grad()
+def evaluate(model: CompoundDecoder, items: list[dict], batch_size: int, device: str) -> float:
+    """Mean compound loss over fixed validation windows (batch-size weighted)."""
+    model.eval()
+    total, n = 0.0, 0
+    for batch in D.batches(items, batch_size):
+        with autocast(device):
+            loss, _ = model(D.to_device(batch, device))
+        total, n = total + float(loss) * len(batch["tokens"]), n + len(batch["tokens"])
+    return total / max(n, 1)
+
+
+def unigram_log_probs(items: list[dict]) -> dict[str, torch.Tensor]:
+    """Per-attribute unigram distribution (add-one) of the training targets, on the tokens using it."""
+    targets = np.concatenate([it["tokens"][1:, : len(tk.ATTRIBUTES)] for it in items])
+    used = tk.ATTRIBUTES_USED[targets[:, 0]]
+    return {a: torch.log(torch.as_tensor(np.bincount(targets[used[:, i], i], minlength=tk.VOCAB[a]) + 1.0)
+                         / (used[:, i].sum() + tk.VOCAB[a])).float()
+            for i, a in enumerate(tk.ATTRIBUTES)}
+
+
+def unigram_loss(log_probs: dict[str, torch.Tensor], items: list[dict], batch_size: int) -> float:
+    """The same compound loss as `evaluate`, for a model that ignores its input (the baseline)."""
+    total, n = 0.0, 0
+    for batch in D.batches(items, batch_size):
+        targets = batch["tokens"][:, 1:, : len(tk.ATTRIBUTES)]
+        logits = {a: lp.expand(*targets.shape[:2], -1) for a, lp in log_probs.items()}
+        total, n = total + float(compound_loss(logits, targets)[0]) * len(targets), n + len(targets)
+    return total / max(n, 1)
+
+
+def lr_at(step: int, total_steps: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps))
+    return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def plot_losses(history: list[dict], path: Path, baseline: float | None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    epochs = [h["epoch"] for h in history]
+    ax.plot(epochs, [h["train_loss"] for h in history], label="train")
+    ax.plot(epochs, [h["val_loss"] for h in history], label="validation")
+    if baseline is not None:
+        ax.axhline(baseline, ls="--", c="gray", label="unigram baseline")
+    ax.set_xlabel("epoch"), ax.set_ylabel("sum of attribute cross-entropies"), ax.legend()
+    fig.tight_layout(), fig.savefig(path, dpi=100), plt.close(fig)
+
+
+def data_dims(examples: list[D.SongExample]) -> tuple[int, int]:
+    for ex in examples:
+        if ex.semantic is not None and ex.color is not None and ex.semantic.size and ex.color.size:
+            return ex.semantic.shape[1], ex.color.shape[1]
+    return 0, 0
+
+
+def train_stage(stage: str, out_dir: str | Path, *, data_root: str | Path | None = None, tables: dict | None = None,
+                size: str = "tiny", model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
+                resume: bool = True, progress: bool = True) -> dict:
+    """Train one stage; returns a summary (best/last validation loss, unigram baseline, history, paths)."""
+    default_model, default_train = configs_for(stage, size)
+    model_cfg, train_cfg = model_cfg or default_model, train_cfg or default_train
+    if train_cfg.num_threads:
+        torch.set_num_threads(train_cfg.num_threads)
+    tables = tables if tables is not None else D.load_tables(data_root)
+    train_ex, val_ex = D.build_examples(tables, "train"), D.build_examples(tables, "val")
+    if model_cfg.stage == "chord" and model_cfg.video:
+        sem, col = data_dims(train_ex)
+        if not sem:
+            raise ValueError("chord stage with video needs video_features for the training songs")
+        model_cfg.controller = replace(model_cfg.controller, semantic_dim=sem, color_dim=col)
+    out = Path(out_dir) / stage
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(train_cfg.seed)
+    device = train_cfg.device
+    val_items = D.windows(val_ex, model_cfg, train_cfg, rng=None)
+    extra = {"train": asdict(train_cfg), "n_train_songs": len(train_ex), "n_val_songs": len(val_ex)}
+
+    model = build_model(model_cfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    state = {"epoch": 0, "step": 0, "best_val": float("inf"), "bad_epochs": 0, "history": []}
+    if resume and (out / "state.json").exists():
+        model = load_model(out, "last", device).train()
+        opt = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+        load_optimizer(opt, out)
+        state = json.loads((out / "state.json").read_text())
+
+    first_items = D.windows(train_ex, model_cfg, train_cfg, np.random.default_rng(train_cfg.seed))
+    baseline = unigram_loss(unigram_log_probs(first_items), val_items, train_cfg.batch_size) if val_items else None
+    steps_per_epoch = math.ceil(len(first_items) / train_cfg.batch_size)
+    total_steps = steps_per_epoch * train_cfg.epochs
+    while state["epoch"] < train_cfg.epochs and state["bad_epochs"] < train_cfg.patience:
+        epoch = state["epoch"]
+        rng = np.random.default_rng(train_cfg.seed + epoch)  # epoch-seeded: resuming replays the same data
+        items = D.windows(train_ex, model_cfg, train_cfg, rng)
+        model.train()
+        losses, n_tokens, t0 = [], 0, time.perf_counter()
+        bar = tqdm(D.batches(items, train_cfg.batch_size, rng), total=math.ceil(len(items) / train_cfg.batch_size),
+                   desc=f"{stage} epoch {epoch + 1}/{train_cfg.epochs}", disable=not progress, leave=False)
+        for batch in bar:
+            for group in opt.param_groups:
+                group["lr"] = lr_at(state["step"], total_steps, train_cfg)
+            with autocast(device):
+                loss, _ = model(D.to_device(batch, device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+            opt.step()
+            state["step"] += 1
+            losses.append(float(loss.detach()))
+            n_tokens += int((batch["tokens"][:, 1:, 0] != tk.PAD).sum())
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        val = evaluate(model, val_items, train_cfg.batch_size, device) if val_items else float(np.mean(losses))
+        state["history"].append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_loss": val,
+                                 "tokens_per_s": n_tokens / (time.perf_counter() - t0)})
+        if val < state["best_val"] - 1e-4:
+            state["best_val"], state["bad_epochs"] = val, 0
+            save_model(model, out, "model", extra)
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"] = epoch + 1
+        save_model(model, out, "last", extra)
+        save_optimizer(opt, out)
+        save_json(state, out / "state.json")
+        plot_losses(state["history"], out / "loss.png", baseline)
+    return {"stage": stage, "out": str(out), "best_val": state["best_val"], "unigram_val": baseline,
+            "epochs": state["epoch"], "stopped_early": state["bad_epochs"] >= train_cfg.patience,
+            "history": state["history"]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--stage", choices=[*STAGES, "all"], required=True)
+    p.add_argument("--size", choices=["tiny", "paper", "gpu"], default="tiny")
+    p.add_argument("--data", required=True, help="dataset root (Hive-partitioned Parquet tables)")
+    p.add_argument("--out", required=True, help="checkpoint directory (one sub-folder per stage)")
+    p.add_argument("--epochs", type=int), p.add_argument("--batch-size", type=int), p.add_argument("--lr", type=float)
+    p.add_argument("--device"), p.add_argument("--seed", type=int)
+    p.add_argument("--unconditional", action="store_true", help="chord stage without video (paper sec. 6.5)")
+    p.add_argument("--no-resume", action="store_true")
+    args = p.parse_args(argv)
+    tables = D.load_tables(args.data)
+    for stage in STAGES if args.stage == "all" else [args.stage]:
+        model_cfg, train_cfg = configs_for(stage, args.size)
+        model_cfg.video = not args.unconditional
+        for name in ("epochs", "batch_size", "lr", "device", "seed"):
+            if getattr(args, name) is not None:
+                setattr(train_cfg, name, getattr(args, name))
+        summary = train_stage(stage, args.out, tables=tables, model_cfg=model_cfg, train_cfg=train_cfg,
+                              resume=not args.no_resume)
+        print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
+
+
+if __name__ == "__main__":
+    main()
