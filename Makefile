@@ -10,10 +10,14 @@ SONGS ?= 20
 PYTEST_ARGS ?=
 
 CKPT ?= checkpoints/tiny
+CKPT_UNCOND ?= checkpoints/tiny-unconditional
+EVAL_OUT ?= reports/demo
+EVAL_EPOCHS ?= 2
+EVAL_THREADS ?= 0
 SIZE ?= tiny
 EPOCHS ?= 8
 
-.PHONY: setup demo demo-corpus build build-release train-all generate serve stop test test-all bench clean help
+.PHONY: setup demo demo-corpus build build-release train-all generate eval serve stop test test-all bench clean help
 
 help:
 	@echo "make demo   - set up, build the offline demo source, run build-symmv on it ($(DEMO_OUT))"
@@ -21,6 +25,7 @@ help:
 	@echo "make bench  - run the benchmarks under bench/ (JSON in bench/results/)"
 	@echo "make serve  - local Prefect server + UI (http://127.0.0.1:4200) + worker; registers prefect.yaml deployments"
 	@echo "make stop   - stop them"
+	@echo "make eval   - Table 2 as a report on the demo test split ($(EVAL_OUT))"
 	@echo "make build-release / train-all / generate VIDEO=.. OUT=.. - SymMV release data, V-MusProd, music for a video"
 
 setup:
@@ -62,6 +67,17 @@ test-all: setup
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Table 2 as a report (models/evaluate.py, flows/evaluate.py): tiny checkpoints trained on the demo if absent.
+eval: setup
+	@test -d $(DEMO_OUT)/video_features || $(MAKE) demo
+	@test -f $(CKPT)/accompaniment/model.safetensors || $(PY) -m models.train --stage all --size tiny \
+	  --data $(DEMO_OUT) --out $(CKPT) --epochs $(EVAL_EPOCHS)
+	@test -f $(CKPT_UNCOND)/accompaniment/model.safetensors || ($(PY) -m models.train --stage chord --size tiny \
+	  --unconditional --data $(DEMO_OUT) --out $(CKPT_UNCOND) --epochs $(EVAL_EPOCHS) && \
+	  cp -r $(CKPT)/melody $(CKPT)/accompaniment $(CKPT_UNCOND)/)
+	$(PY) -m flows.evaluate --data $(DEMO_OUT) --ckpt $(CKPT) --unconditional-ckpt $(CKPT_UNCOND) --out $(EVAL_OUT) \
+	  --threads $(EVAL_THREADS) $$(test -f out/eval_release.json && echo --anchor-json out/eval_release.json)
 
 # Prefect server (SQLite under .prefect/) + process worker in the background; PIDs in .prefect/pids/.
 serve: demo-corpus

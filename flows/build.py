@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task, unmapped
-from prefect.cache_policies import NO_CACHE
+from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
 from prefect.futures import wait
 
 from symmv import stages
@@ -34,6 +34,17 @@ from symmv.sources import discover
 from symmv.split import assign_splits
 
 PART = "build"  # one part per table/split for a single-process build
+
+
+def per_song(stage: str) -> dict:
+    """Task options of a per-song stage: cached on its inputs (see stages.cache_key), results persisted
+    under $PREFECT_HOME/storage, so a re-run after a crash or a change skips the work already done."""
+    def key(context, parameters) -> str:
+        # `match` depends on the candidate videos; later stages on the video it chose (in `work`).
+        videos = parameters.get("videos")
+        return stages.cache_key(stage, parameters["work"], parameters["cfg"], getattr(videos, "fingerprint", ""))
+
+    return {"cache_policy": CacheKeyFnPolicy(cache_key_fn=key), "persist_result": True}
 
 
 @task(name="crawl-channels", cache_policy=NO_CACHE, retries=0)
@@ -76,32 +87,32 @@ def video_candidates(cfg: BuildConfig):
     return LocalVideos(Path(cfg.source_dir) / "videos")
 
 
-@task(name="match", cache_policy=NO_CACHE)
+@task(name="match", **per_song("match"))
 def match(work: stages.SongWork, videos, cfg: BuildConfig) -> stages.SongWork:
     return stages.parse_and_match(work, videos, cfg)
 
 
-@task(name="metadata", cache_policy=NO_CACHE)
+@task(name="metadata", **per_song("metadata"))
 def metadata(work: stages.SongWork, cfg: BuildConfig) -> stages.SongWork:
     return stages.look_up_metadata(work, cfg)
 
 
-@task(name="video-features", cache_policy=NO_CACHE)
+@task(name="video-features", **per_song("video"))
 def video_features(work: stages.SongWork, cfg: BuildConfig) -> stages.SongWork:
     return stages.extract_video_features(work, cfg)
 
 
-@task(name="transcribe", cache_policy=NO_CACHE)
+@task(name="transcribe", **per_song("transcribe"))
 def transcribe(work: stages.SongWork, cfg: BuildConfig) -> stages.SongWork:
     return stages.transcribe_cover(work, cfg)
 
 
-@task(name="rhythm", cache_policy=NO_CACHE)
+@task(name="rhythm", **per_song("rhythm"))
 def rhythm(work: stages.SongWork, cfg: BuildConfig) -> stages.SongWork:
     return stages.track_rhythm(work, cfg)
 
 
-@task(name="symbolic", cache_policy=NO_CACHE)
+@task(name="symbolic", **per_song("symbolic"))
 def symbolic(work: stages.SongWork, cfg: BuildConfig) -> stages.SongWork:
     return stages.annotate_symbolic(work, cfg)
 
@@ -109,6 +120,8 @@ def symbolic(work: stages.SongWork, cfg: BuildConfig) -> stages.SongWork:
 @task(name="write-shards", cache_policy=NO_CACHE)
 def write_dataset(works: list[stages.SongWork], source_rejects: list[Reject], cfg: BuildConfig) -> dict:
     out = Path(cfg.out)
+    for leftover in out.glob("*/split=*/.tmp-*"):  # a shard a killed run was writing: never visible, now gone
+        leftover.unlink()
     accepted = [w for w in works if w.reject is None]
     motion = stages.set_video_tempi(accepted)
     rejects = source_rejects + [w.reject for w in works if w.reject is not None]

@@ -63,7 +63,7 @@ NOT_RUN_REASONS = {
 class EvalConfig:
     """Every knob of one evaluation run (the Prefect flow's parameters map onto these fields)."""
 
-    split: str = "test"
+    split: str = "test"  # or several, comma-separated ("val,test")
     seed: int = 0
     m: int = 70  # VMCP candidate pool (paper: 70); M = min(m, videos in the split)
     vmcp_train_split: str = "train"
@@ -73,6 +73,7 @@ class EvalConfig:
     fixed_tempo_bpm: float = DEFAULT_TEMPO_BPM
     sigma_s: float = 0.1  # beat-alignment tolerance (a 16th at ~150 BPM)
     n_boot: int = 1000
+    num_threads: int = 0  # torch CPU threads, 0 = torch's default (on a busy 2-core box, 1 is ~7x faster)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -117,10 +118,16 @@ def ground_truth_notes(df: pd.DataFrame) -> list[Note]:
     return sorted(notes, key=lambda n: (n.onset_s, n.pitch))
 
 
+def split_names(split: str) -> list[str]:
+    """"test" -> ["test"]; "val,test" pools held-out splits (the demo's test split alone has 2 videos)."""
+    return [s.strip() for s in split.split(",") if s.strip()]
+
+
 def load_eval_songs(data_root: str | Path, split: str) -> list[EvalSong]:
     """The split's songs that have video features and notes, in song_id order."""
     from symmv.shards import load
 
+    split = split_names(split)
     songs = load("songs", split=split, root=data_root).set_index("song_id")
     notes = dict(tuple(load("notes", split=split, root=data_root).groupby("song_id")))
     beats = dict(tuple(load("beats", split=split, root=data_root).groupby("song_id")))
@@ -156,7 +163,7 @@ def dataset_label(data_root: str | Path, split: str) -> str:
     """"demo: ..." for the offline demo corpus (its covers are demo:// URLs), else "real: ..."."""
     from symmv.shards import load
 
-    urls = load("songs", split=split, root=data_root, columns=["cover_url"])["cover_url"].dropna().astype(str)
+    urls = load("songs", split=split_names(split), root=data_root, columns=["cover_url"])["cover_url"].dropna().astype(str)
     kind = "demo" if len(urls) and urls.str.startswith("demo://").all() else "real"
     return f"{kind}: {Path(data_root).name} ({split} split)"
 
@@ -207,6 +214,9 @@ def generation_features(song: EvalSong, fixed_tempo_bpm: float | None = None) ->
 def generate_variant(songs: list[EvalSong], variant: Variant, cfg: EvalConfig) -> list[list[Note]]:
     """One generated piece per song (stages loaded once; song i samples with seed + 3 i)."""
     stage_models = {s: load_model(Path(variant.ckpt_dir) / s) for s in STAGES}
+    if stage_models["chord"].controller is not None and not all(has_semantic(s) for s in songs):
+        raise ValueError(f"{variant.name}: its chord stage reads video features, and some {cfg.split} videos "
+                         "have no semantic features (run build with a semantic encoder)")
     return [generate_music(generation_features(song, variant.fixed_tempo_bpm), variant.ckpt_dir,
                            seed=cfg.seed + 3 * i, temperature=cfg.temperature, top_p=cfg.top_p, models=stage_models)
             for i, song in enumerate(songs)]
@@ -283,18 +293,29 @@ def score_real(songs: list[EvalSong], cfg: EvalConfig, vmcp_model: V.VMCP | None
     out = score_pieces(songs, [s.notes for s in songs], [s.tempo_bpm for s in songs], downbeats, cfg,
                        beats=[s.beats for s in songs])
     out["shuffled_check"] = None
-    if vmcp_model is not None and len(songs) >= 2:
-        videos = [V.video_clip_from_row(s.video) for s in songs]
+    videos = vmcp_videos(vmcp_model, songs)
+    if videos is not None:
         musics = [V.music_clip_from_notes(s.notes) for s in songs]
         out["shuffled_check"] = V.shuffled_pair_check(vmcp_model, videos, musics, cfg.m, cfg.seed)
     return out
 
 
-def vmcp_of(model: V.VMCP | None, songs: list[EvalSong], pieces: list[list[Note]], cfg: EvalConfig) -> dict | None:
-    """VMCP of generated pieces against their conditioning videos; None without a model or < 2 videos."""
-    if model is None or len(songs) < 2:
+def vmcp_videos(model: V.VMCP | None, songs: list[EvalSong]) -> list[V.VideoClip] | None:
+    """The songs' videos as VMCP inputs; None without a model, with < 2 videos or without semantic features."""
+    if model is None or len(songs) < 2 or not all(has_semantic(s) for s in songs):
         return None
     videos = [V.video_clip_from_row(s.video) for s in songs]
+    if videos[0].semantic.shape[1] != model.cfg.video_dim:
+        raise ValueError(f"VMCP was trained on {model.cfg.video_dim}-dim semantic features, the split has "
+                         f"{videos[0].semantic.shape[1]}: another semantic encoder; retrain it (no vmcp_ckpt)")
+    return videos
+
+
+def vmcp_of(model: V.VMCP | None, songs: list[EvalSong], pieces: list[list[Note]], cfg: EvalConfig) -> dict | None:
+    """VMCP of generated pieces against their conditioning videos (None where `vmcp_videos` is None)."""
+    videos = vmcp_videos(model, songs)
+    if videos is None:
+        return None
     musics = [V.music_clip_from_notes(notes) for notes in pieces]
     return V.vmcp_scores(model, videos, musics, cfg.m, cfg.seed, cfg.n_boot)
 
@@ -330,7 +351,8 @@ def prepare_vmcp(data_root: str | Path, cfg: EvalConfig, vmcp_cfg: V.VMCPConfig 
     if target is not None:
         V.save_vmcp(model, target, provenance=trained_on)
     encoder = model.audio_encoder
-    return model, {"source": f"trained from scratch ({vmcp_cfg.steps} steps, seed {cfg.seed})"
+    return model, {"source": f"trained from scratch on {len(pairs)} {cfg.vmcp_train_split} pairs "
+                             f"({vmcp_cfg.steps} steps, seed {cfg.seed})"
                              + (f", saved to {target}" if target else ""),
                    "audio_encoder": f"{encoder.name} {encoder.version}", "trained_on": trained_on,
                    "loss_first_last": [model.history[0], model.history[-1]]}
@@ -456,23 +478,23 @@ def build_provenance(data_root: str | Path, songs: list[EvalSong], variants: lis
                      cfg: EvalConfig, m_used: int | None) -> dict:
     semantic = sorted({str(s.video.get("semantic_encoder")) for s in songs})
     ckpts = {}
-    for v in variants:
+    for v in variants:  # the fixed-tempo row shares V-MusProd's checkpoint
         info = checkpoint_info(v.ckpt_dir)
-        chord = info["chord"]
-        ckpts[v.name] = (f"{v.ckpt_dir} (d_model {chord['d_model']}, chord video={chord['video']}, epochs "
-                         f"{'/'.join(str(info[s]['epochs']) for s in STAGES)}, {chord['n_train_songs']} train songs"
-                         + (f", tempo fixed at {v.fixed_tempo_bpm:g} BPM" if v.fixed_tempo_bpm else "") + ")")
+        ckpts.setdefault(v.ckpt_dir, f"{v.ckpt_dir} (d_model {info['chord']['d_model']}, chord video="
+                                     f"{info['chord']['video']}, epochs {'/'.join(str(info[s]['epochs']) for s in STAGES)}"
+                                     f", {info['chord']['n_train_songs']} train songs)")
+    vmcp_source = vmcp_info.get("source", "").split(", saved to")[0]
     return {
         "data": dataset_label(data_root, cfg.split),
         "data_root": str(data_root),
         "n_videos": len(songs),
         "semantic_encoder": ", ".join(semantic),
-        "audio_encoder": (f"{vmcp_info['audio_encoder']} (VMCP {V.VMCP_VERSION}, {vmcp_info['source']}); "
-                          "music rendered with fluidsynth + TimGM6mb") if "audio_encoder" in vmcp_info
+        "audio_encoder": (f"{vmcp_info['audio_encoder']} (VMCP {V.VMCP_VERSION} {vmcp_source}; fluidsynth + "
+                          "TimGM6mb renders)") if "audio_encoder" in vmcp_info
                          else f"none: {vmcp_info.get('skipped')}",
         "seed": cfg.seed,
         "M": m_used if m_used is not None else "VMCP not run",
-        "checkpoints": "; ".join(f"{k}: {v}" for k, v in ckpts.items()),
+        "checkpoints": "; ".join(ckpts.values()),
         "sampling": f"temperature {cfg.temperature}, top_p {cfg.top_p}",
     }
 
@@ -489,6 +511,13 @@ def eval_config(cfg: EvalConfig | None = None, **overrides) -> EvalConfig:
     return replace(cfg or EvalConfig(), **overrides)
 
 
+def set_threads(cfg: EvalConfig) -> None:
+    if cfg.num_threads:
+        import torch
+
+        torch.set_num_threads(cfg.num_threads)
+
+
 def evaluate_split(data_root: str | Path, ckpt_dirs: dict[str, str], out_dir: str | Path, *,
                    cfg: EvalConfig | None = None, vmcp_cfg: V.VMCPConfig = VMCP_TINY,
                    vmcp_ckpt: str | Path | None = None, anchor_json: str | Path | None = None,
@@ -500,6 +529,7 @@ def evaluate_split(data_root: str | Path, ckpt_dirs: dict[str, str], out_dir: st
     result dict written to evaluation.json, plus "paths".
     """
     cfg = eval_config(cfg, **overrides)
+    set_threads(cfg)
     songs = load_eval_songs(data_root, cfg.split)
     if not songs:
         raise ValueError(f"no {cfg.split} songs with video features and notes under {data_root}")

@@ -20,6 +20,7 @@ class LocalVideos:
     def __init__(self, folder: str | Path):
         self.items, self.rejects = discover(folder) if Path(folder).is_dir() else ([], [])
         self.by_id = {v.id: v for v in self.items}
+        self.fingerprint = ",".join(f"{v.id}:{Path(v.media_path).stat().st_size}" for v in self.items)
 
     def candidates(self, parsed) -> list[dict]:
         return [v.info for v in self.items]
@@ -35,6 +36,7 @@ class YouTubeSearch:
 
     def __init__(self, dest: str | Path, crawl_cfg, n: int = 10):
         self.dest, self.crawl_cfg, self.n = Path(dest), crawl_cfg, n
+        self.fingerprint = f"ytsearch{n}"
         self.rejects: list[Reject] = []
 
     def _limit(self):

@@ -33,6 +33,7 @@ class BuildConfig:
     semantic_encoder: str = "efficientnet-lite0"  # registry name in symmv.encoders ("clip" needs weights)
     match_threshold: float = 0.55  # official-video matcher: minimum score to accept a candidate
     search_results: int = 10  # youtube: candidates per `ytsearchN:` query
+    max_cover_s: float = 900.0  # longer covers (medleys, streams, broken files) are rejected as too_long
     shazam: bool = False  # look genre/lyrics up with ShazamIO (needs the internet; never fatal)
     video_fps: float = 6.0  # paper sec. 4.1: semantic features at 6 fps
     split_seed: int = 0

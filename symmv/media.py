@@ -22,6 +22,8 @@ SOUNDFONT_CANDIDATES = (
 class MediaError(RuntimeError):
     """A media tool failed or a file is unreadable."""
 
+    reason = "unreadable_media"  # the rejects table's reason code when a stage hits this
+
 
 def run_tool(args: list[str], timeout_s: float = 600) -> subprocess.CompletedProcess:
     tool = args[0]

@@ -85,8 +85,12 @@ def parse_and_match(work: SongWork, videos, cfg: BuildConfig) -> SongWork:
     `videos` is a candidate source (symmv.candidates): a local folder or a YouTube search.
     """
     from symmv.matching import choose_video
+    from symmv.media import duration_s
     from symmv.titles import parse_info
 
+    length_s = duration_s(work.cover.media_path)  # the file's own length: info.json may be wrong
+    if length_s > cfg.max_cover_s:
+        raise StageError("too_long", f"{length_s:.0f} s > max_cover_s {cfg.max_cover_s:.0f} s")
     if "paired_video" in work.cover.info:  # the source already knows the pair (the SymMV release)
         paired = work.cover.info["paired_video"]
         work.video = MediaItem(id=paired["id"], media_path="", info=paired)
@@ -232,6 +236,56 @@ def annotate_symbolic(work: SongWork, cfg: BuildConfig) -> SongWork:
     for module in (quantize, skyline, chords, key):
         work.provenance[module.__name__.split(".")[-1]] = module.ANNOTATOR_VERSION
     return work
+
+
+# ---------------------------------------------------------------- resume: what a stage's result depends on
+
+STAGE_ORDER = ("match", "metadata", "video", "transcribe", "rhythm", "symbolic")
+
+
+def _stage_inputs(stage: str, cfg: BuildConfig) -> dict:
+    """The configuration and code versions one stage's output depends on (besides earlier stages)."""
+    if stage == "match":
+        from symmv.matching import MATCHER_VERSION
+
+        return {"matcher": MATCHER_VERSION, "threshold": cfg.match_threshold, "source": cfg.source,
+                "search_results": cfg.search_results}
+    if stage == "metadata":
+        return {"shazam": cfg.shazam}
+    if stage == "video":
+        from annotators import quality, video
+
+        return {"video": video.ANNOTATOR_VERSION, "quality": getattr(quality, "ANNOTATOR_VERSION", "1"),
+                "encoder": cfg.semantic_encoder, "fps": cfg.video_fps}
+    if stage == "transcribe":
+        return {"transcriber": cfg.transcriber}
+    if stage == "rhythm":
+        return {"beat_tracker": cfg.beat_tracker}
+    from annotators import chords, key, quantize, skyline
+
+    return {m.__name__: m.ANNOTATOR_VERSION for m in (quantize, skyline, chords, key)}
+
+
+def file_fingerprint(path: str) -> list:
+    """Name, size and modification time: cheap, and changes whenever a download is replaced."""
+    if not path:
+        return []
+    st = Path(path).stat()
+    return [Path(path).name, st.st_size, st.st_mtime_ns]
+
+
+def cache_key(stage: str, work: SongWork, cfg: BuildConfig, candidates: str = "") -> str:
+    """Prefect cache key of `stage` for one song: the cover's files, the candidate videos' listing, and
+    the inputs of this stage and of every stage before it. A changed annotator version changes the keys
+    of its stage and the later ones only; earlier stages are read back from the persisted results."""
+    import hashlib
+
+    upstream = STAGE_ORDER[: STAGE_ORDER.index(stage) + 1]
+    payload = {"cover": work.cover.id, "media": file_fingerprint(work.cover.media_path), "out": str(cfg.out),
+               "source_dir": str(cfg.source_dir), "candidates": candidates,
+               "video": [work.video.id, file_fingerprint(work.video.media_path)] if work.video else None,
+               "stages": {s: _stage_inputs(s, cfg) for s in upstream}}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
 # ---------------------------------------------------------------- rows for the shards

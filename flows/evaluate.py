@@ -1,0 +1,77 @@
+"""Prefect flow `evaluate`: Table 2 of the paper (sec. 6.2) as a generated report.
+
+    test videos + checkpoints -> VMCP (load or train on the train split's real pairs)
+        -> generate one piece per video per variant -> score quality / VMCP / beat alignment per variant
+        -> score the Real row (+ real-vs-shuffled check) -> reports/<name>/{README.md, table2.*, evaluation.json, midi/}
+
+Thin wiring over models/evaluate.py (the same steps `evaluate_split` runs in plain Python); parameters
+map onto `models.evaluate.EvalConfig`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from models import evaluate as E
+
+# Tasks hand big Python objects (notes, torch modules) to each other in-process: nothing to cache.
+load_songs = task(E.load_eval_songs, name="load-eval-songs", cache_policy=NO_CACHE)
+prepare_vmcp = task(E.prepare_vmcp, name="prepare-vmcp", cache_policy=NO_CACHE)
+generate_variant = task(E.generate_variant, name="generate-variant", cache_policy=NO_CACHE)
+score_variant = task(E.score_variant, name="score-variant", cache_policy=NO_CACHE)
+score_real = task(E.score_real, name="score-real", cache_policy=NO_CACHE)
+write_evaluation = task(E.write_evaluation, name="write-evaluation", cache_policy=NO_CACHE)
+
+
+@flow(name="evaluate")
+def evaluate(data_root: str = "data/symmv-demo", ckpt_dir: str = "checkpoints/tiny", split: str = "test",
+             out_dir: str = "reports/demo", seed: int = 0, m: int = 70,
+             extra_ckpt_dirs: dict[str, str] | None = None, vmcp_ckpt: str | None = None,
+             anchor_json: str | None = None, fixed_tempo_ablation: bool = True, num_threads: int = 0) -> dict:
+    """Evaluate `ckpt_dir` as "V-MusProd" (plus `extra_ckpt_dirs`, e.g. {"w/o video (unconditional)": dir})
+    on `split`; returns paths and headline figures. A trained VMCP is saved to `vmcp_ckpt` or <out_dir>/vmcp."""
+    log = get_run_logger()
+    cfg = E.eval_config(split=split, seed=seed, m=m, fixed_tempo_ablation=fixed_tempo_ablation,
+                        num_threads=num_threads)
+    E.set_threads(cfg)
+    songs = load_songs(data_root, cfg.split)
+    if not songs:
+        raise ValueError(f"no {split} songs with video features and notes under {data_root}")
+    vmcp_model, vmcp_info = prepare_vmcp(data_root, cfg, E.VMCP_TINY, vmcp_ckpt, str(Path(out_dir) / "vmcp"))
+    log.info("%d %s videos; VMCP: %s", len(songs), split, vmcp_info.get("source") or vmcp_info.get("skipped"))
+    variants = E.variants_for({"V-MusProd": ckpt_dir, **(extra_ckpt_dirs or {})}, cfg)
+    pieces, scores = {}, {}
+    for v in variants:  # one at a time: generation already uses every core
+        pieces[v.name] = generate_variant(songs, v, cfg)
+        scores[v.name] = score_variant(songs, pieces[v.name], v, cfg, vmcp_model)
+    real = score_real(songs, cfg, vmcp_model)
+    provenance = E.build_provenance(data_root, songs, variants, vmcp_info, cfg, E.vmcp_m(scores))
+    result = write_evaluation(out_dir, songs, variants, pieces, scores, real, provenance=provenance,
+                              vmcp_info=vmcp_info, cfg=cfg, anchor=E.load_anchor(anchor_json))
+    log.info("report: %s", result["paths"]["readme"])
+    return {"paths": result["paths"], "M": result["M"], "not_run": sorted(result["not_run"]),
+            "rows": {name: E.table_row(s) for name, s in scores.items()}, "real": real["quality"]}
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(description="Prefect flow evaluate (Table 2 as a report)")
+    p.add_argument("--data", default="data/symmv-demo"), p.add_argument("--ckpt", default="checkpoints/tiny")
+    p.add_argument("--split", default="test"), p.add_argument("--out", default="reports/demo")
+    p.add_argument("--seed", type=int, default=0), p.add_argument("--m", type=int, default=70)
+    p.add_argument("--unconditional-ckpt", help="checkpoint whose chord stage was trained with --unconditional")
+    p.add_argument("--vmcp-ckpt"), p.add_argument("--anchor-json", help="symmv.eval_release JSON (Real anchor)")
+    p.add_argument("--no-fixed-tempo", action="store_true")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    a = p.parse_args()
+    from symmv.config import prefect_defaults
+
+    prefect_defaults()
+    extra = {"w/o video (unconditional)": a.unconditional_ckpt} if a.unconditional_ckpt else None
+    out = evaluate(a.data, a.ckpt, a.split, a.out, a.seed, a.m, extra, a.vmcp_ckpt, a.anchor_json,
+                   not a.no_fixed_tempo, a.threads)
+    print(json.dumps({k: out[k] for k in ("paths", "M", "not_run")}, indent=1))
