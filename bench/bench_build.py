@@ -32,6 +32,7 @@ def main() -> None:
     prefect_defaults()
     from flows.build import build_symmv
     from symmv.demo_corpus import DemoCorpusConfig, build_demo_corpus
+    from symmv.transcription import default_backend
 
     source = Path(args.source)
     build_demo_corpus(DemoCorpusConfig(out=source, n_songs=args.songs), progress=False)
@@ -50,7 +51,7 @@ def main() -> None:
     flow_wall = statistics.median(r["flow_wall_s"] for r in runs)
     write_result("build", {
         "inputs": {"source": str(source), "covers": covers, "workers": args.workers, "repeats": args.repeats,
-                   "transcriber": BuildConfig.transcriber, "semantic_encoder": BuildConfig.semantic_encoder},
+                   "transcriber": BuildConfig.transcriber or default_backend(), "semantic_encoder": BuildConfig.semantic_encoder},
         "median_flow_wall_s": flow_wall,
         "median_process_wall_s": statistics.median(r["process_wall_s"] for r in runs),
         "flow_wall_s_per_cover": flow_wall / covers,

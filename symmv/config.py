@@ -28,7 +28,9 @@ class BuildConfig:
     channels_config: Path = Path("configs/channels.toml")  # youtube: channels to crawl
     out: Path = Path("data/symmv-demo")  # dataset root: Parquet shards, midi/, build_report.json
     card_dir: Path = Path("data_cards")  # the data card goes to <card_dir>/<out folder name>/README.md
-    transcriber: str = "basic-pitch"  # registry name in symmv.transcription ("midi-file" for MIDI sources)
+    # Registry name in symmv.transcription: basic-pitch | transkun | pti | midi-file (MIDI sources); "" =
+    # default_backend(): the most accurate one this machine runs in reasonable time (transkun needs 8+ cores)
+    transcriber: str = ""
     beat_tracker: str = "madmom"  # symmv.stages.BEAT_TRACKERS: "madmom" (audio) or "notes" (MIDI sources)
     semantic_encoder: str = "efficientnet-lite0"  # registry name in symmv.encoders ("clip" needs weights)
     match_threshold: float = 0.55  # official-video matcher: minimum score to accept a candidate

@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from symmv import media
+from symmv.midi_io import read_notes
 from symmv.records import Note
 
 SOUNDFONT = Path(os.environ.get("SYMMV_SOUNDFONT", "/usr/share/sounds/sf2/TimGM6mb.sf2"))
@@ -31,24 +31,13 @@ SOUNDFONT = Path(os.environ.get("SYMMV_SOUNDFONT", "/usr/share/sounds/sf2/TimGM6
 
 def render_midi(midi_path: str | Path, wav_path: str | Path, sample_rate: int = 22050,
                 soundfont: str | Path = SOUNDFONT) -> Path:
-    """Render a MIDI file to a WAV with fluidsynth (no audio driver; deterministic)."""
-    fluidsynth = shutil.which("fluidsynth")
-    if fluidsynth is None:
-        raise RuntimeError("fluidsynth is not on PATH (apt-get install fluidsynth fluid-soundfont-gm)")
-    wav_path = Path(wav_path)
-    subprocess.run([fluidsynth, "-ni", "-q", "-F", str(wav_path), "-r", str(sample_rate), str(soundfont),
-                    str(midi_path)], check=True, capture_output=True)
-    return wav_path
+    """Render a MIDI file to a WAV with fluidsynth (no audio driver; deterministic; gain 0.2, its default)."""
+    return media.render_midi(midi_path, wav_path, sample_rate=sample_rate, soundfont=soundfont, gain=0.2)
 
 
 def midi_notes(midi_path: str | Path) -> list[Note]:
     """All non-drum notes of a MIDI file, in seconds (the ground truth of a rendered clip)."""
-    import pretty_midi
-
-    pm = pretty_midi.PrettyMIDI(str(midi_path))
-    notes = [Note(onset_s=float(n.start), offset_s=float(n.end), pitch=n.pitch, velocity=n.velocity)
-             for inst in pm.instruments if not inst.is_drum for n in inst.notes]
-    return sorted(notes, key=lambda n: (n.onset_s, n.pitch))
+    return read_notes(midi_path)
 
 
 def _intervals_pitches(notes: list[Note]) -> tuple[np.ndarray, np.ndarray]:
@@ -266,15 +255,15 @@ def summarize(rows: list[dict], keys: tuple[str, ...]) -> dict:
 
 BACKEND_OPTIONS = {  # what the evaluation runs for each backend name given on the command line
     "basic-pitch": {},
-    "transkun": {},
-    "transkun-fast": {"segment_hop_s": 14.0, "quantize": True},
+    "transkun": {},  # our defaults (16 s segments every 14 s)
+    "transkun-wheel": {"segment_hop_s": 8.0},  # the wheel's own settings
     "pti": {},
 }
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backends", nargs="+", default=["basic-pitch", "transkun-fast"],
+    parser.add_argument("--backends", nargs="+", default=["basic-pitch", "transkun"],
                         choices=sorted(BACKEND_OPTIONS))
     parser.add_argument("--seconds", type=float, default=25.0)
     parser.add_argument("--release", default=None, help="SymMV release dir (default $SYMMV_RELEASE)")

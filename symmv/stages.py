@@ -169,8 +169,15 @@ def extract_video_features(work: SongWork, cfg: BuildConfig) -> SongWork:
     if not work.video.media_path:  # e.g. the SymMV release: URLs only, no video files
         work.provenance["semantic"] = "none (no video file in this source)"
         return work
+    from annotators.quality import reject_for_read_error
+    from symmv.video_io import VideoReadError
+
     encoder = semantic_encoder(cfg.semantic_encoder, (os.cpu_count() or 2) // max(1, cfg.workers))
-    feats = video_features(work.video.media_path, encoder, fps=cfg.video_fps)
+    try:
+        feats = video_features(work.video.media_path, encoder, fps=cfg.video_fps)
+    except VideoReadError as exc:  # unreadable / zero-frame file: the quality filters' own reason codes
+        reject = reject_for_read_error(work.video.id, exc)
+        raise StageError(reject.reason, f"video {work.video.id}: {reject.detail}") from exc
     reject = video_quality(work.video.id, feats, work.cover.duration_s)
     if reject is not None:
         raise StageError(reject.reason, f"video {work.video.id}: {reject.detail}")
@@ -183,9 +190,9 @@ def extract_video_features(work: SongWork, cfg: BuildConfig) -> SongWork:
 @stage("transcribe")
 def transcribe_cover(work: SongWork, cfg: BuildConfig) -> SongWork:
     """Piano audio -> notes with the configured backend (paper sec. 3.1)."""
-    from symmv.transcription import transcribe
+    from symmv.transcription import default_backend, transcribe
 
-    result = transcribe(work.cover.media_path, backend=cfg.transcriber)
+    result = transcribe(work.cover.media_path, backend=cfg.transcriber or default_backend())
     if not result.notes:
         raise StageError("no_notes", f"{result.transcriber} found no notes")
     work.notes, work.transcriber = result.notes, result.transcriber
@@ -258,7 +265,9 @@ def _stage_inputs(stage: str, cfg: BuildConfig) -> dict:
         return {"video": video.ANNOTATOR_VERSION, "quality": getattr(quality, "ANNOTATOR_VERSION", "1"),
                 "encoder": cfg.semantic_encoder, "fps": cfg.video_fps}
     if stage == "transcribe":
-        return {"transcriber": cfg.transcriber}
+        from symmv.transcription import default_backend
+
+        return {"transcriber": cfg.transcriber or default_backend()}
     if stage == "rhythm":
         return {"beat_tracker": cfg.beat_tracker}
     from annotators import chords, key, quantize, skyline

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import importlib.util
 import json
 import os
 import shutil
@@ -27,9 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from symmv.records import Note
+from symmv.schema import NOTES
 
 # -- result ----------------------------------------------------------------------------------------
 
@@ -55,21 +56,8 @@ class TranscriptionError(ValueError):
         self.detail = detail
 
 
-# Same columns as symmv.schema.NOTES; the notes of a Transcription before quantization.
-TRANSCRIBED_NOTE_SCHEMA = pa.schema(
-    [
-        ("song_id", pa.string()),
-        ("track", pa.string()),
-        ("onset_s", pa.float64()),
-        ("offset_s", pa.float64()),
-        ("pitch", pa.int8()),
-        ("velocity", pa.int8()),
-        ("bar", pa.int32()),
-        ("position", pa.int16()),
-        ("duration_16th", pa.int32()),
-    ]
-)
-
+# The notes table's schema (symmv.schema.NOTES): a Transcription's notes before quantization fill it.
+TRANSCRIBED_NOTE_SCHEMA = NOTES
 # -- audio decoding --------------------------------------------------------------------------------
 
 SILENCE_PEAK = 10 ** (-60 / 20)  # -60 dBFS: below this everywhere the item is silence, not music
@@ -187,8 +175,9 @@ def stream_windows(
 
     The audio is conceptually framed by `pad_left` and `pad_right` zeros (start_sample counts in that padded
     signal) and the last windows are zero-padded; windows start at every multiple of `hop` below the padded
-    length, as Basic Pitch's `window_audio_file` and Transkun's `transcribe` loop do. `stats`, when given, receives `n_samples` (decoded, unpadded)
-    and `peak`. Raises TranscriptionError("silent_audio") after the stream if no sample reached -60 dBFS.
+    length, as Basic Pitch's `window_audio_file` and Transkun's `transcribe` loop do. `stats`, when given,
+    receives `n_samples` (decoded, unpadded) and `peak`. Raises TranscriptionError("silent_audio") after
+    the stream if no sample reached -60 dBFS.
     """
     buffer = np.zeros(pad_left, dtype=np.float32)
     start = 0  # padded-signal index of buffer[0]
@@ -341,12 +330,19 @@ BACKENDS: dict[str, Callable] = {
 
 
 def default_backend() -> str:
-    """Backend used when config names none (env SYMMV_TRANSCRIBER overrides).
+    """The backend a run uses when its config names none: env SYMMV_TRANSCRIBER, else by machine size.
 
-    Decision: "basic-pitch" until the benchmark in bench/bench_transcription.py shows another backend is
-    both more accurate and fast enough on CPU; see the module docstring of that benchmark for figures.
+    Decision (measured with bench/bench_transcription.py and symmv/eval_transcription.py on fluidsynth
+    renders of music21 works and SymMV release MIDI): Transkun V2 is the most accurate (onset F1 0.997-1.0
+    vs Basic Pitch's 0.83-0.90) but needs ~2 CPU-s per audio second with our 14 s hop (Basic Pitch ~0.05),
+    so it is the default where it runs at least about realtime -- 8+ cores -- and Basic Pitch on small
+    machines such as the 2-core build box, where Transkun would take hours per hour of covers.
+    PTI needs a checkpoint that cannot be downloaded here, so it is never a default.
     """
-    return os.environ.get("SYMMV_TRANSCRIBER", "basic-pitch")
+    env = os.environ.get("SYMMV_TRANSCRIBER")
+    if env:
+        return env
+    return "transkun" if (os.cpu_count() or 1) >= 8 and importlib.util.find_spec("transkun") else "basic-pitch"
 
 
 @functools.lru_cache(maxsize=4)

@@ -8,9 +8,10 @@ do not call: we build the model from the wheel's JSON conf, decode audio ourselv
 
 `TransKun.transcribe` is ported below (`_transcribe_segments`) so the audio is streamed segment by segment
 from ffmpeg instead of held whole; the per-segment maths and the cross-segment merging are its own code.
-Speed options (CPU): `segment_hop_s` (the wheel's default re-transcribes half of every 16 s segment),
-`threads`, and `quantize` (dynamic int8 Linear layers). They change the output slightly, so any
-non-default option is written into `version` and hence provenance.
+Speed options (CPU): `segment_hop_s` (default 14 s, see DEFAULT_SEGMENT_HOP_S; the wheel uses 8),
+`threads` (sets torch's global intra-op threads), and `quantize` (dynamic int8 encoder Linears; measured
+to lose accuracy, off). Anything that differs from the wheel's own settings is written into `version`
+and hence provenance, e.g. "2.0.1-v2+seg16-hop14".
 """
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ from symmv.records import Note
 from symmv.transcription import TranscriptionError, notes_from_events, package_version, stream_windows
 
 PEDAL_PITCHES = (-64, -67)  # Transkun also "transcribes" sustain/sostenuto pedals as pseudo-pitches
+# The wheel re-transcribes half of every 16 s segment (hop 8 s). A 14 s hop keeps 2 s of left context
+# (notes starting in a segment's first frame lose their onset, so some overlap is needed) and halves the
+# CPU time: measured 50.7 vs 103 CPU-s on a 25.5 s Bach excerpt with onset F1 0.997 vs 1.000
+# (bench/bench_transcription.py). Dynamic int8 Linear layers cost too much accuracy (F1 0.85) to use.
+DEFAULT_SEGMENT_HOP_S = 14.0
 
 
 def _pretrained_dir() -> Path:
@@ -70,9 +76,10 @@ class Transkun:
                                if name.startswith("backbone.encoderLayers") and isinstance(module, torch.nn.Linear)}
             self.model = torch.ao.quantization.quantize_dynamic(self.model, encoder_linears, dtype=torch.qint8)
         self.segment_size_s = segment_size_s or self.model.segmentSizeInSecond
-        self.segment_hop_s = segment_hop_s or self.model.segmentHopSizeInSecond
+        self.segment_hop_s = segment_hop_s or DEFAULT_SEGMENT_HOP_S
         tags = []
-        if self.segment_size_s != self.model.segmentSizeInSecond or self.segment_hop_s != self.model.segmentHopSizeInSecond:
+        wheel_segmentation = (self.model.segmentSizeInSecond, self.model.segmentHopSizeInSecond)
+        if (self.segment_size_s, self.segment_hop_s) != wheel_segmentation:
             tags.append(f"seg{self.segment_size_s:g}-hop{self.segment_hop_s:g}")
         if quantize:
             tags.append("int8")
@@ -83,8 +90,8 @@ class Transkun:
     def transcribe(self, audio_path: str | Path) -> list[Note]:
         with torch.inference_mode():
             events = _transcribe_segments(self.model, audio_path, self.segment_size_s, self.segment_hop_s)
-        return notes_from_events(((e.start, e.end, e.pitch, e.velocity) for e in events if e.pitch >= 0),
-                                 self.name)
+        keys = ((e.start, e.end, e.pitch, e.velocity) for e in events if e.pitch not in PEDAL_PITCHES)
+        return notes_from_events(keys, self.name)
 
 
 def _transcribe_segments(model, audio_path, segment_size_s: float, step_s: float) -> list:
