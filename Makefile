@@ -17,7 +17,7 @@ EVAL_THREADS ?= 0
 SIZE ?= tiny
 EPOCHS ?= 8
 
-.PHONY: setup demo demo-corpus build build-release train-all generate eval serve stop test test-all bench clean help
+.PHONY: test-slow setup demo demo-corpus build build-release train-all generate eval serve stop test test-all bench clean help
 
 help:
 	@echo "make demo   - set up, build the offline demo source, run build-symmv on it ($(DEMO_OUT))"
@@ -61,6 +61,11 @@ demo: demo-corpus build
 
 test: setup
 	$(PY) -m pytest -q -m "not slow and not gpu and not network" $(PYTEST_ARGS)
+
+# The slower end-to-end checks (deployment on a real server, kill -9 + resume, fault corpus, Dask, train
+# and evaluate flows): CI runs them after `make test`.
+test-slow: setup
+	$(PY) -m pytest -q -m "slow and not heavy and not gpu and not network" $(PYTEST_ARGS)
 
 test-all: setup
 	$(PY) -m pytest -q -m "not gpu and not network" $(PYTEST_ARGS)

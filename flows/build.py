@@ -153,7 +153,7 @@ def write_dataset(works: list[stages.SongWork], source_rejects: list[Reject], cf
         for stale in set(shard_paths(out, table)) - written:  # what a previous build left behind
             stale.unlink()
     return {"songs": len(accepted), "rejects": len(rejects), "motion_range": motion,
-            "hours_music": round(sum(w.cover.duration_s or 0 for w in accepted) / 3600, 4),
+            "hours_music": round(sum(stages.duration_s(w) or 0 for w in accepted) / 3600, 4),
             "transcribers": dict(Counter(w.transcriber for w in accepted)),
             "stage_s": stage_seconds(works), "splits": dict(sorted(Counter(split_of.values()).items())),
             "reject_reasons": dict(sorted(Counter(f"{r.stage}:{r.reason}" for r in rejects).items()))}

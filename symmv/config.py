@@ -99,3 +99,5 @@ def prefect_defaults(**overrides: str) -> None:
     """Set Prefect's environment for local runs, keeping anything the user already set."""
     for key, value in {**PREFECT_DEFAULTS, **overrides}.items():
         os.environ.setdefault(key, value)
+    # Prefect's SQLite file cannot be opened in a folder that does not exist yet (a fresh clone).
+    Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)

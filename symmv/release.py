@@ -20,6 +20,16 @@ from symmv.midi_io import read_notes
 from symmv.records import MediaItem, Note, Reject
 
 YOUTUBE_ID = re.compile(r"(?:v=|youtu\.be/)([\w-]{11})")
+BILIBILI_ID = re.compile(r"bilibili\.com/video/(BV\w+)")  # some release entries point at bilibili
+
+
+def video_id_of(url: str) -> str | None:
+    """A stable id for an official-video URL: YouTube's 11-character id, or "bilibili-<BV id>"."""
+    if m := YOUTUBE_ID.search(url):
+        return m.group(1)
+    if m := BILIBILI_ID.search(url):
+        return f"bilibili-{m.group(1)}"
+    return None
 
 
 def discover_release(root: str | Path, limit: int = 0) -> tuple[list[MediaItem], list[Reject]]:
@@ -34,7 +44,7 @@ def discover_release(root: str | Path, limit: int = 0) -> tuple[list[MediaItem],
     for row in rows[: limit or None]:
         index, url = row["index"].strip(), row["youtube_url"].strip()
         midi = root / "midi" / f"{index}.mid"
-        video = YOUTUBE_ID.search(url)
+        video = video_id_of(url)
         if not midi.is_file():
             rejects.append(Reject(f"symmv-{index}", "discover", "missing_media", f"no {midi.name}"))
             continue
@@ -43,7 +53,7 @@ def discover_release(root: str | Path, limit: int = 0) -> tuple[list[MediaItem],
             continue
         info = {"id": f"symmv-{index}", "title": f"SymMV {index}", "webpage_url": f"symmv-release://{index}",
                 "extractor": "symmv-release", "shazam_id": row.get("shazam_id") or None,
-                "paired_video": {"id": video.group(1), "webpage_url": url, "title": f"SymMV {index} video"}}
+                "paired_video": {"id": video, "webpage_url": url, "title": f"SymMV {index} video"}}
         items.append(MediaItem(id=info["id"], media_path=str(midi), info=info))
     return items, rejects
 

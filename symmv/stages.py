@@ -299,6 +299,11 @@ def cache_key(stage: str, work: SongWork, cfg: BuildConfig, candidates: str = ""
 
 # ---------------------------------------------------------------- rows for the shards
 
+def duration_s(work: SongWork) -> float | None:
+    """The cover's length: its info.json's, else (MIDI sources say none) the end of its last note."""
+    return work.cover.duration_s or (max(n.offset_s for n in work.notes) if work.notes else None)
+
+
 def song_row(work: SongWork, split: str, midi_path: str | None) -> dict:
     cover, video, parsed = work.cover.info, (work.video.info if work.video else {}), work.parsed
     return {
@@ -308,7 +313,7 @@ def song_row(work: SongWork, split: str, midi_path: str | None) -> dict:
         "cover_channel": cover.get("channel") or cover.get("uploader"),
         "video_id": video.get("id"), "video_url": video.get("webpage_url"), "video_title": video.get("title"),
         "match_score": (work.match or {}).get("score"),
-        "cover_duration_s": work.cover.duration_s, "video_duration_s": video.get("duration"),
+        "cover_duration_s": duration_s(work), "video_duration_s": video.get("duration"),
         "n_notes": len(work.notes), "genre": work.genre, "midi_path": midi_path,
         "tempo_bpm": work.tempo_bpm, "video_tempo_bpm": work.video_tempo_bpm,
         "key_tonic": work.key.tonic if work.key else None, "key_mode": work.key.mode if work.key else None,

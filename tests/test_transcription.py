@@ -207,6 +207,7 @@ def test_transkun_filterbank_equals_its_checkpoint():
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_transkun_transcribes_rendered_clip(clip):
     pytest.importorskip("transkun")
     wav, midi = clip
@@ -216,6 +217,7 @@ def test_transkun_transcribes_rendered_clip(clip):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_transkun_streaming_equals_its_own_transcribe(clip):
     """Our segment streaming reproduces TransKun.transcribe on the whole (mono) signal."""
     pytest.importorskip("transkun")
@@ -261,6 +263,7 @@ def test_pti_missing_checkpoint_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_pti_activations_equal_the_package_pipeline(clip, pti_random_checkpoint):
     """Our loader, ffmpeg decode, batching and stitching give the package's own output_dict, and the
     checkpoint file is left untouched (the package's loader would `wget -O` over files < 160 MB)."""
