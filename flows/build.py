@@ -179,8 +179,17 @@ def data_card(cfg: BuildConfig) -> str:
 
 
 @flow(name="process-songs")
-def process_songs(works: list[stages.SongWork], videos, config: BuildConfig) -> list[stages.SongWork]:
-    """The per-song DAG, on the configured task runner (threads, processes, Dask or Ray)."""
+def process_songs(config: BuildConfig) -> tuple[list[stages.SongWork], list[Reject]]:
+    """Discovery and the per-song DAG, on the configured task runner (threads, processes, Dask or Ray).
+
+    Takes only the config: a subflow's parameters are sent to the Prefect API (limit 512 KB), so the
+    song list is discovered here rather than passed in.
+    """
+    log = get_run_logger()
+    covers, cover_rejects = discover_covers(config)
+    videos = video_candidates(config)
+    log.info("%d covers, %d broken items; video candidates from %s", len(covers), len(cover_rejects), videos.name)
+    works = [stages.SongWork(cover=c) for c in covers]
     matched = match.map(works, videos=unmapped(videos), cfg=unmapped(config))
     described = metadata.map(matched, cfg=unmapped(config))
     filmed = video_features.map(described, cfg=unmapped(config))
@@ -188,7 +197,7 @@ def process_songs(works: list[stages.SongWork], videos, config: BuildConfig) -> 
     timed = rhythm.map(transcribed, cfg=unmapped(config))
     annotated = symbolic.map(timed, cfg=unmapped(config))
     wait(annotated)
-    return [f.result() for f in annotated]
+    return [f.result() for f in annotated], cover_rejects
 
 
 @flow(name="build-symmv", log_prints=True)
@@ -196,12 +205,8 @@ def build_symmv(config: BuildConfig = BuildConfig()) -> dict:
     log = get_run_logger()
     started = time.perf_counter()
     crawl_rejects = crawl_channels(config) if config.source == "youtube" else []
-    covers, cover_rejects = discover_covers(config)
-    videos = video_candidates(config)
-    log.info("%d covers, %d broken items; video candidates from %s", len(covers), len(cover_rejects), videos.name)
     runner = make_task_runner(config.task_runner, config.workers, config.cluster_address or None)
-    works = process_songs.with_options(task_runner=runner)([stages.SongWork(cover=c) for c in covers], videos,
-                                                            config)
+    works, cover_rejects = process_songs.with_options(task_runner=runner)(config)
     summary = write_dataset(works, crawl_rejects + cover_rejects, config)
     summary["task_runner"] = runner_provenance(config.task_runner)
     summary["wall_s"] = round(time.perf_counter() - started, 2)

@@ -85,17 +85,17 @@ def parse_and_match(work: SongWork, videos, cfg: BuildConfig) -> SongWork:
     `videos` is a candidate source (symmv.candidates): a local folder or a YouTube search.
     """
     from symmv.matching import choose_video
-    from symmv.media import duration_s
+    from symmv.media import duration_s as media_duration_s
     from symmv.titles import parse_info
 
-    length_s = duration_s(work.cover.media_path)  # the file's own length: info.json may be wrong
-    if length_s > cfg.max_cover_s:
-        raise StageError("too_long", f"{length_s:.0f} s > max_cover_s {cfg.max_cover_s:.0f} s")
     if "paired_video" in work.cover.info:  # the source already knows the pair (the SymMV release)
         paired = work.cover.info["paired_video"]
         work.video = MediaItem(id=paired["id"], media_path="", info=paired)
         work.provenance["match"] = "paired by the source"
         return work
+    length_s = media_duration_s(work.cover.media_path)  # the file's own length: info.json may be wrong
+    if length_s > cfg.max_cover_s:
+        raise StageError("too_long", f"{length_s:.0f} s > max_cover_s {cfg.max_cover_s:.0f} s")
     work.parsed = parse_info(work.cover.info)
     if not work.parsed.song:
         raise StageError("unparseable_title", f"no song title found in {work.cover.title[:200]!r}")
@@ -275,6 +275,15 @@ def _stage_inputs(stage: str, cfg: BuildConfig) -> dict:
     return {m.__name__: m.ANNOTATOR_VERSION for m in (quantize, skyline, chords, key)}
 
 
+@functools.lru_cache(maxsize=1)
+def _stages_code() -> str:
+    """This module's source: a fix to any stage's code invalidates the cached results (like Prefect's
+    TASK_SOURCE, which would only see the flows' one-line task wrappers)."""
+    import hashlib
+
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
 def file_fingerprint(path: str) -> list:
     """Name, size and modification time: cheap, and changes whenever a download is replaced."""
     if not path:
@@ -290,7 +299,7 @@ def cache_key(stage: str, work: SongWork, cfg: BuildConfig, candidates: str = ""
     import hashlib
 
     upstream = STAGE_ORDER[: STAGE_ORDER.index(stage) + 1]
-    payload = {"cover": work.cover.id, "media": file_fingerprint(work.cover.media_path), "out": str(cfg.out),
+    payload = {"code": _stages_code(), "cover": work.cover.id, "media": file_fingerprint(work.cover.media_path), "out": str(cfg.out),
                "source_dir": str(cfg.source_dir), "candidates": candidates,
                "video": [work.video.id, file_fingerprint(work.video.media_path)] if work.video else None,
                "stages": {s: _stage_inputs(s, cfg) for s in upstream}}
