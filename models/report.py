@@ -10,6 +10,8 @@ paper's own Table 2 is printed beside ours, labelled as the paper's, never mixed
 """
 from __future__ import annotations
 
+import textwrap
+
 import json
 import math
 from pathlib import Path
@@ -147,7 +149,9 @@ def table2_figure(report: dict, png_path: Path) -> Path:
             ax.legend(fontsize=7, loc="best")
         ax.set_title(col + (" (%)" if col.startswith("P@") else " (s)" if col == "IOI" else ""))
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
-    fig.suptitle("Objective evaluation, Table-2 shape\n" + _provenance_line(report["provenance"]), fontsize=9)
+    # The figure names its data and seed; the full provenance is in the Markdown/JSON beside it.
+    short = {k: report["provenance"][k] for k in ("data", "semantic_encoder", "seed") if k in report["provenance"]}
+    fig.suptitle("Objective evaluation, Table-2 shape\n" + textwrap.fill(_provenance_line(short), 110), fontsize=9)
     fig.tight_layout()
     fig.savefig(png_path, dpi=110)
     plt.close(fig)
