@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import machine as common_machine  # noqa: E402
 from models import data as D  # noqa: E402
 from models import tokens as tk  # noqa: E402
 from models.config import ControllerConfig, configs_for  # noqa: E402
@@ -38,9 +38,7 @@ SEM, COL = 512, 768  # CLIP-like semantic width; an RGB-uv histogram width (16*1
 
 
 def machine() -> dict:
-    return {"platform": platform.platform(), "processor": platform.processor(), "cpu_count": os.cpu_count(),
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "load_avg_1m": os.getloadavg()[0]}
+    return {**common_machine(), "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
 
 
 def train_tokens_per_s(stage: str, impl: str, tables, window_bars: int, steps: int, block_size: int) -> float:

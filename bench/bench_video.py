@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -27,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from annotators.video import video_features  # noqa: E402
+from bench.common import machine as common_machine  # noqa: E402
 from symmv.video_io import iter_frames, iter_streams, probe  # noqa: E402
 
 
@@ -73,14 +73,8 @@ def stream_memory(clip: Path, seconds: float) -> dict:
 def machine() -> dict:
     import torch
 
-    cpu_model = ""
-    if Path("/proc/cpuinfo").is_file():
-        cpu_model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                          if line.startswith("model name")), "")
     ffmpeg = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.splitlines()[0]
-    return {"platform": platform.platform(), "cpu": cpu_model, "cpu_count": os.cpu_count(),
-            "loadavg_1m": os.getloadavg()[0], "python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch.__version__, "ffmpeg": ffmpeg}
+    return {**common_machine(), "numpy": np.__version__, "torch": torch.__version__, "ffmpeg": ffmpeg}
 
 
 def main() -> None:
