@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from symmv.media import MediaError, default_soundfont, duration_s, encode_audio, render_midi, run_tool
+from symmv.midi_io import write_notes
+from symmv.records import Note
 
 log = logging.getLogger(__name__)
 
@@ -160,20 +162,12 @@ def excerpt_piano_midi(src_midi: Path, out_midi: Path, excerpt_s: float) -> int:
     import pretty_midi
 
     pm = pretty_midi.PrettyMIDI(str(src_midi))
-    piano = pretty_midi.Instrument(program=0, name="Piano")
-    for inst in pm.instruments:
-        if inst.is_drum:
-            continue
-        for note in inst.notes:
-            if note.start < excerpt_s and note.end > note.start:
-                piano.notes.append(pretty_midi.Note(velocity=max(40, min(110, note.velocity)),
-                                                    pitch=note.pitch, start=note.start,
-                                                    end=min(note.end, excerpt_s)))
-    piano.notes.sort(key=lambda x: (x.start, x.pitch))
-    out = pretty_midi.PrettyMIDI(initial_tempo=pm.get_tempo_changes()[1][0] if len(pm.get_tempo_changes()[1]) else 120)
-    out.instruments.append(piano)
-    out.write(str(out_midi))
-    return len(piano.notes)
+    notes = sorted((Note(note.start, min(note.end, excerpt_s), note.pitch, max(40, min(110, note.velocity)))
+                    for inst in pm.instruments if not inst.is_drum for note in inst.notes
+                    if note.start < excerpt_s and note.end > note.start), key=lambda n: (n.onset_s, n.pitch))
+    tempi = pm.get_tempo_changes()[1]
+    write_notes(notes, out_midi, tempo_bpm=float(tempi[0]) if len(tempi) else 120.0)
+    return len(notes)
 
 
 def source_midi(song: DemoSong, release: Path | None, work: Path) -> Path:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from symmv import media
-from symmv.midi_io import read_notes
+from symmv.midi_io import read_notes, write_notes
 from symmv.records import Note
 
 SOUNDFONT = Path(os.environ.get("SYMMV_SOUNDFONT", "/usr/share/sounds/sf2/TimGM6mb.sf2"))
@@ -140,21 +140,10 @@ def music21_excerpt(work: str, midi_path: str | Path, seconds: float = 25.0, qua
 
 def symmv_release_excerpt(midi_path: str | Path, out_path: str | Path, seconds: float = 25.0) -> list[Note]:
     """The first `seconds` of a SymMV release MIDI (a real piano cover) as its own MIDI file; its notes."""
-    import pretty_midi
-
-    pm = pretty_midi.PrettyMIDI(str(midi_path))
-    start = min((n.start for inst in pm.instruments for n in inst.notes), default=0.0)
-    out = pretty_midi.PrettyMIDI(initial_tempo=120.0)
-    piano = pretty_midi.Instrument(program=0, name="piano")
-    for inst in pm.instruments:
-        if inst.is_drum:
-            continue
-        for n in inst.notes:
-            if start <= n.start < start + seconds:
-                piano.notes.append(pretty_midi.Note(velocity=n.velocity, pitch=n.pitch, start=n.start - start,
-                                                    end=min(n.end, start + seconds + 2.0) - start))
-    out.instruments.append(piano)
-    out.write(str(out_path))
+    notes = read_notes(midi_path)
+    start = min((n.onset_s for n in notes), default=0.0)
+    write_notes([Note(n.onset_s - start, min(n.offset_s, start + seconds + 2.0) - start, n.pitch, n.velocity)
+                 for n in notes if start <= n.onset_s < start + seconds], out_path)
     return midi_notes(out_path)
 
 
