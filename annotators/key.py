@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-import pyarrow as pa
 
-from symmv.records import Note
+from symmv.core.records import Note
+from symmv.core import schema as _schema
 
 ANNOTATOR_VERSION = "key-ks 1 (Krumhansl-Kessler profiles, music21 KrumhanslSchmuckler rules)"
 
@@ -33,20 +33,7 @@ MAJOR_NAMES = ("C", "C#", "D", "E-", "E", "F", "F#", "G", "A-", "A", "B-", "B")
 MINOR_NAMES = ("c", "c#", "d", "e-", "e", "f", "f#", "g", "g#", "a", "b-", "b")
 _STEP_PC = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
-# song-level keys go to symmv.schema.SONGS (key_tonic, key_mode, key_confidence); windowed keys to this table
-KEY_WINDOW_SCHEMA = pa.schema(
-    [
-        ("song_id", pa.string()),
-        ("bar_start", pa.int32()),
-        ("bar_end", pa.int32()),  # exclusive
-        ("start_s", pa.float64()),
-        ("end_s", pa.float64()),
-        ("key_tonic", pa.int8()),
-        ("key_mode", pa.string()),
-        ("key_confidence", pa.float64()),
-        ("key_margin", pa.float64()),
-    ]
-)
+KEY_WINDOW_SCHEMA = _schema.KEY_WINDOWS  # declared in symmv.core.schema (the one place every table is declared)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,18 +2,15 @@
 whose cover and video durations disagree, and files that do not decode).
 
 Each filter returns None (keep) or a `Reject(item_id, stage="video_quality", reason, detail)`; the
-reason codes are stable strings for the rejects table. All but `unreadable_video` are pure functions
-over the features of annotators.video.
+reason codes are stable strings for the rejects table. All are pure functions over the features of
+annotators.video; decode failures get their reason codes in symmv.features.video.
 """
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 
 from annotators.video import VideoFeatures
-from symmv.records import Reject
-from symmv.video_io import EmptyVideoError, VideoReadError, iter_frames, probe
+from symmv.core.records import Reject
 
 STAGE = "video_quality"
 
@@ -85,24 +82,6 @@ def duration_mismatch(
         return Reject(item_id, STAGE, "duration_mismatch",
                       f"cover {cover_duration_s:.1f} s vs video {video_duration_s:.1f} s "
                       f"(gap {gap:.1f} s > {allowed:.1f} s)")
-    return None
-
-
-def reject_for_read_error(item_id: str, error: VideoReadError) -> Reject:
-    """The rejects row for a decode failure raised anywhere (probe, video_features)."""
-    reason = "zero_frames" if isinstance(error, EmptyVideoError) else "unreadable_video"
-    return Reject(item_id, STAGE, reason, str(error)[-500:])
-
-
-def unreadable_video(item_id: str, path: str | Path) -> Reject | None:
-    """Probe the file and decode its first frame (cheap; the only filter that does I/O)."""
-    try:
-        probe(path)
-        frames = iter_frames(path, fps=1.0, size=32)
-        next(frames)
-        frames.close()
-    except VideoReadError as e:
-        return reject_for_read_error(item_id, e)
     return None
 
 

@@ -18,12 +18,12 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from symmv.records import Beat, Note
+from symmv.core.constants import SUBDIVISIONS  # 16th notes per beat
+from symmv.core.records import Beat, Note
 
 ANNOTATOR_VERSION = "quantize16 1"
-SUBDIVISIONS = 4  # 16th notes per beat (the beat being a quarter note)
 
-# The quantizer fills bar/position/duration_16th of the notes table (symmv.schema.NOTES); no new table.
+# The quantizer fills bar/position/duration_16th of the notes table (symmv.core.schema.NOTES); no new table.
 QUANTIZED_FIELDS = pa.schema(
     [("bar", pa.int32()), ("position", pa.int16()), ("duration_16th", pa.int32())]
 )

@@ -25,12 +25,12 @@ import numpy as np
 import pyarrow as pa
 
 from annotators.quantize import note_slots
-from symmv.records import Beat, Note
+from symmv.core.records import Beat, Note
 
 ANNOTATOR_VERSION = "skyline 1"
 MELODY, ACCOMPANIMENT = "melody", "accompaniment"
 
-# The split only sets `track` (and shortens cut melody notes) in the notes table (symmv.schema.NOTES).
+# The split only sets `track` (and shortens cut melody notes) in the notes table (symmv.core.schema.NOTES).
 TRACK_FIELD = pa.schema([("track", pa.string())])
 
 

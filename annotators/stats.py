@@ -1,6 +1,6 @@
 """Data-card statistics of the symbolic annotations (paper sec. 3.3, Fig. 3 a/c), from the dataset tables.
 
-Inputs are the pandas DataFrames of the `songs` and `chords` tables (symmv.schema.SONGS / CHORDS, as
+Inputs are the pandas DataFrames of the `songs` and `chords` tables (symmv.core.schema.SONGS / CHORDS, as
 `symmv.load` returns them). As in the paper, chords are counted after transposing every song to C major
 (major keys) or A minor (minor keys) so tonality does not drive the distribution. Songs without a key or a
 genre are left out of the tables that need them.

@@ -2,23 +2,31 @@
 plus shot boundaries and a text-likeness score used by the lyric-video filter.
 
 The annotators are pure functions over frames (HxWx3 uint8 RGB arrays) and series; `video_features`
-is the one place that decodes a file and runs them on a single timeline: frame k is at `k / fps` seconds.
+consumes decoded frame streams (symmv.features.video decodes the file) on one timeline: frame k is at `k / fps` s.
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-from pathlib import Path
+from typing import Protocol
 
 import numpy as np
-import pyarrow as pa
 
-from symmv.video_io import iter_streams
+from symmv.core.constants import TEMPO_RANGE_BPM
+from symmv.core import schema as _schema
 
-if TYPE_CHECKING:  # symmv.encoders imports torch (~2 s); the schema and the pure functions need none of it
-    from symmv.encoders import SemanticEncoder
+
+
+class SemanticEncoder(Protocol):
+    """What the features need of a semantic encoder (symmv.features.encoders builds real ones)."""
+
+    name: str
+    version: str
+    dim: int
+
+    def encode(self, frames: np.ndarray) -> np.ndarray:  # (N, H, W, 3) uint8 RGB -> (N, dim) float32
+        ...
 
 ANNOTATOR_VERSION = "1"
 
@@ -49,7 +57,6 @@ MOTION_SIZE = 64
 # video does not squash everyone else. DEFAULT_MOTION_RANGE is a provisional placeholder, NOT derived
 # from data (no real music videos were available when this was written): recompute it with
 # `motion_range` on the built dataset and pass the result explicitly.
-TEMPO_RANGE_BPM = (90.0, 130.0)
 DEFAULT_MOTION_RANGE = (0.0, 0.15)
 
 # --- Shots: a cut where the joint RGB histogram (8 bins per channel, intensity included, unlike the
@@ -225,34 +232,14 @@ class VideoFeatures:
         }
 
 
-def video_features(
-    path: str | Path,
-    encoder: SemanticEncoder | None,
-    fps: float = 6.0,
-    size: int = 224,
-    threads: int = 0,
-    batch_frames: int = 32,
-) -> VideoFeatures:
-    """Decode `path` once and compute every feature; `encoder=None` skips the semantic features.
-
-    Streams: frames at `fps` x `size` px feed semantic (in batches of `batch_frames`), color, text and
-    shot features; a second 5 fps x 64 px stream from the same decode feeds the 0.2 s motion.
-    Raises symmv.video_io.VideoReadError (a ValueError) for unreadable or empty files.
-    """
-    return features_from_streams(
-        iter_streams(path, [(fps, size), (MOTION_FPS, MOTION_SIZE)], threads=threads), fps, encoder, batch_frames
-    )
-
-
 def features_from_streams(
     streams: Iterator[tuple[int, float, np.ndarray]],
     fps: float,
     encoder: SemanticEncoder | None,
     batch_frames: int = 32,
 ) -> VideoFeatures:
-    """Pure part of `video_features`: consume `(stream, time_s, frame)` with stream 0 the per-frame
+    """Every feature of one video from its decoded frames (symmv.features.video decodes): consume `(stream, time_s, frame)` with stream 0 the per-frame
     timeline and stream 1 the motion stream (frames MOTION_FPS apart)."""
-    from symmv.encoders import provenance
     color, texts, shot_hists, semantic, batch = [], [], [], [], []
     motion_times, motion_values, previous = [], [], None
     for stream, time_s, frame in streams:
@@ -277,7 +264,7 @@ def features_from_streams(
     if encoder is not None:
         semantic_arr = np.concatenate(semantic) if semantic else np.zeros((0, encoder.dim), np.float32)
         if semantic_arr.shape != (n, encoder.dim):
-            raise RuntimeError(f"encoder {provenance(encoder)} returned {semantic_arr.shape}, expected {(n, encoder.dim)}")
+            raise RuntimeError(f"encoder {encoder.name} {encoder.version} returned {semantic_arr.shape}, expected {(n, encoder.dim)}")
     else:
         semantic_arr = np.zeros((n, 0), np.float32)
     params = {"color_bins": COLOR_BINS, "color_max_side": COLOR_MAX_SIDE, "motion_fps": MOTION_FPS,
@@ -286,7 +273,7 @@ def features_from_streams(
         fps=fps,
         n_frames=n,
         duration_s=n / fps,
-        semantic_encoder=provenance(encoder) if encoder is not None else None,
+        semantic_encoder=f"{encoder.name} {encoder.version}" if encoder is not None else None,
         semantic=semantic_arr.astype(np.float32, copy=False),
         color=np.asarray(color, np.float32).reshape(n, -1),
         text_score=np.asarray(texts, np.float32),
@@ -297,25 +284,4 @@ def features_from_streams(
     )
 
 
-# Differs from symmv/schema.py VIDEO_FEATURES by three added columns: duration_s, text_score (lyric-video
-# filter input), annotator (provenance of the non-semantic features and their parameters);
-# semantic_encoder / semantic are null when no encoder was run.
-VIDEO_FEATURES = pa.schema(
-    [
-        ("song_id", pa.string()),
-        ("video_id", pa.string()),
-        ("fps", pa.float64()),  # sampling rate of the per-frame series (paper: 6 fps)
-        ("n_frames", pa.int32()),
-        ("duration_s", pa.float64()),  # decoded duration, n_frames / fps
-        ("semantic_encoder", pa.string()),  # "<name> <version>" of the semantic encoder
-        ("semantic_dim", pa.int32()),
-        ("semantic", pa.list_(pa.list_(pa.float32()))),  # (n_frames, semantic_dim)
-        ("color_bins", pa.int32()),
-        ("color", pa.list_(pa.list_(pa.float32()))),  # (n_frames, 3*color_bins*color_bins), RGB-uv
-        ("text_score", pa.list_(pa.float32())),  # (n_frames,) thin-stroke fraction
-        ("motion", pa.list_(pa.float32())),  # per-second mean RGB difference at 0.2 s intervals
-        ("motion_mean", pa.float64()),
-        ("shot_boundaries_s", pa.list_(pa.float64())),
-        ("annotator", pa.string()),  # "symmv.video <version> <params json>"
-    ]
-)
+VIDEO_FEATURES = _schema.VIDEO_FEATURES  # declared in symmv.core.schema (the one place every table is declared)

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import write_result  # noqa: E402
-from symmv.config import BuildConfig, prefect_defaults  # noqa: E402
+from symmv.pipeline.config import BuildConfig, prefect_defaults  # noqa: E402
 
 
 def main() -> None:
@@ -31,8 +31,8 @@ def main() -> None:
     args = parser.parse_args()
     prefect_defaults()
     from flows.build import build_symmv
-    from symmv.demo_corpus import DemoCorpusConfig, build_demo_corpus
-    from symmv.transcription import default_backend
+    from symmv.sources.demo import DemoCorpusConfig, build_demo_corpus
+    from symmv.transcription.backends import default_backend
 
     source = Path(args.source)
     build_demo_corpus(DemoCorpusConfig(out=source, n_songs=args.songs), progress=False)

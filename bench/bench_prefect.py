@@ -95,7 +95,7 @@ def median_of(runs: list[dict], key: str) -> float:
 
 
 def bench_songs(songs_flow, clusters: dict, n_songs: int, n_iter: int, repeats: int) -> dict:
-    from symmv.runners import make_task_runner
+    from symmv.pipeline.runners import make_task_runner
 
     runs: dict[str, list[dict]] = {"plain": [], "prefect": [], "dask-1": [], "dask-2": []}
     for _ in range(repeats):  # interleaved, so a burst of load from other users hits every variant alike
@@ -128,7 +128,7 @@ def start_clusters(songs_flow) -> dict:
     """A running LocalCluster of 1 and of 2 single-threaded workers, warmed up by one tiny flow run each."""
     from distributed import LocalCluster
 
-    from symmv.runners import make_task_runner
+    from symmv.pipeline.runners import make_task_runner
 
     clusters = {}
     for w in (1, 2):
@@ -147,7 +147,7 @@ def main() -> None:
     a = p.parse_args()
 
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # also read by the spawned workers
-    from symmv.config import prefect_defaults
+    from symmv.pipeline.config import prefect_defaults
 
     prefect_defaults(PREFECT_LOGGING_LEVEL="WARNING")
     n_iter, song_s = calibrate(a.song_s)

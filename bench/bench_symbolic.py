@@ -26,7 +26,7 @@ from annotators import chords as chords_mod  # noqa: E402
 from annotators import key as key_mod  # noqa: E402
 from annotators import quantize as quantize_mod  # noqa: E402
 from annotators import skyline as skyline_mod  # noqa: E402
-from symmv import eval_annotators as ref  # noqa: E402
+from symmv.evaluation import annotators as ref  # noqa: E402
 
 
 def annotate(notes, beats):

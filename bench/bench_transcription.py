@@ -1,6 +1,6 @@
 """Speed beside accuracy of the transcription backends and the beat tracker (CPU).
 
-Renders the evaluation clips of symmv.eval_transcription (music21 works + SymMV release MIDI through
+Renders the evaluation clips of symmv.evaluation.transcription (music21 works + SymMV release MIDI through
 fluidsynth), runs each backend configuration `--repeats` times per clip and writes medians of the
 realtime factor (audio seconds / wall seconds; also per process-CPU second, steadier on a shared machine)
 next to onset F1, with the machine description, to bench/results/transcription.json.
@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import machine  # noqa: E402
-from symmv.eval_transcription import audio_seconds, build_eval_set, note_scores, timed  # noqa: E402
+from symmv.evaluation.transcription import audio_seconds, build_eval_set, note_scores, timed  # noqa: E402
 
 CONFIGS = {  # name -> (backend, options)
     "basic-pitch": ("basic-pitch", {}),
@@ -44,7 +44,7 @@ def machine_info() -> dict:
 
 
 def bench_backend(clips, name: str, repeats: int) -> dict:
-    from symmv.transcription import get_backend
+    from symmv.transcription.backends import get_backend
 
     backend, options = CONFIGS[name]
     model, load_wall, _ = timed(get_backend, backend, **options)

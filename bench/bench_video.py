@@ -25,9 +25,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from annotators.video import video_features  # noqa: E402
+from symmv.features.video import video_features  # noqa: E402
 from bench.common import machine as common_machine  # noqa: E402
-from symmv.video_io import iter_frames, iter_streams, probe  # noqa: E402
+from symmv.io.video import iter_frames, iter_streams, probe  # noqa: E402
 
 
 def cpu_seconds() -> float:
@@ -88,7 +88,7 @@ def main() -> None:
 
     import torch
 
-    from symmv.encoders import make_encoder, provenance
+    from symmv.features.encoders import make_encoder, provenance
 
     results: dict = {"machine": machine(), "inputs": vars(args) | {"out": str(args.out)}}
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,4 +1,4 @@
-"""Prefect flow `build-symmv`: the dataset DAG, as thin wiring over symmv.stages.
+"""Prefect flow `build-symmv`: the dataset DAG, as thin wiring over symmv.pipeline.stages.
 
     discover covers (local yt-dlp-layout folder, or crawl channels with yt-dlp)
       -> parse song/artist + match the official video (local folder or YouTube search)
@@ -20,18 +20,18 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE, CacheKeyFnPolicy
 from prefect.futures import wait
 
-from symmv import stages
-from symmv.candidates import LocalVideos, YouTubeSearch
-from symmv.config import BuildConfig
-from symmv.midi_io import write_notes
-from symmv.records import MediaItem, Reject
-from symmv.release import discover_release
-from symmv.runners import make_task_runner
-from symmv.runners import provenance as runner_provenance
-from symmv.schema import TABLES
-from symmv.shards import shard_paths, write_shard
-from symmv.sources import discover
-from symmv.split import assign_splits
+from symmv.pipeline import stages
+from symmv.matching.candidates import LocalVideos, YouTubeSearch
+from symmv.pipeline.config import BuildConfig
+from symmv.io.midi import write_notes
+from symmv.core.records import MediaItem, Reject
+from symmv.sources.release import discover_release
+from symmv.pipeline.runners import make_task_runner
+from symmv.pipeline.runners import provenance as runner_provenance
+from symmv.core.schema import TABLES
+from symmv.core.shards import shard_paths, write_shard
+from symmv.sources.local import discover
+from symmv.core.split import assign_splits
 
 PART = "build"  # one part per table/split for a single-process build
 
@@ -52,7 +52,7 @@ def crawl_channels(cfg: BuildConfig) -> list[Reject]:
     """source=youtube: list every configured channel and download its covers into source_dir/covers."""
     from prefect.concurrency.sync import concurrency
 
-    from symmv.crawl import CONCURRENCY_LIMIT, CrawlError, download, list_channel, load_config
+    from symmv.sources.youtube import CONCURRENCY_LIMIT, CrawlError, download, list_channel, load_config
 
     crawl_cfg, rejects = load_config(cfg.channels_config), []
     for channel in crawl_cfg.channels:
@@ -81,7 +81,7 @@ def discover_covers(cfg: BuildConfig) -> tuple[list[MediaItem], list[Reject]]:
 
 def video_candidates(cfg: BuildConfig):
     if cfg.source == "youtube":
-        from symmv.crawl import load_config
+        from symmv.sources.youtube import load_config
 
         return YouTubeSearch(Path(cfg.source_dir) / "videos", load_config(cfg.channels_config), cfg.search_results)
     return LocalVideos(Path(cfg.source_dir) / "videos")
@@ -173,7 +173,7 @@ def stage_seconds(works: list[stages.SongWork]) -> dict:
 
 @task(name="data-card", cache_policy=NO_CACHE)
 def data_card(cfg: BuildConfig) -> str:
-    from symmv.card import write_card
+    from symmv.card.writer import write_card
 
     return str(write_card(Path(cfg.out), Path(cfg.card_dir)))
 

@@ -64,11 +64,11 @@ if __name__ == "__main__":
     p.add_argument("--split", default="test"), p.add_argument("--out", default="reports/demo")
     p.add_argument("--seed", type=int, default=0), p.add_argument("--m", type=int, default=70)
     p.add_argument("--unconditional-ckpt", help="checkpoint whose chord stage was trained with --unconditional")
-    p.add_argument("--vmcp-ckpt"), p.add_argument("--anchor-json", help="symmv.eval_release JSON (Real anchor)")
+    p.add_argument("--vmcp-ckpt"), p.add_argument("--anchor-json", help="models.eval_release JSON (Real anchor)")
     p.add_argument("--no-fixed-tempo", action="store_true")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     a = p.parse_args()
-    from symmv.config import prefect_defaults
+    from symmv.pipeline.config import prefect_defaults
 
     prefect_defaults()
     extra = {"w/o video (unconditional)": a.unconditional_ckpt} if a.unconditional_ckpt else None

@@ -1,22 +1,51 @@
 """Prefect flow `train-all`: Chord -> Melody -> Accompaniment, each trained on its own (paper sec. 4.3).
 
-    data root (Parquet tables) -> train chord -> train melody -> train accompaniment -> <out>/<stage>/
+    data root (Parquet tables) [+ chord data root] -> train chord -> train melody -> train accompaniment
+    -> <out>/<stage>/ (safetensors + config.json + training.json + LICENSE.md)
 
 Thin wiring over `models.train.train_stage`; parameters map onto the same config dataclasses as the
 `python -m models.train` CLI. Re-running resumes each stage from its last checkpoint.
 """
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from models.config import STAGES, configs_for
-from models.data import load_tables
+from models.data import concat_tables, load_tables
 from models.train import train_stage
+
+RELEASE_LICENSE = """# License of these checkpoints
+
+These weights were trained on the SymMV release (Zhuo et al., ICCV 2023: piano-cover MIDI, chord and
+tonality annotations), which is distributed under **CC BY-NC-SA 4.0**
+(https://creativecommons.org/licenses/by-nc-sa/4.0/). As a derivative of it, the checkpoints are shared
+under the same license: attribution, non-commercial use only, share-alike. The code that trained them
+is the symmv project's. Training data and settings: `training.json` / `config.json` of each stage.
+"""
+
+
+def dataset_provenance(root: str) -> dict:
+    """Which data a stage learned from: the build's report (source, counts) and the code commit."""
+    report = Path(root) / "build_report.json"
+    info = json.loads(report.read_text()) if report.is_file() else {}
+    return {"root": str(root), "songs": info.get("songs"), "source": info.get("source"),
+            "splits": info.get("splits")}
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""
 
 
 @task(name="train-stage", cache_policy=NO_CACHE)
-def train_one(stage: str, data_root: str, out_dir: str, size: str, epochs: int | None, device: str | None,
+def train_one(stage: str, data_roots: list[str], out_dir: str, size: str, epochs: int | None, device: str | None,
               unconditional: bool, resume: bool) -> dict:
     model_cfg, train_cfg = configs_for(stage, size)
     model_cfg.video = not unconditional
@@ -24,10 +53,15 @@ def train_one(stage: str, data_root: str, out_dir: str, size: str, epochs: int |
         train_cfg.epochs = epochs
     if device is not None:
         train_cfg.device = device
-    summary = train_stage(stage, out_dir, tables=load_tables(data_root), model_cfg=model_cfg,
-                          train_cfg=train_cfg, resume=resume, progress=False)
-    get_run_logger().info("%s: best val %.3f (unigram %.3f) after %d epochs", stage, summary["best_val"],
-                          summary["unigram_val"] or float("nan"), summary["epochs"])
+    tables = concat_tables(*(load_tables(r) for r in data_roots))
+    provenance = {"data": [dataset_provenance(r) for r in data_roots], "size": size, "commit": git_commit(),
+                  "license": "CC BY-NC-SA 4.0 (inherited from the SymMV release)",
+                  "command": f"python -m flows.train (train-all), size={size}, epochs={train_cfg.epochs}"}
+    summary = train_stage(stage, out_dir, tables=tables, model_cfg=model_cfg, train_cfg=train_cfg,
+                          resume=resume, progress=False, provenance=provenance)
+    (Path(summary["out"]) / "LICENSE.md").write_text(RELEASE_LICENSE)
+    get_run_logger().info("%s: best val %.3f (unigram %.3f) after %d epochs, %.0f s", stage, summary["best_val"],
+                          summary["unigram_val"] or float("nan"), summary["epochs"], summary["wall_s"])
     return {k: v for k, v in summary.items() if k != "history"}
 
 
@@ -37,14 +71,17 @@ def train_all(data_root: str, out_dir: str = "ckpt", size: str = "tiny", epochs:
               chord_data_root: str | None = None) -> dict:
     """Train the three stages in the paper's order; returns stage -> summary.
 
-    `chord_data_root`: where the video-conditioned Chord stage learns (it needs paired video features),
-    when that differs from the music the Melody/Accompaniment stages learn from (offline: the demo's
-    videos vs the SymMV release's 999 real piano covers, which ship no videos).
+    `chord_data_root`: a dataset with video features (offline: the demo) that the video-conditioned
+    Chord stage learns from *together with* `data_root` (the SymMV release's 999 real piano covers,
+    which ship no videos: those songs train with a null video, `TrainConfig.null_video`). The chord
+    language comes from the real music; the video pathway from the songs that have videos.
     """
     summaries = {}
     for stage in STAGES:  # sequential: each stage is independent, but one at a time keeps memory bounded
-        root = chord_data_root if (stage == "chord" and chord_data_root) else data_root
-        summaries[stage] = train_one(stage, str(root), str(out_dir), size, epochs, device, unconditional, resume)
+        roots = [str(data_root)]
+        if stage == "chord" and chord_data_root and not unconditional and Path(chord_data_root) != Path(data_root):
+            roots.append(str(chord_data_root))
+        summaries[stage] = train_one(stage, roots, str(out_dir), size, epochs, device, unconditional, resume)
     return summaries
 
 
@@ -55,9 +92,10 @@ if __name__ == "__main__":
     p.add_argument("--data", required=True), p.add_argument("--out", default="ckpt")
     p.add_argument("--size", default="tiny"), p.add_argument("--epochs", type=int), p.add_argument("--device")
     p.add_argument("--unconditional", action="store_true")
-    p.add_argument("--chord-data", help="dataset with video features for the Chord stage (default: --data)")
+    p.add_argument("--chord-data", help="dataset with video features the Chord stage also learns from")
     a = p.parse_args()
-    from symmv.config import prefect_defaults
+    from symmv.pipeline.config import prefect_defaults
 
     prefect_defaults()
-    print(train_all(a.data, a.out, a.size, a.epochs, a.device, a.unconditional, chord_data_root=a.chord_data))
+    print(json.dumps(train_all(a.data, a.out, a.size, a.epochs, a.device, a.unconditional,
+                               chord_data_root=a.chord_data), indent=1, default=str))

@@ -13,27 +13,27 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from symmv import media
-from symmv.midi_io import read_notes, write_notes
-from symmv.records import Note
+from symmv.io import media
+from symmv.io.midi import read_notes, write_notes
+from symmv.core.records import Note
 
 DEFAULT_SOUNDFONT = os.environ.get("SYMMV_SOUNDFONT", "/usr/share/sounds/sf2/TimGM6mb.sf2")
 RENDERER = "fluidsynth"
 
 
 def notes_from_midi(path: str | Path) -> list[Note]:
-    """All non-drum notes of a MIDI file (track = instrument name), via symmv.midi_io."""
+    """All non-drum notes of a MIDI file (track = instrument name), via symmv.io.midi."""
     return read_notes(path, keep_tracks=True)
 
 
 def notes_to_midi(notes: Sequence[Note], path: str | Path) -> Path:
-    """Write notes (seconds) as piano MIDI at 120 BPM, 480 tpq, via symmv.midi_io."""
+    """Write notes (seconds) as piano MIDI at 120 BPM, 480 tpq, via symmv.io.midi."""
     return write_notes(notes, path)
 
 
 def render_midi(midi_path: str | Path, wav_path: str | Path, *, sample_rate: int = 16000,
                 soundfont: str = DEFAULT_SOUNDFONT) -> Path:
-    """fluidsynth rendering at the mel front end's rate (symmv.media.render_midi, gain 1.0)."""
+    """fluidsynth rendering at the mel front end's rate (symmv.io.media.render_midi, gain 1.0)."""
     if not Path(soundfont).exists():
         raise FileNotFoundError(f"soundfont {soundfont} not found (apt package timgm6mb-soundfont)")
     return media.render_midi(midi_path, wav_path, sample_rate=sample_rate, soundfont=soundfont, gain=1.0)

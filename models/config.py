@@ -1,6 +1,7 @@
 """Configuration dataclasses of V-MusProd: model sizes per stage and training settings.
 
-Sizes: `tiny` (CPU tests, seconds), `paper` and `gpu`. The paper's appendix (hyper-parameters) is not in
+Sizes: `tiny` (CPU tests, seconds), `cpu` (the recipe `make train-all` runs: the 999 SymMV release
+songs on 2 CPU cores in under an hour, `paper` and `gpu`. The paper's appendix (hyper-parameters) is not in
 the text we have; `paper` follows the CP Transformer [21] / CMT [9] family it builds on (d_model 512,
 8 heads, 12 decoder layers, window of 16 bars) and is marked as such; `gpu` is a larger-batch variant
 for one modern GPU. No value is defined twice: the CLI and the Prefect flow map onto these fields.
@@ -38,6 +39,9 @@ class ModelConfig:
     block_size: int = 256  # longest decoder sequence trained on
     video: bool = True  # chord stage: cross-attend the video controller; False = unconditional (sec. 6.5)
     attn_impl: str = "sdpa"  # "sdpa" or "naive" (materialised mask, for the benchmark)
+    # MIDI pitches the sampler may draw for this stage's notes: the 0.5-99.5th percentile of the
+    # training notes of the track, set by models.train from the data (the default is the piano's range).
+    pitch_range: tuple[int, int] = (21, 108)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
 
     @property
@@ -59,11 +63,21 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"  # "cuda" enables bf16 autocast
     num_threads: int = 0  # torch CPU threads, 0 = leave torch's default
+    max_val_windows: int = 0  # validation on at most this many fixed windows (evenly spread), 0 = all
+    # Chord stage with video: songs without video features (the SymMV release ships none) train with a
+    # one-frame all-zero "null video" memory, so the chord language is learned from all songs and the
+    # video pathway from the songs that have videos. False = such songs are skipped.
+    null_video: bool = True
 
 
 SIZES: dict[str, tuple[dict, dict]] = {  # size -> (ModelConfig overrides, TrainConfig overrides)
     "tiny": (dict(d_model=64, n_head=4, n_layer=2, n_enc_layer=1, block_size=256),
              dict(epochs=20, batch_size=8, lr=1e-3, window_bars=8)),
+    # The CPU recipe (make train-all): ~1 M parameters per stage, 8-bar windows, sized so that the three
+    # stages over the 999 release songs train in < 60 min on 2 cores (bench/results/train_cpu.json).
+    "cpu": (dict(d_model=128, n_head=4, n_layer=4, n_enc_layer=2, block_size=512),
+            dict(epochs=6, batch_size=16, lr=1e-3, warmup_steps=100, window_bars=8, windows_per_song=4,
+                 patience=3, num_threads=2, max_val_windows=256)),
     # Assumed, not from the paper (appendix unavailable): CP-Transformer-like width, 200/200/400 epochs (sec. 4.3).
     "paper": (dict(d_model=512, n_head=8, n_layer=12, n_enc_layer=4, dropout=0.1, block_size=1024,
                    controller=ControllerConfig(n_layer_modality=2, n_layer_fusion=2)),
@@ -73,6 +87,8 @@ SIZES: dict[str, tuple[dict, dict]] = {  # size -> (ModelConfig overrides, Train
             dict(epochs=200, batch_size=32, lr=3e-4, window_bars=32, patience=20, device="cuda")),
 }
 PAPER_EPOCHS = {"chord": 200, "melody": 200, "accompaniment": 400}  # sec. 4.3
+PAPER_SIZES = ("paper", "gpu")
+CPU_EPOCHS = {"cpu": {"chord": 6, "melody": 6, "accompaniment": 6}}  # set from measured throughput
 
 
 def configs_for(stage: str, size: str) -> tuple[ModelConfig, TrainConfig]:
@@ -82,8 +98,10 @@ def configs_for(stage: str, size: str) -> tuple[ModelConfig, TrainConfig]:
     model = ModelConfig(stage=stage, **{k: (replace(v) if isinstance(v, ControllerConfig) else v)
                                         for k, v in model_kw.items()})
     train = TrainConfig(**train_kw)
-    if size != "tiny":
+    if size in PAPER_SIZES:
         train.epochs = PAPER_EPOCHS[stage]
+    elif size in CPU_EPOCHS:
+        train.epochs = CPU_EPOCHS[size][stage]
     return model, train
 
 
@@ -94,6 +112,8 @@ def model_config_to_dict(cfg: ModelConfig) -> dict:
 def model_config_from_dict(d: dict) -> ModelConfig:
     d = dict(d)
     controller = ControllerConfig(**d.pop("controller", {}))
+    if "pitch_range" in d:
+        d["pitch_range"] = tuple(d["pitch_range"])
     known = {f.name for f in fields(ModelConfig)}
     return ModelConfig(controller=controller, **{k: v for k, v in d.items() if k in known})
 

@@ -6,7 +6,9 @@ absolute Bar / Timing values of its tokens, starts with BOS and ends with EOS on
 of the song. The melody / accompaniment encoder gets one extra bar on each side (the bar-level mask
 looks one bar back and ahead). The chord stage gets the slice of the video features that covers the
 same fraction of the piece (bars and frames are mapped proportionally, which is what the Timing
-Encoding also assumes), strided to `max_frames`.
+Encoding also assumes), strided to `max_frames`; a song without video gets the one-frame all-zero
+"null video" (`TrainConfig.null_video`), so the chord stage can learn its music from the SymMV release,
+which ships no videos.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import torch
 from models import tokens as tk
 from models.config import ModelConfig, TrainConfig
 from models.controller import frame_timing, stride_index
-from symmv.records import Note
+from symmv.core.records import Note
 
 TRACKS = ("melody", "accompaniment")
 
@@ -40,9 +42,15 @@ class SongExample:
 
 def load_tables(root: str | Path, splits=("train", "val")) -> dict[str, pd.DataFrame]:
     """The four tables the models read, as pandas (Hive-partitioned Parquet under `root`)."""
-    from symmv.shards import load
+    from symmv.core.shards import load
 
     return {t: load(t, split=list(splits), root=root) for t in ("songs", "notes", "chords", "video_features")}
+
+
+def concat_tables(*tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Several datasets' tables as one (song ids are unique across SymMV builds: they name the source)."""
+    names = set().union(*(t.keys() for t in tables))
+    return {n: pd.concat([t[n] for t in tables if n in t and t[n] is not None], ignore_index=True) for n in names}
 
 
 def frames(cell) -> np.ndarray | None:
@@ -115,10 +123,19 @@ def crop_bars(tokens: np.ndarray, b0: int, b1: int, bos_eos: bool) -> np.ndarray
     return np.concatenate([bos, body, eos])
 
 
-def usable(ex: SongExample, model_cfg: ModelConfig) -> bool:
-    if model_cfg.stage == "chord" and model_cfg.video:
-        return ex.semantic is not None and ex.color is not None and len(ex.semantic) > 0 and len(ex.color) > 0
+def has_video(ex: SongExample) -> bool:
+    return ex.semantic is not None and ex.color is not None and len(ex.semantic) > 0 and len(ex.color) > 0
+
+
+def usable(ex: SongExample, model_cfg: ModelConfig, null_video: bool = False) -> bool:
+    if model_cfg.stage == "chord" and model_cfg.video and not null_video:
+        return has_video(ex)
     return True
+
+
+def null_video_window(dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """The "no video" memory: one all-zero frame at timing bucket 0."""
+    return np.zeros((1, dim), np.float32), np.zeros(1, np.int64)
 
 
 def video_window(arr: np.ndarray, b0: int, b1: int, n_bars: int, max_frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -140,24 +157,30 @@ def make_window(ex: SongExample, b0: int, model_cfg: ModelConfig, window_bars: i
     if cond is not None:
         item["cond_tokens"] = crop_bars(cond, b0 - 1, b1 + 1, bos_eos=False)
     if stage == "chord" and model_cfg.video:
-        for name in ("semantic", "color"):
-            item[name], item[f"{name}_timing"] = video_window(getattr(ex, name), b0, min(b1, ex.n_bars),
-                                                              ex.n_bars, model_cfg.controller.max_frames)
+        c = model_cfg.controller
+        for name, dim in (("semantic", c.semantic_dim), ("color", c.color_dim)):
+            item[name], item[f"{name}_timing"] = (
+                video_window(getattr(ex, name), b0, min(b1, ex.n_bars), ex.n_bars, c.max_frames)
+                if has_video(ex) else null_video_window(dim))
     return item
 
 
 def windows(examples: list[SongExample], model_cfg: ModelConfig, train_cfg: TrainConfig,
             rng: np.random.Generator | None) -> list[dict]:
-    """rng given: `windows_per_song` random crops per song; rng None: consecutive crops (validation)."""
+    """rng given: `windows_per_song` random crops per song; rng None: consecutive crops (validation),
+    at most `max_val_windows` of them, evenly spread over the songs."""
     W, items = train_cfg.window_bars, []
     for ex in examples:
-        if not usable(ex, model_cfg) or ex.n_bars == 0:
+        if not usable(ex, model_cfg, train_cfg.null_video) or ex.n_bars == 0:
             continue
         if rng is None:
             starts = range(0, ex.n_bars, W)
         else:
             starts = rng.integers(0, max(1, ex.n_bars - W + 1), size=train_cfg.windows_per_song)
         items.extend(make_window(ex, int(b0), model_cfg, W) for b0 in starts)
+    if rng is None and train_cfg.max_val_windows and len(items) > train_cfg.max_val_windows:
+        keep = np.linspace(0, len(items) - 1, train_cfg.max_val_windows).round().astype(int)
+        items = [items[i] for i in keep]
     return items
 
 

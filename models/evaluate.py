@@ -5,7 +5,7 @@
 For every video of the split (its `video_features` row) each model variant generates a piece; we score
     - music quality (models/metrics.py: SC, PE, PCE, EBR, IOI) per piece and averaged, next to the Real
       row = the same metrics on the split's ground-truth notes (and, when given, the public-release anchor
-      of symmv/eval_release.py);
+      of models/eval_release.py);
     - VMCP (models/vmcp.py, sec. 5.2): a video-music CLIP model trained (tiny config) on the train split's
       real pairs, or loaded, ranks each conditioning video among M = min(m, n videos) candidates; plus the
       real-vs-shuffled check on the split's held-out real pairs, which says whether that VMCP model
@@ -37,7 +37,7 @@ from models.config import STAGES
 from models.generate import DEFAULT_TEMPO_BPM, bars_for, generate_music, tempo_from_motion, write_midi
 from models.metrics import corpus_metrics, quality_metrics
 from models.report import write_table2
-from symmv.records import Beat, Note
+from symmv.core.records import Beat, Note
 
 MUSIC_TRACKS = ("melody", "accompaniment")
 
@@ -125,7 +125,7 @@ def split_names(split: str) -> list[str]:
 
 def load_eval_songs(data_root: str | Path, split: str) -> list[EvalSong]:
     """The split's songs that have video features and notes, in song_id order."""
-    from symmv.shards import load
+    from symmv.core.shards import load
 
     split = split_names(split)
     songs = load("songs", split=split, root=data_root).set_index("song_id")
@@ -153,7 +153,7 @@ def load_eval_songs(data_root: str | Path, split: str) -> list[EvalSong]:
 
 def motion_mean_range(data_root: str | Path) -> tuple[float, float] | None:
     """(min, max) motion_mean over all the dataset's videos: the range sec. 4.1 maps onto [90, 130] BPM."""
-    from symmv.shards import load
+    from symmv.core.shards import load
 
     motion = load("video_features", root=data_root, columns=["motion_mean"])["motion_mean"].dropna()
     return (float(motion.min()), float(motion.max())) if len(motion) else None
@@ -161,7 +161,7 @@ def motion_mean_range(data_root: str | Path) -> tuple[float, float] | None:
 
 def dataset_label(data_root: str | Path, split: str) -> str:
     """"demo: ..." for the offline demo corpus (its covers are demo:// URLs), else "real: ..."."""
-    from symmv.shards import load
+    from symmv.core.shards import load
 
     urls = load("songs", split=split_names(split), root=data_root, columns=["cover_url"])["cover_url"].dropna().astype(str)
     kind = "demo" if len(urls) and urls.str.startswith("demo://").all() else "real"
@@ -383,7 +383,7 @@ def table_row(scores: dict) -> dict:
 
 
 def load_anchor(anchor_json: str | Path | None) -> dict | None:
-    """The public-release Real figures of symmv/eval_release.py, if that JSON exists."""
+    """The public-release Real figures of models/eval_release.py, if that JSON exists."""
     if anchor_json is None or not Path(anchor_json).exists():
         return None
     report = json.loads(Path(anchor_json).read_text())

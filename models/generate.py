@@ -16,9 +16,9 @@ from pathlib import Path
 from models import tokens as tk
 from models.checkpoint import load_model
 from models.sample import Grammar, SamplingConfig, condition_context, sample_sequence, video_context
-from symmv import media
-from symmv.midi_io import write_notes
-from symmv.records import Note
+from symmv.io import media
+from symmv.io.midi import write_notes
+from symmv.core.records import Note
 
 DEFAULT_TEMPO_BPM = 110.0  # middle of the paper's motion->tempo range [90, 130], used when none is given
 VELOCITY = {"melody": 90, "accompaniment": 70}
@@ -118,9 +118,9 @@ def generate_for_video(video: str | Path, out: str | Path, ckpt_dir: str | Path,
                        fps: float = 6.0) -> dict:
     """The end product: a video in, its features extracted, three stages sampled, MIDI written, the
     music rendered with fluidsynth and muxed onto the video. Returns what was done, with provenance."""
-    from annotators.video import video_features
+    from symmv.features.video import video_features
     from models.checkpoint import read_config
-    from symmv.encoders import make_encoder, provenance
+    from symmv.features.encoders import make_encoder, provenance
 
     chord_cfg = read_config(Path(ckpt_dir) / "chord")
     encoder = make_encoder(encoder_name) if chord_cfg.video else None

@@ -2,7 +2,7 @@
 
 The paper takes these "from [11, 53]": MusPy (Dong et al., ISMIR 2020) for SC, PE, PCE and EBR, and
 Yang & Lerch (2020, the `mgeval` toolbox) for the average inter-onset interval. We implement the
-definitions ourselves over `symmv.records.Note` (muspy wants its own `Music` object, and muspy 0.5.0's
+definitions ourselves over `symmv.core.records.Note` (muspy wants its own `Music` object, and muspy 0.5.0's
 `from_music21` / `write_midi` break on some key signatures), and tests/test_metrics.py cross-checks every
 figure against muspy 0.5.0's own functions on `muspy.Music` objects built note by note.
 
@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from symmv.records import Beat, Note
+from symmv.core.records import Beat, Note
 
 METRIC_NAMES = ("SC", "PE", "PCE", "EBR", "IOI")
 

@@ -56,7 +56,7 @@ def synthetic_tables(n_songs: int = 24, seed: int = 0, semantic_dim: int = 16, c
 
 def write_synthetic_dataset(root: str | Path, **kw) -> Path:
     """The fixture as real Hive-partitioned Parquet shards (what `models.train --data` reads)."""
-    from symmv.shards import write_shard
+    from symmv.core.shards import write_shard
 
     tables = synthetic_tables(**kw)
     split_of = dict(zip(tables["songs"]["song_id"], tables["songs"]["split"]))

@@ -28,11 +28,12 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from symmv.records import Note
+from symmv.core.constants import CHORD_QUALITIES, NO_CHORD, UNKNOWN_CHORD
+from symmv.core.records import Note
 
 STEPS_PER_BAR = 16
 MAX_DURATION_16TH = 64  # longer notes are clipped to 4 bars (the only lossy step)
-QUALITIES = ("M", "m", "7", "M7", "m7", "o", "o7", "+", "sus2", "sus4", "N", "X")
+QUALITIES = (*CHORD_QUALITIES, NO_CHORD, UNKNOWN_CHORD)
 NO_CHORD_QUALITIES = ("N", "X")  # carry root -1
 
 # type values

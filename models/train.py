@@ -4,13 +4,20 @@
 
 Writes `<out>/<stage>/`: model.safetensors (best validation loss), last.safetensors + optimizer.* +
 state.json (resume point, one per epoch), config.json, loss.png. Re-running the same command resumes.
-Validation loss per epoch, early stopping after `patience` epochs without improvement.
+Validation loss per epoch (total and per attribute), early stopping after `patience` epochs without
+improvement; `training.json` keeps the summary (best and unigram-baseline validation loss per attribute,
+wall time, data, provenance).
+
+Distributed: under `torchrun --nproc_per_node N python -m models.train ...` every rank trains on its own
+shard of each epoch's windows through DistributedDataParallel (gloo on CPU, NCCL on CUDA); rank 0 writes
+the checkpoints. Without torchrun nothing changes.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -22,7 +29,7 @@ from tqdm import tqdm
 from models import data as D
 from models import tokens as tk
 from models.checkpoint import load_model, load_optimizer, save_model, save_optimizer
-from models.config import STAGES, ModelConfig, TrainConfig, configs_for, save_json
+from models.config import SIZES, STAGES, ModelConfig, TrainConfig, configs_for, save_json
 from models.transformers import CompoundDecoder, build_model, compound_loss
 
 
@@ -31,16 +38,25 @@ def autocast(device: str):
     return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda"))
 
 
-@torch.no_grad()
 def evaluate(model: CompoundDecoder, items: list[dict], batch_size: int, device: str) -> float:
     """Mean compound loss over fixed validation windows (batch-size weighted)."""
+    return evaluate_parts(model, items, batch_size, device)[0]
+
+
+@torch.no_grad()
+def evaluate_parts(model: CompoundDecoder, items: list[dict], batch_size: int,
+                   device: str) -> tuple[float, dict[str, float]]:
+    """(mean compound loss, attribute -> mean cross-entropy) over fixed validation windows."""
     model.eval()
-    total, n = 0.0, 0
+    total, n, parts = 0.0, 0, {}
     for batch in D.batches(items, batch_size):
         with autocast(device):
-            loss, _ = model(D.to_device(batch, device))
-        total, n = total + float(loss) * len(batch["tokens"]), n + len(batch["tokens"])
-    return total / max(n, 1)
+            loss, batch_parts = model(D.to_device(batch, device))
+        b = len(batch["tokens"])
+        total, n = total + float(loss) * b, n + b
+        for attr, ce in batch_parts.items():
+            parts.setdefault(attr, []).append((ce, b))
+    return total / max(n, 1), {a: sum(c * b for c, b in v) / sum(b for _, b in v) for a, v in parts.items()}
 
 
 def unigram_log_probs(items: list[dict]) -> dict[str, torch.Tensor]:
@@ -54,12 +70,48 @@ def unigram_log_probs(items: list[dict]) -> dict[str, torch.Tensor]:
 
 def unigram_loss(log_probs: dict[str, torch.Tensor], items: list[dict], batch_size: int) -> float:
     """The same compound loss as `evaluate`, for a model that ignores its input (the baseline)."""
-    total, n = 0.0, 0
+    return unigram_parts(log_probs, items, batch_size)[0]
+
+
+def unigram_parts(log_probs: dict[str, torch.Tensor], items: list[dict],
+                  batch_size: int) -> tuple[float, dict[str, float]]:
+    total, n, parts = 0.0, 0, {}
     for batch in D.batches(items, batch_size):
         targets = batch["tokens"][:, 1:, : len(tk.ATTRIBUTES)]
         logits = {a: lp.expand(*targets.shape[:2], -1) for a, lp in log_probs.items()}
-        total, n = total + float(compound_loss(logits, targets)[0]) * len(targets), n + len(targets)
-    return total / max(n, 1)
+        loss, batch_parts = compound_loss(logits, targets)
+        total, n = total + float(loss) * len(targets), n + len(targets)
+        for attr, ce in batch_parts.items():
+            parts.setdefault(attr, []).append((ce, len(targets)))
+    return total / max(n, 1), {a: sum(c * b for c, b in v) / sum(b for _, b in v) for a, v in parts.items()}
+
+
+def track_pitch_range(examples: list[D.SongExample], stage: str) -> tuple[int, int]:
+    """0.5-99.5th percentile of the stage's training pitches: the sampler's pitch range for the track."""
+    pitches = [n.pitch for ex in examples for n in getattr(ex, stage, [])]
+    if len(pitches) < 100:
+        return (21, 108)
+    lo, hi = np.percentile(pitches, [0.5, 99.5])
+    return int(np.floor(lo)), int(np.ceil(hi))
+
+
+def distributed() -> tuple[int, int]:
+    """(rank, world size); initialises the process group when launched by torchrun (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() and os.environ.get("SYMMV_DDP_BACKEND") != "gloo"
+                                else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def shard(items: list, rank: int, world: int) -> list:
+    """This rank's equal share of the epoch's windows (every rank runs the same number of steps)."""
+    n = len(items) // world * world
+    return items[rank:n:world] if world > 1 else items
 
 
 def lr_at(step: int, total_steps: int, cfg: TrainConfig) -> float:
@@ -94,12 +146,16 @@ def data_dims(examples: list[D.SongExample]) -> tuple[int, int]:
 
 def train_stage(stage: str, out_dir: str | Path, *, data_root: str | Path | None = None, tables: dict | None = None,
                 size: str = "tiny", model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
-                resume: bool = True, progress: bool = True) -> dict:
-    """Train one stage; returns a summary (best/last validation loss, unigram baseline, history, paths)."""
+                resume: bool = True, progress: bool = True, provenance: dict | None = None) -> dict:
+    """Train one stage; returns a summary (best/last validation loss, unigram baseline, history, paths).
+
+    `provenance` (data sources, license, command) is stored with the checkpoint's config and summary.
+    """
     default_model, default_train = configs_for(stage, size)
     model_cfg, train_cfg = model_cfg or default_model, train_cfg or default_train
     if train_cfg.num_threads:
         torch.set_num_threads(train_cfg.num_threads)
+    rank, world = distributed()
     tables = tables if tables is not None else D.load_tables(data_root)
     train_ex, val_ex = D.build_examples(tables, "train"), D.build_examples(tables, "val")
     if model_cfg.stage == "chord" and model_cfg.video:
@@ -107,39 +163,52 @@ def train_stage(stage: str, out_dir: str | Path, *, data_root: str | Path | None
         if not sem:
             raise ValueError("chord stage with video needs video_features for the training songs")
         model_cfg.controller = replace(model_cfg.controller, semantic_dim=sem, color_dim=col)
+    if model_cfg.encoder_decoder:
+        model_cfg.pitch_range = track_pitch_range(train_ex, stage)
     out = Path(out_dir) / stage
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(train_cfg.seed)
-    device = train_cfg.device
+    device = train_cfg.device if world == 1 or not train_cfg.device.startswith("cuda") else f"cuda:{rank}"
     val_items = D.windows(val_ex, model_cfg, train_cfg, rng=None)
-    extra = {"train": asdict(train_cfg), "n_train_songs": len(train_ex), "n_val_songs": len(val_ex)}
+    n_video = sum(D.has_video(ex) for ex in train_ex)
+    extra = {"train": asdict(train_cfg), "n_train_songs": len(train_ex), "n_val_songs": len(val_ex),
+             "n_train_songs_with_video": n_video, "world_size": world, "provenance": provenance or {}}
 
     model = build_model(model_cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
-    state = {"epoch": 0, "step": 0, "best_val": float("inf"), "bad_epochs": 0, "history": []}
+    state = {"epoch": 0, "step": 0, "best_val": float("inf"), "bad_epochs": 0, "history": [], "wall_s": 0.0}
     if resume and (out / "state.json").exists():
         model = load_model(out, "last", device).train()
         opt = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
         load_optimizer(opt, out)
-        state = json.loads((out / "state.json").read_text())
+        state = {"wall_s": 0.0, **json.loads((out / "state.json").read_text())}
+    step_model = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # The chord stage has no Note tokens, so the pitch/duration heads get no gradient: unused params.
+        step_model = DistributedDataParallel(model, find_unused_parameters=True)
 
     first_items = D.windows(train_ex, model_cfg, train_cfg, np.random.default_rng(train_cfg.seed))
-    baseline = unigram_loss(unigram_log_probs(first_items), val_items, train_cfg.batch_size) if val_items else None
-    steps_per_epoch = math.ceil(len(first_items) / train_cfg.batch_size)
+    baseline, baseline_parts = (unigram_parts(unigram_log_probs(first_items), val_items, train_cfg.batch_size)
+                                if val_items else (None, {}))
+    steps_per_epoch = math.ceil(len(shard(first_items, rank, world)) / train_cfg.batch_size)
     total_steps = steps_per_epoch * train_cfg.epochs
     while state["epoch"] < train_cfg.epochs and state["bad_epochs"] < train_cfg.patience:
         epoch = state["epoch"]
         rng = np.random.default_rng(train_cfg.seed + epoch)  # epoch-seeded: resuming replays the same data
         items = D.windows(train_ex, model_cfg, train_cfg, rng)
+        items = shard([items[i] for i in rng.permutation(len(items))], rank, world)
         model.train()
         losses, n_tokens, t0 = [], 0, time.perf_counter()
         bar = tqdm(D.batches(items, train_cfg.batch_size, rng), total=math.ceil(len(items) / train_cfg.batch_size),
-                   desc=f"{stage} epoch {epoch + 1}/{train_cfg.epochs}", disable=not progress, leave=False)
+                   desc=f"{stage} epoch {epoch + 1}/{train_cfg.epochs}", disable=not progress or rank > 0,
+                   leave=False)
         for batch in bar:
             for group in opt.param_groups:
                 group["lr"] = lr_at(state["step"], total_steps, train_cfg)
             with autocast(device):
-                loss, _ = model(D.to_device(batch, device))
+                loss, _ = step_model(D.to_device(batch, device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
@@ -148,28 +217,43 @@ def train_stage(stage: str, out_dir: str | Path, *, data_root: str | Path | None
             losses.append(float(loss.detach()))
             n_tokens += int((batch["tokens"][:, 1:, 0] != tk.PAD).sum())
             bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        val = evaluate(model, val_items, train_cfg.batch_size, device) if val_items else float(np.mean(losses))
+        train_s = time.perf_counter() - t0
+        if val_items:
+            val, val_parts = evaluate_parts(model, val_items, train_cfg.batch_size, device)
+        else:
+            val, val_parts = float(np.mean(losses)), {}
+        state["wall_s"] += time.perf_counter() - t0
         state["history"].append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_loss": val,
-                                 "tokens_per_s": n_tokens / (time.perf_counter() - t0)})
+                                 "val_attributes": val_parts, "tokens_per_s": n_tokens * world / train_s,
+                                 "epoch_wall_s": time.perf_counter() - t0})
         if val < state["best_val"] - 1e-4:
-            state["best_val"], state["bad_epochs"] = val, 0
-            save_model(model, out, "model", extra)
+            state["best_val"], state["best_val_attributes"], state["bad_epochs"] = val, val_parts, 0
+            if rank == 0:
+                save_model(model, out, "model", extra)
         else:
             state["bad_epochs"] += 1
         state["epoch"] = epoch + 1
-        save_model(model, out, "last", extra)
-        save_optimizer(opt, out)
-        save_json(state, out / "state.json")
-        plot_losses(state["history"], out / "loss.png", baseline)
-    return {"stage": stage, "out": str(out), "best_val": state["best_val"], "unigram_val": baseline,
-            "epochs": state["epoch"], "stopped_early": state["bad_epochs"] >= train_cfg.patience,
-            "history": state["history"]}
+        if rank == 0:
+            save_model(model, out, "last", extra)
+            save_optimizer(opt, out)
+            save_json(state, out / "state.json")
+            plot_losses(state["history"], out / "loss.png", baseline)
+    summary = {"stage": stage, "out": str(out), "best_val": state["best_val"], "unigram_val": baseline,
+               "best_val_attributes": state.get("best_val_attributes", {}),
+               "unigram_val_attributes": baseline_parts, "epochs": state["epoch"], "steps": state["step"],
+               "wall_s": round(state["wall_s"], 1), "stopped_early": state["bad_epochs"] >= train_cfg.patience,
+               "n_train_songs": len(train_ex), "n_train_songs_with_video": n_video, "n_val_windows": len(val_items),
+               "n_parameters": sum(p.numel() for p in model.parameters()), "world_size": world,
+               "provenance": provenance or {}}
+    if rank == 0:
+        save_json(summary, out / "training.json")
+    return {**summary, "history": state["history"]}
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--stage", choices=[*STAGES, "all"], required=True)
-    p.add_argument("--size", choices=["tiny", "paper", "gpu"], default="tiny")
+    p.add_argument("--size", choices=list(SIZES), default="tiny")
     p.add_argument("--data", required=True, help="dataset root (Hive-partitioned Parquet tables)")
     p.add_argument("--out", required=True, help="checkpoint directory (one sub-folder per stage)")
     p.add_argument("--epochs", type=int), p.add_argument("--batch-size", type=int), p.add_argument("--lr", type=float)

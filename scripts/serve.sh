@@ -19,7 +19,7 @@ TIMEOUT_S=${SYMMV_SERVE_TIMEOUT_S:-120}  # a fresh server answers in ~25 s on an
 
 export PREFECT_HOME=${PREFECT_HOME:-$REPO/.prefect}
 export PREFECT_API_URL="http://$HOST:$PORT/api"
-export PREFECT_UI_ENABLED=true  # symmv.config.prefect_defaults() turns it off for ephemeral runs
+export PREFECT_UI_ENABLED=true  # symmv.pipeline.config.prefect_defaults() turns it off for ephemeral runs
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
 export PREFECT_CLI_PROMPT=false
 PIDS=$PREFECT_HOME/pids

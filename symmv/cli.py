@@ -7,11 +7,11 @@ import logging
 import sys
 from pathlib import Path
 
-from symmv.config import BuildConfig, DemoConfig, add_dataclass_args, from_args, prefect_defaults
+from symmv.pipeline.config import BuildConfig, DemoConfig, add_dataclass_args, from_args, prefect_defaults
 
 
 def cmd_demo_corpus(args: argparse.Namespace) -> int:
-    from symmv.demo_corpus import DemoCorpusConfig, build_demo_corpus
+    from symmv.sources.demo import DemoCorpusConfig, build_demo_corpus
 
     cfg = from_args(DemoConfig, args)
     summary = build_demo_corpus(DemoCorpusConfig(out=cfg.out, n_songs=cfg.n_songs, excerpt_s=cfg.excerpt_s,
@@ -46,8 +46,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     """Print what a built dataset holds: per table and split, the row counts; then the rejects."""
-    from symmv.schema import TABLES
-    from symmv.shards import load
+    from symmv.core.schema import TABLES
+    from symmv.core.shards import load
 
     root = Path(args.root)
     print(f"SymMV dataset at {root}")
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("build", help="run the build-symmv Prefect flow")
     add_dataclass_args(p, BuildConfig)
     p.set_defaults(func=cmd_build)
-    from symmv.card import add_card_args, card_from_args
+    from symmv.card.writer import add_card_args, card_from_args
 
     p = sub.add_parser("card", help="write data_cards/<name>/README.md with the paper's Fig. 3 plots")
     add_card_args(p)

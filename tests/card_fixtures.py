@@ -1,4 +1,4 @@
-"""A tiny SymMV build written on the fly (real Parquet shards via symmv.shards.write_shard), with its known
+"""A tiny SymMV build written on the fly (real Parquet shards via symmv.core.shards.write_shard), with its known
 numbers, for the data-card and notebook tests."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from symmv.shards import write_shard
+from symmv.core.shards import write_shard
 
 ALL_TABLES = ("songs", "notes", "beats", "chords", "key_windows", "video_features", "matches", "rejects")
 

@@ -9,7 +9,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_RELEASE = REPO.parent / "shared" / "data" / "symmv-release"
 
-from symmv.config import prefect_defaults  # noqa: E402
+from symmv.pipeline.config import prefect_defaults  # noqa: E402
 
 prefect_defaults(PREFECT_HOME=str(REPO / ".prefect" / "tests"), PREFECT_LOGGING_LEVEL="WARNING")
 
@@ -26,7 +26,7 @@ def symmv_release() -> Path:
 @pytest.fixture(scope="session")
 def tiny_source(tmp_path_factory) -> Path:
     """Five 6-second covers from music21's corpus with videos and planted distractors/failures."""
-    from symmv.demo_corpus import DemoCorpusConfig, build_demo_corpus
+    from symmv.sources.demo import DemoCorpusConfig, build_demo_corpus
 
     out = tmp_path_factory.mktemp("demo-source")
     build_demo_corpus(DemoCorpusConfig(out=out, n_songs=5, excerpt_s=6.0, clips_dir=REPO / ".cache" / "clips",
@@ -38,7 +38,7 @@ def tiny_source(tmp_path_factory) -> Path:
 def tiny_build(tiny_source, tmp_path_factory) -> tuple[Path, dict]:
     """A real Prefect run of build-symmv over the tiny source: (dataset root, summary)."""
     from flows.build import build_symmv
-    from symmv.config import BuildConfig
+    from symmv.pipeline.config import BuildConfig
 
     out = tmp_path_factory.mktemp("dataset")
     cards = tmp_path_factory.mktemp("cards")

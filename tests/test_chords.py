@@ -5,8 +5,8 @@ import pytest
 
 from annotators.chords import NO_CHORD, QUALITIES, UNKNOWN, chord_label, chords, transpose_chords
 from annotators.quantize import constant_tempo_beats
-from symmv.eval_annotators import chorder_beat_labels, music21_notes, release_notes
-from symmv.records import Note
+from symmv.evaluation.annotators import chorder_beat_labels, music21_notes, release_notes
+from symmv.core.records import Note
 
 RELEASE = Path(__file__).resolve().parents[2] / "shared/data/symmv-release"
 BEATS = constant_tempo_beats(12.0, 120)  # 0.5 s beats, 4/4

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from symmv.crawl import (CONCURRENCY_LIMIT, CrawlConfig, CrawlError, download, keep_entry, list_channel, load_config,
+from symmv.sources.youtube import (CONCURRENCY_LIMIT, CrawlConfig, CrawlError, download, keep_entry, list_channel, load_config,
                          ydl_options)
 
 REPO = Path(__file__).resolve().parents[1]

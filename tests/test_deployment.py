@@ -37,7 +37,7 @@ def test_build_deployment_runs_on_served_worker(tmp_path):
     from prefect.deployments import run_deployment
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from symmv.demo_corpus import DemoCorpusConfig, build_demo_corpus
+    from symmv.sources.demo import DemoCorpusConfig, build_demo_corpus
 
     source, out, home = tmp_path / "source", tmp_path / "dataset", tmp_path / "prefect-home"
     build_demo_corpus(DemoCorpusConfig(out=source, n_songs=2, excerpt_s=4, width=160, height=90,

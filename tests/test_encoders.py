@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from symmv.encoders import (
+from symmv.features.encoders import (
     ENCODERS,
     ClipEncoder,
     EncoderUnavailable,

@@ -4,7 +4,7 @@ import json
 import miditoolkit
 import pytest
 
-from symmv.eval_annotators import main, mirex_key_score, parse_chord_label, quality_of, release_chord_reference
+from symmv.evaluation.annotators import main, mirex_key_score, parse_chord_label, quality_of, release_chord_reference
 
 
 def test_mirex_weights():

@@ -16,8 +16,8 @@ from models.config import ModelConfig, TrainConfig
 from models.metrics import quality_metrics
 from models.synthetic import synthetic_tables
 from models.vmcp import VMCPConfig
-from symmv.records import Beat, Note
-from symmv.shards import write_shard
+from symmv.core.records import Beat, Note
+from symmv.core.shards import write_shard
 
 HAVE_FLUIDSYNTH = shutil.which("fluidsynth") is not None and Path("/usr/share/sounds/sf2/TimGM6mb.sf2").exists()
 

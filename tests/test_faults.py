@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 import symmv
-from symmv.sources import discover
+from symmv.sources.local import discover
 
 
 def _cover(folder, item_id, title, media_bytes=None, media_from=None, duration=7.0, ext="m4a"):
@@ -26,7 +26,7 @@ def _cover(folder, item_id, title, media_bytes=None, media_from=None, duration=7
 @pytest.fixture(scope="module")
 def fault_build(tiny_source, tiny_build, tmp_path_factory):
     from flows.build import build_symmv
-    from symmv.config import BuildConfig
+    from symmv.pipeline.config import BuildConfig
 
     root = tmp_path_factory.mktemp("faults")
     covers, videos = root / "covers", root / "videos"

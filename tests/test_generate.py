@@ -6,7 +6,7 @@ import sys
 from models.config import STAGES, configs_for
 from models.data import load_tables
 from models.train import train_stage
-from symmv.sources import discover
+from symmv.sources.local import discover
 
 
 def _stream_durations(path):

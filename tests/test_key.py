@@ -6,8 +6,8 @@ import pytest
 from annotators.key import (estimate_key, key_name, parse_key_name, transpose_notes, transposition_semitones,
                             windowed_keys)
 from annotators.quantize import constant_tempo_beats, quantize
-from symmv.eval_annotators import music21_key, music21_notes, release_notes
-from symmv.records import Note
+from symmv.evaluation.annotators import music21_key, music21_notes, release_notes
+from symmv.core.records import Note
 
 RELEASE = Path(__file__).resolve().parents[2] / "shared/data/symmv-release"
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from symmv.matching import (MATCH_SCHEMA, MatchDecision, choose_video, match_row, score_candidate,
+from symmv.matching.matcher import (MATCH_SCHEMA, MatchDecision, choose_video, match_row, score_candidate,
                             search_candidates)
-from symmv.titles import ParsedTitle, parse_title
+from symmv.matching.titles import ParsedTitle, parse_title
 
 RESULTS = Path(__file__).parent / "data" / "search_results"
 LABELS = json.loads((RESULTS / "labels.json").read_text(encoding="utf-8"))["cases"]

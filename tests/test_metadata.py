@@ -12,7 +12,7 @@ import pytest
 from shazamio import Serialize
 from shazamio.interfaces.client import HTTPClientInterface
 
-from symmv.metadata import (METADATA_SCHEMA, Metadata, RateLimiter, ShazamTagger, audio_fingerprint,
+from symmv.matching.metadata import (METADATA_SCHEMA, Metadata, RateLimiter, ShazamTagger, audio_fingerprint,
                             extract_metadata, metadata_row)
 
 RECORDED = Path(__file__).parent / "data" / "shazam"

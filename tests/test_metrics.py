@@ -15,7 +15,7 @@ from models.metrics import (
     quality_metrics,
     scale_consistency,
 )
-from symmv.records import Beat, Note
+from symmv.core.records import Beat, Note
 
 RELEASE = Path(__file__).resolve().parents[2] / "shared/data/symmv-release"
 
@@ -103,7 +103,7 @@ def test_release_pieces_match_muspy_reader_and_paper_range():
     means = corpus_metrics(rows)
     assert means["n_pieces_quality"] == 8
     # Loose plausibility against the paper's Real row (0.986, 4.197, 2.633, 0.023, 0.184); the full
-    # comparison is symmv/eval_release.py.
+    # comparison is models/eval_release.py.
     assert 0.9 < means["SC"] <= 1 and 3.5 < means["PE"] < 5 and 2.2 < means["PCE"] < 3.1
     assert 0.08 < means["IOI"] < 0.4 and means["EBR"] < 0.1
 

@@ -9,10 +9,10 @@ from annotators.quality import (
     duration_mismatch,
     lyric_video,
     static_video,
-    unreadable_video,
     video_quality,
 )
-from annotators.video import VideoFeatures, video_features
+from annotators.video import VideoFeatures
+from symmv.features.video import unreadable_video, video_features
 from video_clips import lavfi_clip, lyric, moving, needs_ffmpeg, still
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from annotators.quantize import constant_tempo_beats, grid_times, quantize
-from symmv.records import Beat, Note
+from symmv.core.records import Beat, Note
 
 
 def beats_at(times, beats_per_bar=4, first_beat_in_bar=1):

@@ -5,8 +5,8 @@ import numpy as np
 
 import symmv
 from annotators.beats import track_beats_from_notes
-from symmv.records import Note
-from symmv.release import discover_release
+from symmv.core.records import Note
+from symmv.sources.release import discover_release
 
 
 def test_notes_beat_tracker_finds_tempo_and_downbeats_of_a_steady_pulse():
@@ -36,7 +36,7 @@ def test_discover_release_pairs_each_midi_with_its_video_url(symmv_release):
 
 def test_build_symmv_over_the_release(symmv_release, tmp_path):
     from flows.build import build_symmv
-    from symmv.config import BuildConfig
+    from symmv.pipeline.config import BuildConfig
 
     summary = build_symmv(config=BuildConfig(source="symmv-release", source_dir=symmv_release, out=tmp_path / "ds",
                                              card_dir=tmp_path / "cards", transcriber="midi-file",

@@ -8,7 +8,7 @@ import pytest
 from prefect import flow, task
 from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 
-from symmv.runners import RUNNERS, RunnerUnavailable, available_runners, make_task_runner, provenance
+from symmv.pipeline.runners import RUNNERS, RunnerUnavailable, available_runners, make_task_runner, provenance
 
 
 def test_registry_builds_each_available_runner():

@@ -12,7 +12,7 @@ from models.config import ControllerConfig, ModelConfig
 from models.generate import bars_for, generate_music, render_and_mux, tempo_from_motion, write_midi
 from models.sample import Grammar, SamplingConfig, condition_context, sample_logits, sample_sequence, video_context
 from models.transformers import build_model
-from symmv.records import Note
+from symmv.core.records import Note
 
 torch.set_num_threads(1)
 SEM, COL = 9, 4

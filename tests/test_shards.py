@@ -1,8 +1,8 @@
 import pyarrow.parquet as pq
 import pytest
 
-from symmv.schema import NOTES, SCHEMA_VERSION
-from symmv.shards import load, shard_paths, write_shard
+from symmv.core.schema import NOTES, SCHEMA_VERSION
+from symmv.core.shards import load, shard_paths, write_shard
 
 
 def _notes(song, n):
@@ -31,7 +31,7 @@ def test_same_rows_give_identical_bytes(tmp_path):
 
 
 def test_crash_mid_write_leaves_no_visible_shard(tmp_path, monkeypatch):
-    import symmv.shards as shards
+    import symmv.core.shards as shards
 
     def boom(*args, **kwargs):
         raise OSError("disk full")

@@ -3,8 +3,8 @@ import pytest
 
 from annotators.quantize import constant_tempo_beats, quantize
 from annotators.skyline import skyline
-from symmv.eval_annotators import naive_skyline
-from symmv.records import Note
+from symmv.evaluation.annotators import naive_skyline
+from symmv.core.records import Note
 
 BEATS = constant_tempo_beats(8.0, 120)
 S = 0.125  # one 16th

@@ -1,7 +1,7 @@
 import json
 
-from symmv.sources import discover
-from symmv.split import assign_splits
+from symmv.sources.local import discover
+from symmv.core.split import assign_splits
 
 
 def _item(folder, item_id, title="A - B (Piano Cover)", media=True, raw=None):

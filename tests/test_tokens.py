@@ -3,7 +3,7 @@ import numpy as np
 from models import tokens as tk
 from models.synthetic import synthetic_tables
 from models.data import build_examples
-from symmv.records import Note
+from symmv.core.records import Note
 
 
 def note(bar, pos, pitch, dur, track="melody"):

@@ -9,8 +9,8 @@ import mido
 import numpy as np
 import pytest
 
-from symmv.eval_transcription import midi_notes, note_scores, render_midi
-from symmv.transcription import (
+from symmv.evaluation.transcription import midi_notes, note_scores, render_midi
+from symmv.transcription.backends import (
     BACKENDS,
     Transcription,
     TranscriptionError,
@@ -81,7 +81,7 @@ def test_basic_pitch_matches_reference_inference(clip):
     from basic_pitch import ICASSP_2022_MODEL_PATH
     from basic_pitch.inference import run_inference
 
-    from symmv.transcription import get_backend
+    from symmv.transcription.backends import get_backend
 
     wav, _ = clip
     ours = get_backend("basic-pitch").activations(wav)
@@ -168,7 +168,7 @@ def test_unknown_backend_is_a_key_error(clip):
 def test_mel_filterbank_equals_librosa_htk():
     import librosa
 
-    from symmv.mel import melscale_fbanks
+    from symmv.transcription.mel import melscale_fbanks
 
     ours = melscale_fbanks(n_freqs=2049, f_min=30, f_max=8000, n_mels=229, sample_rate=44100).numpy()
     reference = librosa.filters.mel(sr=44100, n_fft=4096, n_mels=229, fmin=30, fmax=8000, htk=True, norm=None)
@@ -180,7 +180,7 @@ def test_mel_filterbank_equals_librosa_htk():
 def test_torchaudio_shim_is_scoped():
     import sys
 
-    from symmv.mel import melscale_fbanks, torchaudio_shim
+    from symmv.transcription.mel import melscale_fbanks, torchaudio_shim
 
     before = sys.modules.get("torchaudio")
     with torchaudio_shim():
@@ -198,8 +198,8 @@ def test_transkun_filterbank_equals_its_checkpoint():
     pytest.importorskip("transkun")
     import torch
 
-    from symmv.mel import melscale_fbanks
-    from symmv.transcription_transkun import _pretrained_dir
+    from symmv.transcription.mel import melscale_fbanks
+    from symmv.transcription.transkun import _pretrained_dir
 
     state = torch.load(_pretrained_dir() / "2.0.pt", map_location="cpu", weights_only=True)["state_dict"]
     stored = state["framewiseFeatureExtractor.freq2mels"]
@@ -223,7 +223,7 @@ def test_transkun_streaming_equals_its_own_transcribe(clip):
     pytest.importorskip("transkun")
     import torch
 
-    from symmv.transcription import get_backend
+    from symmv.transcription.backends import get_backend
 
     wav, _ = clip
     backend = get_backend("transkun")
@@ -256,7 +256,7 @@ def pti_random_checkpoint(tmp_path_factory) -> Path:
 
 def test_pti_missing_checkpoint_is_a_clear_error(tmp_path):
     pytest.importorskip("piano_transcription_inference")
-    from symmv.transcription_pti import PianoTranscriptionInference
+    from symmv.transcription.pti import PianoTranscriptionInference
 
     with pytest.raises(FileNotFoundError, match="cannot be downloaded"):
         PianoTranscriptionInference(checkpoint=tmp_path / "nope.pth")
@@ -270,7 +270,7 @@ def test_pti_activations_equal_the_package_pipeline(clip, pti_random_checkpoint)
     from piano_transcription_inference import PianoTranscription
     from piano_transcription_inference.pytorch_utils import forward as pti_forward
 
-    from symmv.transcription_pti import PianoTranscriptionInference
+    from symmv.transcription.pti import PianoTranscriptionInference
 
     wav, _ = clip
     size_before = pti_random_checkpoint.stat().st_size
@@ -298,7 +298,7 @@ def test_pti_activations_equal_the_package_pipeline(clip, pti_random_checkpoint)
 
 
 def test_note_schema_matches_the_notes_table():
-    from symmv.schema import NOTES
-    from symmv.transcription import TRANSCRIBED_NOTE_SCHEMA
+    from symmv.core.schema import NOTES
+    from symmv.transcription.backends import TRANSCRIBED_NOTE_SCHEMA
 
     assert TRANSCRIBED_NOTE_SCHEMA.equals(NOTES)

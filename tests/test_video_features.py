@@ -18,8 +18,8 @@ from annotators.video import (
     rgb_uv_histogram,
     shot_boundaries,
     text_score,
-    video_features,
 )
+from symmv.features.video import video_features
 from video_clips import cut, lyric, moving, needs_ffmpeg, solid, still
 
 
@@ -123,7 +123,7 @@ class TestDecodedClips:
         assert np.median(text.text_score) > 0.005 > np.median(plain.text_score)
 
     def test_row_matches_schema_with_efficientnet(self, tmp_path):
-        from symmv.encoders import make_encoder
+        from symmv.features.encoders import make_encoder
 
         encoder = make_encoder("efficientnet-lite0")
         feats = video_features(moving(tmp_path / "m.mp4", seconds=1.0), encoder, fps=3.0, size=224)

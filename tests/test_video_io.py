@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from symmv.video_io import EmptyVideoError, VideoReadError, iter_frames, iter_streams, probe, read_frames
+from symmv.io.video import EmptyVideoError, VideoReadError, iter_frames, iter_streams, probe, read_frames
 from video_clips import lavfi_clip, moving, needs_ffmpeg, solid
 
 pytestmark = needs_ffmpeg

@@ -26,7 +26,7 @@ from models.vmcp import (
     vmcp_scores,
     VMCP,
 )
-from symmv.records import Note
+from symmv.core.records import Note
 
 
 def paper_loss_loop(v, m, tau, valid):

@@ -13,16 +13,16 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from symmv.config import BuildConfig
-from symmv.records import Beat, MediaItem, Note, Reject
-from symmv.safe_names import sanitize_id
+from symmv.pipeline.config import BuildConfig
+from symmv.core.records import Beat, MediaItem, Note, Reject
+from symmv.core.ids import sanitize_id
 
 
 @dataclass
 class SongWork:
     cover: MediaItem
     song_id: str = ""
-    parsed: object | None = None  # symmv.titles.ParsedTitle
+    parsed: object | None = None  # symmv.matching.titles.ParsedTitle
     video: MediaItem | None = None
     match: dict | None = None  # the matcher's decision, JSON-able, kept for audit
     transcriber: str = ""
@@ -35,7 +35,7 @@ class SongWork:
     video_features: object | None = None  # annotators.video.VideoFeatures
     video_tempo_bpm: float | None = None  # from motion, set once the dataset's motion range is known
     genre: str | None = None
-    metadata: dict | None = None  # a symmv.metadata METADATA_SCHEMA row when ShazamIO was asked
+    metadata: dict | None = None  # a symmv.matching.metadata METADATA_SCHEMA row when ShazamIO was asked
     provenance: dict[str, str] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)  # wall seconds per stage (for bench/, not data)
     reject: Reject | None = None
@@ -82,11 +82,11 @@ class StageError(ValueError):
 def parse_and_match(work: SongWork, videos, cfg: BuildConfig) -> SongWork:
     """Parse song/artist from the cover's metadata and pick its official video (paper sec. 3.1).
 
-    `videos` is a candidate source (symmv.candidates): a local folder or a YouTube search.
+    `videos` is a candidate source (symmv.matching.candidates): a local folder or a YouTube search.
     """
-    from symmv.matching import choose_video
-    from symmv.media import duration_s as media_duration_s
-    from symmv.titles import parse_info
+    from symmv.matching.matcher import choose_video
+    from symmv.io.media import duration_s as media_duration_s
+    from symmv.matching.titles import parse_info
 
     if "paired_video" in work.cover.info:  # the source already knows the pair (the SymMV release)
         paired = work.cover.info["paired_video"]
@@ -128,7 +128,7 @@ def look_up_metadata(work: SongWork, cfg: BuildConfig) -> SongWork:
     work.genre = source_genre
     work.provenance["genre"] = "source info.json" if source_genre else "none"
     if cfg.shazam:
-        from symmv.metadata import metadata_row
+        from symmv.matching.metadata import metadata_row
 
         meta = _shazam_tagger(str(Path(cfg.out) / ".cache" / "shazam")).tag(work.cover.media_path)
         work.metadata = metadata_row(work.song_id, meta)
@@ -139,7 +139,7 @@ def look_up_metadata(work: SongWork, cfg: BuildConfig) -> SongWork:
 
 @functools.lru_cache(maxsize=2)
 def _shazam_tagger(cache_dir: str):
-    from symmv.metadata import ShazamTagger
+    from symmv.matching.metadata import ShazamTagger
 
     return ShazamTagger(cache_dir)  # one per run: it rate-limits across songs
 
@@ -151,7 +151,7 @@ def semantic_encoder(name: str, threads: int):
         return None
     import torch
 
-    from symmv.encoders import make_encoder
+    from symmv.features.encoders import make_encoder
 
     torch.set_num_threads(max(1, threads))
     return make_encoder(name)
@@ -164,13 +164,13 @@ def extract_video_features(work: SongWork, cfg: BuildConfig) -> SongWork:
     import os
 
     from annotators.quality import video_quality
-    from annotators.video import video_features
+    from symmv.features.video import video_features
 
     if not work.video.media_path:  # e.g. the SymMV release: URLs only, no video files
         work.provenance["semantic"] = "none (no video file in this source)"
         return work
-    from annotators.quality import reject_for_read_error
-    from symmv.video_io import VideoReadError
+    from symmv.features.video import reject_for_read_error
+    from symmv.io.video import VideoReadError
 
     encoder = semantic_encoder(cfg.semantic_encoder, (os.cpu_count() or 2) // max(1, cfg.workers))
     try:
@@ -190,7 +190,7 @@ def extract_video_features(work: SongWork, cfg: BuildConfig) -> SongWork:
 @stage("transcribe")
 def transcribe_cover(work: SongWork, cfg: BuildConfig) -> SongWork:
     """Piano audio -> notes with the configured backend (paper sec. 3.1)."""
-    from symmv.transcription import default_backend, transcribe
+    from symmv.transcription.backends import default_backend, transcribe
 
     result = transcribe(work.cover.media_path, backend=cfg.transcriber or default_backend())
     if not result.notes:
@@ -201,9 +201,10 @@ def transcribe_cover(work: SongWork, cfg: BuildConfig) -> SongWork:
 
 
 def _madmom_beats(work: SongWork):
-    from annotators.beats import track_beats
+    from annotators.beats import SAMPLE_RATE, track_beats
+    from symmv.io.audio import decode_audio
 
-    return track_beats(work.cover.media_path)
+    return track_beats(decode_audio(work.cover.media_path, SAMPLE_RATE))
 
 
 def _note_beats(work: SongWork):
@@ -253,7 +254,7 @@ STAGE_ORDER = ("match", "metadata", "video", "transcribe", "rhythm", "symbolic")
 def _stage_inputs(stage: str, cfg: BuildConfig) -> dict:
     """The configuration and code versions one stage's output depends on (besides earlier stages)."""
     if stage == "match":
-        from symmv.matching import MATCHER_VERSION
+        from symmv.matching.matcher import MATCHER_VERSION
 
         return {"matcher": MATCHER_VERSION, "threshold": cfg.match_threshold, "source": cfg.source,
                 "search_results": cfg.search_results}
@@ -265,7 +266,7 @@ def _stage_inputs(stage: str, cfg: BuildConfig) -> dict:
         return {"video": video.ANNOTATOR_VERSION, "quality": getattr(quality, "ANNOTATOR_VERSION", "1"),
                 "encoder": cfg.semantic_encoder, "fps": cfg.video_fps}
     if stage == "transcribe":
-        from symmv.transcription import default_backend
+        from symmv.transcription.backends import default_backend
 
         return {"transcriber": cfg.transcriber or default_backend()}
     if stage == "rhythm":
@@ -372,7 +373,7 @@ def set_video_tempi(works: list[SongWork]) -> dict:
 
 
 def match_row(work: SongWork) -> dict:
-    from symmv.matching import MatchDecision, match_row as decision_row
+    from symmv.matching.matcher import MatchDecision, match_row as decision_row
 
     return decision_row(work.cover.id, MatchDecision.from_dict(work.match))
 

@@ -5,7 +5,7 @@ The package (0.0.6, installed with --no-deps: it pulls torch) is used for its mo
 RegressionPostProcessor only, because its entry point `PianoTranscription` is unusable here:
 - its loader runs `wget -O <checkpoint>` whenever the file is missing or smaller than 160 MB -- with no
   network that truncates a good local file to 0 bytes -- so we build the model and load the state dict;
-- its `load_audio` breaks on librosa 0.11 -- we decode with ffmpeg (symmv.transcription.stream_audio);
+- its `load_audio` breaks on librosa 0.11 -- we decode with ffmpeg (symmv.transcription.backends.stream_audio);
 - its `forward` hard-codes batch_size=1 -- we batch segments;
 - it holds the whole recording in memory -- we stream 10 s segments and stitch their centre halves.
 
@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from symmv.records import Note
-from symmv.transcription import batched, notes_from_events, package_version, stream_windows
+from symmv.core.records import Note
+from symmv.core.versions import package_version
+from symmv.io.audio import stream_windows
+from symmv.transcription.events import batched, notes_from_events
 
 CHECKPOINT_NAME = "note_F1=0.9677_pedal_F1=0.9186.pth"
 MODEL_TYPES = ("Note_pedal", "Regress_onset_offset_frame_velocity_CRNN")

@@ -18,9 +18,9 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass, field, replace
 
-import pyarrow as pa
 
-from symmv.titles import ParsedTitle
+from symmv.matching.titles import ParsedTitle
+from symmv.core import schema as _schema
 
 try:  # rapidfuzz is much faster and handles partial matches better; difflib keeps this importable without it
     from rapidfuzz import fuzz as _fuzz
@@ -130,18 +130,7 @@ class MatchDecision:
         return cls(**{**data, "scores": scores})
 
 
-# One row per cover in the `matches` table: the decision plus its full audit trail as JSON text.
-MATCH_SCHEMA = pa.schema([
-    pa.field("cover_id", pa.string(), nullable=False),
-    pa.field("video_id", pa.string()),  # null when no candidate passed
-    pa.field("score", pa.float32()),
-    pa.field("runner_up_id", pa.string()),
-    pa.field("runner_up_score", pa.float32()),
-    pa.field("reason", pa.string(), nullable=False),
-    pa.field("query", pa.string()),
-    pa.field("decision_json", pa.string(), nullable=False),
-    pa.field("matcher_version", pa.string(), nullable=False),
-])
+MATCH_SCHEMA = _schema.MATCHES  # declared in symmv.core.schema (the one place every table is declared)
 
 
 def match_row(cover_id: str, decision: MatchDecision) -> dict:
@@ -319,7 +308,7 @@ def search_candidates(query: str, n: int = 10, ydl_opts: dict | None = None) -> 
 
     Returns the playlist's entries as yt-dlp gives them (see the module docstring for their keys).
     Network and extractor failures propagate as `yt_dlp.utils.DownloadError`; callers wrap this in their
-    retry policy (symmv.crawl.with_retries).
+    retry policy (symmv.sources.youtube.with_retries).
     """
     import yt_dlp  # heavy import, only needed on the network path
 

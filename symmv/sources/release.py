@@ -16,8 +16,7 @@ import csv
 import re
 from pathlib import Path
 
-from symmv.midi_io import read_notes
-from symmv.records import MediaItem, Note, Reject
+from symmv.core.records import MediaItem, Reject
 
 YOUTUBE_ID = re.compile(r"(?:v=|youtu\.be/)([\w-]{11})")
 BILIBILI_ID = re.compile(r"bilibili\.com/video/(BV\w+)")  # some release entries point at bilibili
@@ -56,17 +55,3 @@ def discover_release(root: str | Path, limit: int = 0) -> tuple[list[MediaItem],
                 "paired_video": {"id": video, "webpage_url": url, "title": f"SymMV {index} video"}}
         items.append(MediaItem(id=info["id"], media_path=str(midi), info=info))
     return items, rejects
-
-
-class MidiFile:
-    """Transcription backend for sources that already are MIDI (the SymMV release): reads the notes."""
-
-    name = "midi-file"
-
-    def __init__(self):
-        import pretty_midi
-
-        self.version = f"pretty_midi {pretty_midi.__version__}"
-
-    def transcribe(self, path: str | Path) -> list[Note]:
-        return read_notes(path)

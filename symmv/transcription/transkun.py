@@ -2,7 +2,7 @@
 piano transcription", ISMIR 2024): a neural semi-CRF over note intervals; weights ship in the PyPI wheel.
 
 Installed with `pip install --no-deps transkun==2.0.1`: its dependency list pulls torchaudio (and would
-move torch), but the package uses torchaudio only for the mel filterbank, which `symmv.mel` provides while
+move torch), but the package uses torchaudio only for the mel filterbank, which `symmv.transcription.mel` provides while
 the model is built. `moduleconf`, `pydub`, `soxr` and `ncls` serve only its CLI/training code, which we
 do not call: we build the model from the wheel's JSON conf, decode audio ourselves and stream segments.
 
@@ -22,9 +22,11 @@ from pathlib import Path
 
 import torch
 
-from symmv.mel import torchaudio_shim
-from symmv.records import Note
-from symmv.transcription import TranscriptionError, notes_from_events, package_version, stream_windows
+from symmv.transcription.mel import torchaudio_shim
+from symmv.core.records import Note
+from symmv.core.versions import package_version
+from symmv.io.audio import AudioError as TranscriptionError, stream_windows
+from symmv.transcription.events import notes_from_events
 
 PEDAL_PITCHES = (-64, -67)  # Transkun also "transcribes" sustain/sostenuto pedals as pseudo-pitches
 # The wheel re-transcribes half of every 16 s segment (hop 8 s). A 14 s hop keeps 2 s of left context

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from symmv.schema import REJECTED_SPLIT, SCHEMA_VERSION, TABLES
+from symmv.core.schema import SCHEMA_VERSION, TABLES
 
 DEFAULT_ROOT = Path(os.environ.get("SYMMV_DATA", "data/symmv-demo"))
 

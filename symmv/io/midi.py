@@ -5,7 +5,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from symmv.records import Note
+from symmv.core.records import Note
 
 
 def read_notes(path: str | Path, keep_tracks: bool = False) -> list[Note]:

@@ -27,9 +27,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from symmv.media import MediaError, default_soundfont, duration_s, encode_audio, render_midi, run_tool
-from symmv.midi_io import write_notes
-from symmv.records import Note
+from symmv.io.media import MediaError, default_soundfont, duration_s, encode_audio, render_midi, run_tool
+from symmv.io.midi import write_notes
+from symmv.core.records import Note
 
 log = logging.getLogger(__name__)
 

@@ -1,15 +1,15 @@
 """Where official-video candidates come from: a local folder (offline) or a YouTube search (crawl).
 
 Both give the matcher yt-dlp info dicts and hand back the chosen one as a MediaItem, so the match stage
-is one code path. Network calls hold the Prefect global concurrency limit named by symmv.crawl.
+is one code path. Network calls hold the Prefect global concurrency limit named by symmv.sources.youtube.
 """
 from __future__ import annotations
 
 from contextlib import nullcontext
 from pathlib import Path
 
-from symmv.records import MediaItem, Reject
-from symmv.sources import discover
+from symmv.core.records import MediaItem, Reject
+from symmv.sources.local import discover
 
 
 class LocalVideos:
@@ -43,21 +43,21 @@ class YouTubeSearch:
         try:
             from prefect.concurrency.sync import concurrency
 
-            from symmv.crawl import CONCURRENCY_LIMIT
+            from symmv.sources.youtube import CONCURRENCY_LIMIT
 
             return concurrency(CONCURRENCY_LIMIT, occupy=1)
         except ImportError:  # used outside Prefect
             return nullcontext()
 
     def candidates(self, parsed) -> list[dict]:
-        from symmv.crawl import ydl_options
-        from symmv.matching import search_candidates
+        from symmv.sources.youtube import ydl_options
+        from symmv.matching.matcher import search_candidates
 
         with self._limit():
             return search_candidates(parsed.search_query(), self.n, ydl_options(self.crawl_cfg))
 
     def fetch(self, info: dict) -> MediaItem:
-        from symmv.crawl import download
+        from symmv.sources.youtube import download
 
         with self._limit():
             return download(info, self.dest, self.crawl_cfg, kind="video")

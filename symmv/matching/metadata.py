@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import pyarrow as pa
+from symmv.core import schema as _schema
 
 PROVIDER = "shazamio"
 CACHE_FORMAT = 1
@@ -45,25 +45,14 @@ class Metadata:
     status: str = "error"
     error: str | None = None
     track_key: str | None = None
-    title: str | None = None  # Shazam's title/artist: a cross-check of symmv.titles' parse
+    title: str | None = None  # Shazam's title/artist: a cross-check of symmv.matching.titles' parse
     artist: str | None = None
     fingerprint: str | None = None
     from_cache: bool = False
     provider: str = PROVIDER
 
 
-# Per-song metadata columns (joined onto `songs` by the lead, or written as their own table).
-METADATA_SCHEMA = pa.schema([
-    pa.field("song_id", pa.string(), nullable=False),
-    pa.field("genre", pa.string()),
-    pa.field("lyrics", pa.large_string()),
-    pa.field("metadata_status", pa.string(), nullable=False),
-    pa.field("metadata_error", pa.string()),
-    pa.field("shazam_key", pa.string()),
-    pa.field("shazam_title", pa.string()),
-    pa.field("shazam_artist", pa.string()),
-    pa.field("metadata_provider", pa.string(), nullable=False),
-])
+METADATA_SCHEMA = _schema.METADATA  # declared in symmv.core.schema (the one place every table is declared)
 
 
 def metadata_row(song_id: str, meta: Metadata) -> dict:

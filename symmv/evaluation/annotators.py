@@ -1,7 +1,7 @@
 """Accuracy of the symbolic annotators against references nobody here wrote, and agreement with the
 reference implementations they replace.
 
-    python -m symmv.eval_annotators --out results.json [--release DIR] [--limit N]
+    python -m symmv.evaluation.annotators --out results.json [--release DIR] [--limit N]
 
 Keys
 - SymMV release tonality labels (SymMV.csv, music21 spelling) over the release MIDI. These labels were
@@ -38,7 +38,7 @@ from annotators import key as key_mod
 from annotators.chords import CHORDER_TO_SYMMV, Chord, chords
 from annotators.key import estimate_key, parse_key_name
 from annotators.quantize import constant_tempo_beats
-from symmv.records import Note
+from symmv.core.records import Note
 
 RELEASE_TICKS_PER_BEAT = 220  # SymMV release MIDI: 220 tpq at a fixed 120 BPM, so 1 s = 440 ticks
 RELEASE_TEMPO_BPM = 120.0

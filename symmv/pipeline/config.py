@@ -28,11 +28,11 @@ class BuildConfig:
     channels_config: Path = Path("configs/channels.toml")  # youtube: channels to crawl
     out: Path = Path("data/symmv-demo")  # dataset root: Parquet shards, midi/, build_report.json
     card_dir: Path = Path("data_cards")  # the data card goes to <card_dir>/<out folder name>/README.md
-    # Registry name in symmv.transcription: basic-pitch | transkun | pti | midi-file (MIDI sources); "" =
+    # Registry name in symmv.transcription.backends: basic-pitch | transkun | pti | midi-file (MIDI sources); "" =
     # default_backend(): the most accurate one this machine runs in reasonable time (transkun needs 8+ cores)
     transcriber: str = ""
-    beat_tracker: str = "madmom"  # symmv.stages.BEAT_TRACKERS: "madmom" (audio) or "notes" (MIDI sources)
-    semantic_encoder: str = "efficientnet-lite0"  # registry name in symmv.encoders ("clip" needs weights)
+    beat_tracker: str = "madmom"  # symmv.pipeline.stages.BEAT_TRACKERS: "madmom" (audio) or "notes" (MIDI sources)
+    semantic_encoder: str = "efficientnet-lite0"  # registry name in symmv.features.encoders ("clip" needs weights)
     match_threshold: float = 0.55  # official-video matcher: minimum score to accept a candidate
     search_results: int = 10  # youtube: candidates per `ytsearchN:` query
     max_cover_s: float = 900.0  # longer covers (medleys, streams, broken files) are rejected as too_long
@@ -42,7 +42,7 @@ class BuildConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     workers: int = 2  # songs processed concurrently
-    task_runner: str = "threads"  # symmv.runners: threads | processes | dask | ray
+    task_runner: str = "threads"  # symmv.pipeline.runners: threads | processes | dask | ray
     cluster_address: str = ""  # dask/ray: a running scheduler (tcp://host:8786) instead of a local cluster
     limit: int = 0  # process at most this many covers (0 = all)
     progress: bool = True
@@ -50,7 +50,7 @@ class BuildConfig:
 
 @dataclass
 class DemoConfig:
-    """`symmv demo-corpus`: the offline source (see symmv.demo_corpus)."""
+    """`symmv demo-corpus`: the offline source (see symmv.sources.demo)."""
 
     out: Path = Path("data/demo-source")
     n_songs: int = 20

@@ -1,7 +1,8 @@
-"""Thin, checked wrappers around the ffmpeg / ffprobe / fluidsynth command-line tools.
+"""Thin, checked wrappers around the ffmpeg / ffprobe / fluidsynth command-line tools: the one ffprobe
+(`probe`), the one soundfont lookup (`default_soundfont`), fluidsynth rendering and muxing.
 
-Every call raises MediaError with the tool's own stderr tail, so a bad file becomes a readable
-reject reason instead of a stack trace.
+Every call raises symmv.core.errors.MediaError with the tool's own stderr tail, so a bad file becomes a
+readable reject reason instead of a stack trace.
 """
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from symmv.core.errors import ConfigError, MediaError
+
 SOUNDFONT_CANDIDATES = (
     "/usr/share/sounds/sf2/TimGM6mb.sf2",
     "/usr/share/sounds/sf2/MuseScore_General.sf2",
@@ -19,16 +22,17 @@ SOUNDFONT_CANDIDATES = (
 )
 
 
-class MediaError(RuntimeError):
-    """A media tool failed or a file is unreadable."""
-
-    reason = "unreadable_media"  # the rejects table's reason code when a stage hits this
+def require_tool(tool: str) -> str:
+    """The tool's path; a missing tool is a broken installation, not a bad item (ConfigError)."""
+    exe = shutil.which(tool)
+    if exe is None:
+        raise ConfigError(f"{tool} not found on PATH; run `make setup` (installs ffmpeg and fluidsynth)")
+    return exe
 
 
 def run_tool(args: list[str], timeout_s: float = 600) -> subprocess.CompletedProcess:
     tool = args[0]
-    if shutil.which(tool) is None:
-        raise MediaError(f"{tool} not found on PATH; run `make setup` (installs ffmpeg and fluidsynth)")
+    require_tool(tool)
     try:
         proc = subprocess.run(args, capture_output=True, timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:

@@ -1,6 +1,6 @@
 """Sanity anchor: Table 2's "Real (SymMV)" music-quality row, recomputed on the public SymMV release.
 
-    python -m symmv.eval_release --release /work/shared/data/symmv-release --out out/eval_release.json
+    python -m models.eval_release --release /work/shared/data/symmv-release --out out/eval_release.json
 
 The paper reports, for real SymMV music on its test set: SC 0.986, PE 4.197, PCE 2.633, EBR 0.023,
 IOI 0.184 (sec. 6.2, Table 2). We compute the same five metrics (models/metrics.py) on every MIDI of the

@@ -1,6 +1,6 @@
 """Dataset card of a built SymMV dataset: a Hugging Face style README.md plus the paper's Fig. 3 plots.
 
-    python -m symmv.card --root data/symmv-demo     # -> data_cards/symmv-demo/README.md + *.png
+    python -m symmv.card.writer --root data/symmv-demo     # -> data_cards/symmv-demo/README.md + *.png
 
 Everything in the card is read from the build itself (Parquet footers and tables, songs.provenance,
 build_report.json) with stable ordering, fixed seeds and no timestamps, so regenerating the card for the
@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from symmv.schema import TABLES
-from symmv.shards import load, shard_paths
+from symmv.core.schema import TABLES
+from symmv.core.shards import load, shard_paths
 
 CARD_VERSION = "symmv-card 1"
 LICENSE = "cc-by-nc-sa-4.0"
@@ -41,7 +41,7 @@ CHORD_LABELS = 10
 TSNE_MIN_VIDEOS = 5
 NOT_AVAILABLE = "not available in this build"
 
-# songs.provenance maps a producing stage to "<name> <version>" (symmv.stages); what each stage fills in.
+# songs.provenance maps a producing stage to "<name> <version>" (symmv.pipeline.stages); what each stage fills in.
 PROVENANCE_FIELDS = {
     "match": "songs.video_id / video_url / video_title / match_score, `matches`",
     "genre": "songs.genre",
@@ -291,7 +291,7 @@ def section_tables(build: Build) -> str:
     return "\n".join([
         "## Tables", "",
         "Hive-partitioned Parquet, `<table>/split=<split>/part-*.parquet`; the `split` column is the partition "
-        "(rejected items live under `split=rejected`). Columns and types: `symmv/schema.py`.", "",
+        "(rejected items live under `split=rejected`). Columns and types: `symmv/core/schema.py`.", "",
         md_table(["Table", "Contents", "Rows", "Rows per split"], rows),
     ])
 
@@ -311,7 +311,7 @@ def section_splits(build: Build) -> str:
                      f"{build.rows('video_features', split):,}" if build.has("video_features") else "-"])
     return "\n".join([
         "## Splits", "",
-        "Songs are split by official video (`symmv.split`), so the same video never appears in two splits "
+        "Songs are split by official video (`symmv.core.split`), so the same video never appears in two splits "
         "(the paper: 1000 / 70 / 70 pairs).", "",
         md_table(["Split", "Songs", "Music h", "Video h", "Notes", "Beats", "Chords", "Video features"], rows),
     ])
@@ -396,7 +396,7 @@ def section_provenance(build: Build) -> str:
                  md_table(["Matcher", "Covers"], _count_rows(build.matches["matcher_version"]))]
     text += ["", "Fields without a provenance entry: `cover_*`, `video_title` and the durations are the source's "
                  "yt-dlp `info.json` metadata as downloaded; `song` / `artist` are parsed from the cover title "
-                 "(`symmv.titles`); `split` is assigned by `symmv.split`; `midi_path` is the build's MIDI "
+                 "(`symmv.matching.titles`); `split` is assigned by `symmv.core.split`; `midi_path` is the build's MIDI "
                  "rendering of `notes`."]
     return "\n".join(text)
 
@@ -465,7 +465,7 @@ def annotator_accuracy(extra: dict | None) -> tuple[dict | None, str]:
     if path.is_file():
         repo = ANNOTATOR_EVAL_JSON.parents[2]
         shown = path.resolve().relative_to(repo) if path.resolve().is_relative_to(repo) else path.name
-        return json.loads(path.read_text()), f"`{shown}` (written by `python -m symmv.eval_annotators`)"
+        return json.loads(path.read_text()), f"`{shown}` (written by `python -m symmv.evaluation.annotators`)"
     return None, ""
 
 
@@ -723,7 +723,7 @@ def write_card(root: Path, out_dir: Path = Path("data_cards"), name: str | None 
 
 
 def add_card_args(parser: argparse.ArgumentParser) -> None:
-    """The card's options, shared by `python -m symmv.card` and the `symmv card` subcommand."""
+    """The card's options, shared by `python -m symmv.card.writer` and the `symmv card` subcommand."""
     parser.add_argument("--root", default="data/symmv-demo", help="dataset root (the build's --out)")
     parser.add_argument("--out-dir", default="data_cards", help="cards go to <out-dir>/<name>/README.md")
     parser.add_argument("--name", default=None, help="card name (default: the root folder's name)")

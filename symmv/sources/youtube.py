@@ -1,7 +1,7 @@
 """Crawl piano-tutorial channels with yt-dlp into the local source layout (paper sec. 3.1).
 
 "We first collect piano covers ... from professional piano tutorial YouTube channels", then download the
-official video found by symmv.matching. Everything lands in yt-dlp's own layout, which symmv.sources reads:
+official video found by symmv.matching.matcher. Everything lands in yt-dlp's own layout, which symmv.sources.local reads:
 
     <dest>/<id>.<ext>           media (audio for covers, video for official videos)
     <dest>/<id>.info.json       yt-dlp's metadata (id, title, uploader, channel, duration, ...)
@@ -22,9 +22,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from symmv.records import MediaItem
-from symmv.safe_names import sanitize_id
-from symmv.sources import find_media
+from symmv.core.records import MediaItem
+from symmv.core.ids import sanitize_id
+from symmv.sources.local import find_media
 
 try:
     import tomllib
@@ -48,7 +48,7 @@ class CrawlError(RuntimeError):
 class Channel:
     name: str
     url: str
-    title_order: str | None = None  # "artist_song" | "song_artist": hint for symmv.titles.parse_title
+    title_order: str | None = None  # "artist_song" | "song_artist": hint for symmv.matching.titles.parse_title
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def ydl_options(cfg: CrawlConfig, dest: Path | None = None, kind: Literal["audio
         return {**opts, "extract_flat": "in_playlist", "skip_download": True}
     height = int(cfg.max_video_height)
     opts.update({
-        # '%(id)s.%(ext)s' + writeinfojson is exactly the layout symmv.sources reads. restrictfilenames makes
+        # '%(id)s.%(ext)s' + writeinfojson is exactly the layout symmv.sources.local reads. restrictfilenames makes
         #  yt-dlp itself reduce the id to [A-Za-z0-9_.-] before it becomes a path.
         "outtmpl": {"default": str(Path(dest) / "%(id)s.%(ext)s")},
         "restrictfilenames": True, "windowsfilenames": True, "trim_file_name": 120,
@@ -266,7 +266,7 @@ def _media_item(info: dict, dest: Path, target: str, url_or_id: str | dict) -> M
     if downloads and downloads[0].get("filepath"):
         media: Path | None = Path(downloads[0]["filepath"])
         info_json = Path(downloads[0].get("infojson_filename") or media.with_suffix(".info.json"))
-    else:  # skipped thanks to the archive: find what an earlier run wrote, the way symmv.sources does
+    else:  # skipped thanks to the archive: find what an earlier run wrote, the way symmv.sources.local does
         expected = info.get("__expected_path")
         if not expected:  # archived and skipped before extraction: only the id is known
             vid = (url_or_id.get("id") if isinstance(url_or_id, dict) else None) or _id_from_url(target)

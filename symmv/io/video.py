@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import fcntl
 import io
-import json
 import os
 import selectors
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -28,13 +26,20 @@ from pathlib import Path
 
 import numpy as np
 
+from symmv.core.errors import MediaError
+from symmv.io.media import probe as media_probe, require_tool
 
-class VideoReadError(ValueError):
+
+class VideoReadError(MediaError):
     """The file cannot be decoded as a video (missing, corrupt, no video stream)."""
+
+    default_reason = "unreadable_video"
 
 
 class EmptyVideoError(VideoReadError):
     """The file has a video stream but not a single frame decodes."""
+
+    default_reason = "zero_frames"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +49,6 @@ class VideoInfo:
     height: int
     fps: float  # average frame rate of the video stream (0.0 when unknown)
     codec: str
-
-
-def _require(tool: str) -> str:
-    exe = shutil.which(tool)
-    if exe is None:
-        raise RuntimeError(f"{tool} not found on PATH; install ffmpeg (apt-get install ffmpeg)")
-    return exe
 
 
 def _grow_pipe(fd: int, size: int = 1 << 20) -> None:
@@ -66,12 +64,11 @@ def probe(path: str | Path) -> VideoInfo:
     path = Path(path)
     if not path.is_file():
         raise VideoReadError(f"{path}: no such file")
-    cmd = [_require("ffprobe"), "-v", "error", "-select_streams", "v:0", "-show_entries",
-           "stream=codec_name,width,height,avg_frame_rate,duration:format=duration", "-of", "json", str(path)]
-    res = subprocess.run(cmd, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise VideoReadError(f"{path}: ffprobe failed: {res.stderr.strip()[-500:]}")
-    meta = json.loads(res.stdout or "{}")
+    try:
+        meta = media_probe(path)
+    except MediaError as exc:
+        raise VideoReadError(f"{path}: ffprobe failed: {exc.detail[-500:]}") from exc
+    meta["streams"] = [s for s in meta.get("streams") or [] if s.get("codec_type") == "video"][:1]
     streams = meta.get("streams") or []
     if not streams:
         raise VideoReadError(f"{path}: no video stream")
@@ -123,7 +120,7 @@ def iter_streams(
     labels = [f"[s{i}]" for i in range(len(streams))]
     graph = (f"[0:v]split={len(streams)}{''.join(labels)};" if len(streams) > 1 else "[0:v]null[s0];")
     graph += ";".join(f"{lab}{chain}[o{i}]" for i, (lab, chain) in enumerate(zip(labels, chains)))
-    ffmpeg = _require("ffmpeg")
+    ffmpeg = require_tool("ffmpeg")
     # One output pipe per stream: stdout for the first, extra pipe fds for the others.
     pipes = [os.pipe() for _ in streams[1:]]
     targets = ["pipe:1"] + [f"pipe:{w}" for _, w in pipes]

@@ -1,6 +1,6 @@
 """Read a folder in the layout yt-dlp writes: `<id>.<ext>` media next to `<id>.info.json`.
 
-Both the offline demo source and the real crawler (symmv.crawl) produce this layout, so everything
+Both the offline demo source and the real crawler (symmv.sources.youtube) produce this layout, so everything
 after discovery is one code path. Broken items (unreadable JSON, missing media, id mismatch) come back
 as Reject records; discovery itself never fails on a single bad item.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from symmv.records import MediaItem, Reject
+from symmv.core.records import MediaItem, Reject
 
 MEDIA_SUFFIXES = {".m4a", ".mp3", ".opus", ".webm", ".ogg", ".wav", ".flac", ".aac", ".mp4", ".mkv",
                   ".mov", ".avi"}

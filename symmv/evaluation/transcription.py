@@ -8,7 +8,7 @@ is known exactly:
   so their "beats every 0.5 s" would be a wrong truth. Beat and downbeat F-measure (mir_eval.beat, 70 ms)
   and the tempo error against the score's tempo.
 
-    python -m symmv.eval_transcription --backends basic-pitch transkun --out eval.json
+    python -m symmv.evaluation.transcription --backends basic-pitch transkun --out eval.json
 """
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from symmv import media
-from symmv.midi_io import read_notes, write_notes
-from symmv.records import Note
+from symmv.io import media
+from symmv.io.midi import read_notes, write_notes
+from symmv.core.records import Note
 
 SOUNDFONT = Path(os.environ.get("SYMMV_SOUNDFONT", "/usr/share/sounds/sf2/TimGM6mb.sf2"))
 
@@ -196,7 +196,7 @@ def timed(fn, *args, **kwargs):
 
 
 def evaluate_transcription(clips: list[EvalClip], backend: str, **options) -> list[dict]:
-    from symmv.transcription import TranscriptionError, get_backend
+    from symmv.transcription.backends import TranscriptionError, get_backend
 
     model = get_backend(backend, **options)
     rows = []

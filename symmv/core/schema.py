@@ -1,0 +1,178 @@
+"""Arrow schemas of the SymMV tables, declared once and versioned.
+
+Every table is stored as Hive-partitioned Parquet (`<root>/<table>/split=<split>/part-*.parquet`); the
+`split` partition column is not stored inside the files, the reader adds it back. `rejects` lives under
+`split=rejected`. Bump SCHEMA_VERSION on any incompatible change; it is written into each file's
+metadata and checked by the reader.
+"""
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = "1"
+
+SONGS = pa.schema(
+    [
+        ("song_id", pa.string()),  # stable id derived from the cover's source id
+        ("cover_title", pa.string()),  # raw title of the piano cover as the source gave it
+        ("song", pa.string()),  # parsed song title
+        ("artist", pa.string()),  # parsed artist ("" when unknown)
+        ("cover_id", pa.string()),
+        ("cover_url", pa.string()),
+        ("cover_channel", pa.string()),
+        ("video_id", pa.string()),
+        ("video_url", pa.string()),
+        ("video_title", pa.string()),
+        ("match_score", pa.float64()),  # official-video matcher score of the chosen video
+        ("cover_duration_s", pa.float64()),
+        ("video_duration_s", pa.float64()),
+        ("n_notes", pa.int32()),
+        ("tempo_bpm", pa.float64()),  # music tempo from the beat tracker (null until tracked)
+        ("video_tempo_bpm", pa.float64()),  # tempo from video motion, paper sec. 4.1 (null until computed)
+        ("key_tonic", pa.int8()),  # 0 = C .. 11 = B (null until estimated)
+        ("key_mode", pa.string()),  # "major" / "minor"
+        ("key_confidence", pa.float64()),
+        ("genre", pa.string()),  # from ShazamIO when available, else null
+        ("midi_path", pa.string()),  # relative to the dataset root
+        ("transcriber", pa.string()),  # "<backend> <version>" that produced the notes
+        ("provenance", pa.string()),  # JSON: stage -> "<name> <version>" for every field's producer
+    ]
+)
+
+NOTES = pa.schema(
+    [
+        ("song_id", pa.string()),
+        ("track", pa.string()),  # "piano" (unsplit), "melody" or "accompaniment"
+        ("onset_s", pa.float64()),
+        ("offset_s", pa.float64()),
+        ("pitch", pa.int8()),
+        ("velocity", pa.int8()),
+        ("bar", pa.int32()),  # quantized grid position (null until quantized)
+        ("position", pa.int16()),  # 16th-note slot within the bar
+        ("duration_16th", pa.int32()),
+    ]
+)
+
+REJECTS = pa.schema(
+    [
+        ("item_id", pa.string()),
+        ("stage", pa.string()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+    ]
+)
+
+# BEATS: produced by annotators.beats
+# Rows of the `beats` table (symmv.core.schema.BEATS); song_id is added by the flow.
+BEATS = pa.schema(
+    [
+        ("song_id", pa.string()),
+        ("time_s", pa.float64()),
+        ("bar", pa.int32()),
+        ("beat_in_bar", pa.int8()),  # 1 = downbeat
+    ]
+)
+
+
+# CHORDS: produced by annotators.chords
+# symmv.core.schema.CHORDS plus `bass` (the bass pitch class chorder reports, -1 when no pitch is long enough).
+CHORDS = pa.schema(
+    [
+        ("song_id", pa.string()),
+        ("start_s", pa.float64()),
+        ("end_s", pa.float64()),
+        ("bar", pa.int32()),
+        ("position", pa.int16()),
+        ("root", pa.int8()),  # 0-11, -1 for N / X
+        ("quality", pa.string()),  # one of QUALITIES, "N" or "X"
+        ("bass", pa.int8()),  # 0-11, -1 when none
+    ]
+)
+
+
+# KEY_WINDOWS: produced by annotators.key
+# song-level keys go to symmv.core.schema.SONGS (key_tonic, key_mode, key_confidence); windowed keys to this table
+KEY_WINDOWS = pa.schema(
+    [
+        ("song_id", pa.string()),
+        ("bar_start", pa.int32()),
+        ("bar_end", pa.int32()),  # exclusive
+        ("start_s", pa.float64()),
+        ("end_s", pa.float64()),
+        ("key_tonic", pa.int8()),
+        ("key_mode", pa.string()),
+        ("key_confidence", pa.float64()),
+        ("key_margin", pa.float64()),
+    ]
+)
+
+
+# VIDEO_FEATURES: produced by annotators.video
+# Beyond the paper's three features, three columns: duration_s, text_score (lyric-video
+# filter input), annotator (provenance of the non-semantic features and their parameters);
+# semantic_encoder / semantic are null when no encoder was run.
+VIDEO_FEATURES = pa.schema(
+    [
+        ("song_id", pa.string()),
+        ("video_id", pa.string()),
+        ("fps", pa.float64()),  # sampling rate of the per-frame series (paper: 6 fps)
+        ("n_frames", pa.int32()),
+        ("duration_s", pa.float64()),  # decoded duration, n_frames / fps
+        ("semantic_encoder", pa.string()),  # "<name> <version>" of the semantic encoder
+        ("semantic_dim", pa.int32()),
+        ("semantic", pa.list_(pa.list_(pa.float32()))),  # (n_frames, semantic_dim)
+        ("color_bins", pa.int32()),
+        ("color", pa.list_(pa.list_(pa.float32()))),  # (n_frames, 3*color_bins*color_bins), RGB-uv
+        ("text_score", pa.list_(pa.float32())),  # (n_frames,) thin-stroke fraction
+        ("motion", pa.list_(pa.float32())),  # per-second mean RGB difference at 0.2 s intervals
+        ("motion_mean", pa.float64()),
+        ("shot_boundaries_s", pa.list_(pa.float64())),
+        ("annotator", pa.string()),  # "symmv.video <version> <params json>"
+    ]
+)
+
+
+# MATCHES: produced by symmv.matching.matcher
+# One row per cover in the `matches` table: the decision plus its full audit trail as JSON text.
+MATCHES = pa.schema([
+    pa.field("cover_id", pa.string(), nullable=False),
+    pa.field("video_id", pa.string()),  # null when no candidate passed
+    pa.field("score", pa.float32()),
+    pa.field("runner_up_id", pa.string()),
+    pa.field("runner_up_score", pa.float32()),
+    pa.field("reason", pa.string(), nullable=False),
+    pa.field("query", pa.string()),
+    pa.field("decision_json", pa.string(), nullable=False),
+    pa.field("matcher_version", pa.string(), nullable=False),
+])
+
+
+# METADATA: produced by symmv.matching.metadata
+# Per-song metadata columns (joined onto `songs` by the lead, or written as their own table).
+METADATA = pa.schema([
+    pa.field("song_id", pa.string(), nullable=False),
+    pa.field("genre", pa.string()),
+    pa.field("lyrics", pa.large_string()),
+    pa.field("metadata_status", pa.string(), nullable=False),
+    pa.field("metadata_error", pa.string()),
+    pa.field("shazam_key", pa.string()),
+    pa.field("shazam_title", pa.string()),
+    pa.field("shazam_artist", pa.string()),
+    pa.field("metadata_provider", pa.string(), nullable=False),
+])
+
+
+TABLES: dict[str, pa.Schema] = {
+    "songs": SONGS,
+    "notes": NOTES,
+    "beats": BEATS,
+    "chords": CHORDS,
+    "key_windows": KEY_WINDOWS,
+    "video_features": VIDEO_FEATURES,
+    "matches": MATCHES,
+    "metadata": METADATA,
+    "rejects": REJECTS,
+}
+
+SPLITS = ("train", "val", "test")
+REJECTED_SPLIT = "rejected"

@@ -1,0 +1,1 @@
+"""symmv.features"""
