@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from symmv.core.schema import TABLES
-from symmv.core.shards import load, shard_paths
+from symmv.core.shards import load, manifest_paths as shard_paths
 
 CARD_VERSION = "symmv-card 1"
 LICENSE = "cc-by-nc-sa-4.0"

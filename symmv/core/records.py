@@ -41,7 +41,10 @@ class MediaItem:
 
     id: str
     media_path: str
-    info: dict = field(hash=False, compare=False)
+    info: dict = field(hash=False, compare=False)  # validated against INFO_FIELDS by the source
+    # The official video, only for sources that really carry pairs (the SymMV release); a `paired_video`
+    # key inside a downloaded info.json is never trusted (symmv.sources.local drops it).
+    paired_video: dict | None = field(default=None, hash=False, compare=False)
 
     @property
     def title(self) -> str:
@@ -49,8 +52,35 @@ class MediaItem:
 
     @property
     def duration_s(self) -> float | None:
+        """What the info.json claims; the pipeline measures the media and only cross-checks this."""
         d = self.info.get("duration")
         return float(d) if d is not None else None
+
+
+# The info.json fields the pipeline reads, with the types they must have (yt-dlp's own types). A field of
+# another type makes the item a `bad_metadata:<field>` reject where it is read, never a crash at writing.
+INFO_FIELDS: dict[str, tuple[type, ...]] = {
+    "id": (str,), "title": (str,), "duration": (int, float), "webpage_url": (str,), "channel": (str,),
+    "uploader": (str,), "genre": (str,), "description": (str,), "channel_id": (str,), "view_count": (int,),
+    "channel_is_verified": (bool,), "extractor": (str,), "shazam_id": (str,), "artist": (str,), "track": (str,),
+}
+
+
+def info_problem(info: object) -> str | None:
+    """The first INFO_FIELDS field whose value has the wrong type (None: all fine). Nulls are allowed."""
+    if not isinstance(info, dict):
+        return "<object>"
+    for name, types in INFO_FIELDS.items():
+        value = info.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) and bool not in types:  # True is an int in Python, never a duration
+            return name
+        if not isinstance(value, types):
+            return name
+        if isinstance(value, float) and value != value:  # NaN
+            return name
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,9 @@ import pyarrow.parquet as pq
 from symmv.core.schema import SCHEMA_VERSION, TABLES
 
 DEFAULT_ROOT = Path(os.environ.get("SYMMV_DATA", "data/symmv-demo"))
+# A build commits a generation of the dataset by writing this file last (symmv.pipeline.writer.publish);
+# `load` reads exactly the files it names, so a reader never sees a half-built or mixed dataset.
+MANIFEST = "_manifest.json"
 
 # Stable sort keys per table (determinism: same inputs -> same bytes).
 SORT_KEYS: dict[str, list[str]] = {
@@ -70,6 +73,25 @@ def shard_paths(root: str | Path, table: str, split: str | None = None) -> list[
     return sorted(base.glob(pattern))
 
 
+def read_manifest(root: str | Path) -> dict | None:
+    """The committed generation of a dataset root, or None (a root written before manifests existed)."""
+    import json
+
+    try:
+        return json.loads((Path(root) / MANIFEST).read_text())
+    except FileNotFoundError:
+        return None
+
+
+def manifest_paths(root: str | Path, table: str, split: str | None = None) -> list[Path]:
+    """The part files of `table` (one split or all) that the committed generation holds."""
+    manifest = read_manifest(root)
+    if manifest is None:
+        return shard_paths(root, table, split)
+    rels = manifest["tables"].get(table, [])
+    return sorted(Path(root) / r for r in rels if split is None or f"/split={split}/" in f"/{r}")
+
+
 def load(table: str, split: str | Iterable[str] | None = None, root: str | Path | None = None,
          columns: list[str] | None = None) -> pd.DataFrame:
     """Read a SymMV table as pandas, optionally one split or several (`split="train"`, `["val", "test"]`).
@@ -80,7 +102,7 @@ def load(table: str, split: str | Iterable[str] | None = None, root: str | Path 
         raise KeyError(f"unknown table {table!r}; tables: {sorted(TABLES)}")
     root = Path(root) if root is not None else DEFAULT_ROOT
     splits = [split] if isinstance(split, str) else (list(split) if split is not None else None)
-    files = [p for s in (splits or [None]) for p in shard_paths(root, table, s)]
+    files = [p for s in (splits or [None]) for p in manifest_paths(root, table, s)]
     schema = TABLES[table].append(pa.field("split", pa.string()))
     if not files:
         return schema.empty_table().to_pandas()

@@ -5,6 +5,7 @@ is one code path. Network calls hold the Prefect global concurrency limit named 
 """
 from __future__ import annotations
 
+import json
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -18,9 +19,13 @@ class LocalVideos:
     name = "local"
 
     def __init__(self, folder: str | Path):
-        self.items, self.rejects = discover(folder) if Path(folder).is_dir() else ([], [])
+        self.items, self.rejects = discover(folder, stage="discover_videos") if Path(folder).is_dir() else ([], [])
         self.by_id = {v.id: v for v in self.items}
-        self.fingerprint = ",".join(f"{v.id}:{Path(v.media_path).stat().st_size}" for v in self.items)
+
+    def identity(self, content_hash) -> str:
+        """What the candidate listing is, by content: every video's info and media hash (cache keys)."""
+        return json.dumps([[v.id, json.dumps(v.info, sort_keys=True, default=str), content_hash(v.media_path)]
+                           for v in self.items])
 
     def candidates(self, parsed) -> list[dict]:
         return [v.info for v in self.items]
@@ -36,8 +41,10 @@ class YouTubeSearch:
 
     def __init__(self, dest: str | Path, crawl_cfg, n: int = 10):
         self.dest, self.crawl_cfg, self.n = Path(dest), crawl_cfg, n
-        self.fingerprint = f"ytsearch{n}"
         self.rejects: list[Reject] = []
+
+    def identity(self, content_hash) -> str:
+        return f"ytsearch{self.n}"  # a live search: results are whatever YouTube returns at the time
 
     def _limit(self):
         try:

@@ -36,6 +36,7 @@ class BuildConfig:
     match_threshold: float = 0.55  # official-video matcher: minimum score to accept a candidate
     search_results: int = 10  # youtube: candidates per `ytsearchN:` query
     max_cover_s: float = 900.0  # longer covers (medleys, streams, broken files) are rejected as too_long
+    min_cover_s: float = 3.0  # shorter covers (a 0.3 s blip, a broken download) are rejected as too_short
     shazam: bool = False  # look genre/lyrics up with ShazamIO (needs the internet; never fatal)
     video_fps: float = 6.0  # paper sec. 4.1: semantic features at 6 fps
     split_seed: int = 0
@@ -45,6 +46,9 @@ class BuildConfig:
     task_runner: str = "threads"  # symmv.pipeline.runners: threads | processes | dask | ray
     cluster_address: str = ""  # dask/ray: a running scheduler (tcp://host:8786) instead of a local cluster
     limit: int = 0  # process at most this many covers (0 = all)
+    batch_size: int = 64  # songs per batch task: each batch writes its own Parquet parts (memory ~ one song)
+    cache_dir: Path = Path(".cache/symmv-build")  # per-song stage results, keyed on content: shared by every --out
+    max_reject_fraction: float = 0.5  # stop the build when internal errors (bugs) exceed this share of a batch
     progress: bool = True
 
 

@@ -1,41 +1,54 @@
-"""Per-song stages of `build-symmv`: each takes a SongWork and returns it with its stage's fields set.
+"""Per-song stages of `build-symmv`, as plain functions the registry (symmv.pipeline.registry) declares.
 
-The flow (flows/build.py) only wires these together. A stage that fails sets `work.reject` (stage,
-reason, detail) and every later stage passes the item through untouched, so one bad song never stops
-the run. Stages call the pure annotators; they hold no Prefect code and no global state.
+Each stage takes the song's `SongWork` (what earlier stages produced), the config and the build context,
+and returns the fields it produces as a dict; the batch runner applies them, caches them under the
+stage's content key, and turns a `Refusal` into a `rejects` row. Stages hold no Prefect code and no global
+state beyond per-process model caches; they call the pure annotators.
 """
 from __future__ import annotations
 
 import functools
 import json
-import time
-import traceback
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from symmv.pipeline.config import BuildConfig
-from symmv.core.records import Beat, MediaItem, Note, Reject
+from annotators.beats import BeatTrack
+from annotators.chords import Chord
+from annotators.key import KeyEstimate
+from annotators.video import VideoFeatures
+from symmv.core.errors import Refusal
 from symmv.core.ids import sanitize_id
+from symmv.core.records import Beat, MediaItem, Note, Reject
+from symmv.matching.titles import ParsedTitle
+from symmv.pipeline.config import BuildConfig
+
+# Kept as a name for readers of older code: a stage's refusal (symmv.core.errors.Refusal).
+StageError = Refusal
 
 
 @dataclass
 class SongWork:
+    """One song on its way through the stages: the cover, then what each stage produced."""
+
     cover: MediaItem
     song_id: str = ""
-    parsed: object | None = None  # symmv.matching.titles.ParsedTitle
+    cover_sha256: str = ""  # content hash of the cover media (identity for every cache key)
+    cover_duration_s: float | None = None  # measured from the media (the info.json is only cross-checked)
+    parsed: ParsedTitle | None = None
     video: MediaItem | None = None
+    video_sha256: str = ""
     match: dict | None = None  # the matcher's decision, JSON-able, kept for audit
+    genre: str | None = None
+    metadata: dict | None = None  # a METADATA row when ShazamIO was asked
+    video_features: VideoFeatures | None = None
     transcriber: str = ""
     notes: list[Note] = field(default_factory=list)
     beats: list[Beat] = field(default_factory=list)
     tempo_bpm: float | None = None
-    chords: list = field(default_factory=list)  # annotators.chords.Chord
-    key: object | None = None  # annotators.key.KeyEstimate
-    key_windows: list = field(default_factory=list)
-    video_features: object | None = None  # annotators.video.VideoFeatures
-    video_tempo_bpm: float | None = None  # from motion, set once the dataset's motion range is known
-    genre: str | None = None
-    metadata: dict | None = None  # a symmv.matching.metadata METADATA_SCHEMA row when ShazamIO was asked
+    chords: list[Chord] = field(default_factory=list)
+    key: KeyEstimate | None = None
+    key_windows: list[KeyEstimate] = field(default_factory=list)
     provenance: dict[str, str] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)  # wall seconds per stage (for bench/, not data)
     reject: Reject | None = None
@@ -44,69 +57,57 @@ class SongWork:
         self.song_id = self.song_id or sanitize_id(self.cover.id)
 
 
-def stage(name: str):
-    """Skip items already rejected; turn any exception into a Reject of this stage."""
+@dataclass
+class BuildContext:
+    """What the stages of one build share: the video candidates and content hashes (symmv.pipeline.batch)."""
 
-    def wrap(fn):
-        @functools.wraps(fn)
-        def run(work: SongWork, *args, **kwargs) -> SongWork:
-            if work.reject is not None:
-                return work
-            started = time.perf_counter()
-            try:
-                return fn(work, *args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - quarantine, never crash the run
-                reason = getattr(exc, "reason", None) or f"{name}_failed"
-                detail = f"{type(exc).__name__}: {exc}"
-                if not hasattr(exc, "reason"):
-                    detail += " | " + traceback.format_exc(limit=-2).replace("\n", " ")[-400:]
-                work.reject = Reject(work.cover.id, name, reason, detail[:1000])
-                return work
-            finally:
-                work.timings_s[name] = time.perf_counter() - started
-
-        return run
-
-    return wrap
+    videos: object  # symmv.matching.candidates.LocalVideos | YouTubeSearch
+    content_hash: object  # path -> sha256 (symmv.pipeline.cache.ContentHashes.of)
 
 
-class StageError(ValueError):
-    """A stage's own refusal, with a machine-readable reason code."""
+# ---------------------------------------------------------------- match
 
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason = reason
+MEDIA_DURATION_TOLERANCE_S = 2.0  # info.json vs the media's own length: beyond max(2 s, 10 %) the metadata lies
 
 
-@stage("match")
-def parse_and_match(work: SongWork, videos, cfg: BuildConfig) -> SongWork:
-    """Parse song/artist from the cover's metadata and pick its official video (paper sec. 3.1).
-
-    `videos` is a candidate source (symmv.matching.candidates): a local folder or a YouTube search.
-    """
-    from symmv.matching.matcher import choose_video
+def measure_cover(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
+    """The cover's own length from its media (MIDI sources: from the notes, later), cross-checked with its info."""
     from symmv.io.media import duration_s as media_duration_s
+
+    if work.cover.paired_video is not None:  # MIDI source: no audio to measure
+        return {}
+    length_s = media_duration_s(work.cover.media_path)
+    if length_s > cfg.max_cover_s:
+        raise Refusal("too_long", f"{length_s:.0f} s > max_cover_s {cfg.max_cover_s:.0f} s")
+    if length_s < cfg.min_cover_s:
+        raise Refusal("too_short", f"{length_s:.2f} s < min_cover_s {cfg.min_cover_s:.1f} s")
+    claimed = work.cover.duration_s
+    if claimed is not None and abs(claimed - length_s) > max(MEDIA_DURATION_TOLERANCE_S, 0.1 * length_s):
+        raise Refusal("bad_metadata:duration", f"info.json says {claimed:.1f} s, the media is {length_s:.1f} s")
+    return {"cover_duration_s": length_s}
+
+
+def parse_and_match(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
+    """Parse song/artist from the cover's metadata and pick its official video (paper sec. 3.1)."""
+    from symmv.matching.matcher import choose_video
     from symmv.matching.titles import parse_info
 
-    if "paired_video" in work.cover.info:  # the source already knows the pair (the SymMV release)
-        paired = work.cover.info["paired_video"]
-        work.video = MediaItem(id=paired["id"], media_path="", info=paired)
-        work.provenance["match"] = "paired by the source"
-        return work
-    length_s = media_duration_s(work.cover.media_path)  # the file's own length: info.json may be wrong
-    if length_s > cfg.max_cover_s:
-        raise StageError("too_long", f"{length_s:.0f} s > max_cover_s {cfg.max_cover_s:.0f} s")
-    work.parsed = parse_info(work.cover.info)
-    if not work.parsed.song:
-        raise StageError("unparseable_title", f"no song title found in {work.cover.title[:200]!r}")
-    candidates = videos.candidates(work.parsed)
-    decision = choose_video(work.parsed, work.cover.duration_s, candidates, cfg.match_threshold)
-    work.match = decision.to_dict()
+    if work.cover.paired_video is not None:  # the source already knows the pair (the SymMV release)
+        paired = work.cover.paired_video
+        return {"video": MediaItem(id=paired["id"], media_path="", info=paired),
+                "provenance": {"match": "paired by the source"}}
+    parsed = parse_info(work.cover.info)
+    if not parsed.song:
+        raise Refusal("unparseable_title", f"no song title found in {work.cover.title[:200]!r}")
+    videos = ctx.videos
+    candidates = videos.candidates(parsed)
+    decision = choose_video(parsed, work.cover_duration_s, candidates, cfg.match_threshold)
     if decision.chosen_id is None:
-        raise StageError("no_video_match", _no_match_detail(decision, cfg.match_threshold))
-    work.video = videos.fetch(next(c for c in candidates if c.get("id") == decision.chosen_id))
-    work.provenance["match"] = f"{decision.matcher_version} ({videos.name}) threshold={cfg.match_threshold}"
-    return work
+        raise Refusal("no_video_match", _no_match_detail(decision, cfg.match_threshold))
+    video = videos.fetch(next(c for c in candidates if c.get("id") == decision.chosen_id))
+    return {"parsed": parsed, "match": decision.to_dict(), "video": video,
+            "video_sha256": ctx.content_hash(video.media_path),
+            "provenance": {"match": f"{decision.matcher_version} ({videos.name}) threshold={cfg.match_threshold}"}}
 
 
 def _no_match_detail(decision, threshold: float) -> str:
@@ -118,23 +119,23 @@ def _no_match_detail(decision, threshold: float) -> str:
     return f"{decision.reason}: " + (refused or best_text or "no candidates") + f" [threshold {threshold}]"
 
 
-@stage("metadata")
-def look_up_metadata(work: SongWork, cfg: BuildConfig) -> SongWork:
+# ---------------------------------------------------------------- metadata
+
+def look_up_metadata(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
     """Genre and lyrics from ShazamIO (paper sec. 3.2) when enabled; else the source's own genre field.
 
     Never rejects: a failed lookup is recorded in the metadata row (status, error) and the song goes on.
     """
     source_genre = work.cover.info.get("genre") or None
-    work.genre = source_genre
-    work.provenance["genre"] = "source info.json" if source_genre else "none"
+    out = {"genre": source_genre, "provenance": {"genre": "source info.json" if source_genre else "none"}}
     if cfg.shazam:
         from symmv.matching.metadata import metadata_row
 
-        meta = _shazam_tagger(str(Path(cfg.out) / ".cache" / "shazam")).tag(work.cover.media_path)
-        work.metadata = metadata_row(work.song_id, meta)
+        meta = _shazam_tagger(str(Path(cfg.cache_dir) / "shazam")).tag(work.cover.media_path)
+        out["metadata"] = metadata_row(work.song_id, meta)
         if meta.genre:
-            work.genre, work.provenance["genre"] = meta.genre, work.metadata["metadata_provider"]
-    return work
+            out["genre"], out["provenance"]["genre"] = meta.genre, out["metadata"]["metadata_provider"]
+    return out
 
 
 @functools.lru_cache(maxsize=2)
@@ -143,6 +144,8 @@ def _shazam_tagger(cache_dir: str):
 
     return ShazamTagger(cache_dir)  # one per run: it rate-limits across songs
 
+
+# ---------------------------------------------------------------- video
 
 @functools.lru_cache(maxsize=2)
 def semantic_encoder(name: str, threads: int):
@@ -157,57 +160,76 @@ def semantic_encoder(name: str, threads: int):
     return make_encoder(name)
 
 
-@stage("video")
-def extract_video_features(work: SongWork, cfg: BuildConfig) -> SongWork:
+def encoder_version(name: str) -> str:
+    """Name and version of the semantic encoder, without loading its weights twice."""
+    if name == "none":
+        return "none"
+    encoder = semantic_encoder(name, max(1, (os.cpu_count() or 2) // 2))
+    return f"{encoder.name} {encoder.version}"
+
+
+def extract_video_features(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
     """Semantic (6 fps), RGB-uv color and RGB-difference motion on one timeline (paper sec. 4.1),
     then the quality filters (duration mismatch, lyric video, static video) that musicians applied by hand."""
-    import os
-
     from annotators.quality import video_quality
-    from symmv.features.video import video_features
-
-    if not work.video.media_path:  # e.g. the SymMV release: URLs only, no video files
-        work.provenance["semantic"] = "none (no video file in this source)"
-        return work
-    from symmv.features.video import reject_for_read_error
+    from symmv.features.video import reject_for_read_error, video_features
     from symmv.io.video import VideoReadError
 
+    if not work.video.media_path:  # e.g. the SymMV release: URLs only, no video files
+        return {"provenance": {"semantic": "none (no video file in this source)"}}
     encoder = semantic_encoder(cfg.semantic_encoder, (os.cpu_count() or 2) // max(1, cfg.workers))
     try:
         feats = video_features(work.video.media_path, encoder, fps=cfg.video_fps)
     except VideoReadError as exc:  # unreadable / zero-frame file: the quality filters' own reason codes
         reject = reject_for_read_error(work.video.id, exc)
-        raise StageError(reject.reason, f"video {work.video.id}: {reject.detail}") from exc
-    reject = video_quality(work.video.id, feats, work.cover.duration_s)
+        raise Refusal(reject.reason, f"video {work.video.id}: {reject.detail}") from exc
+    reject = video_quality(work.video.id, feats, work.cover_duration_s)
     if reject is not None:
-        raise StageError(reject.reason, f"video {work.video.id}: {reject.detail}")
-    work.video_features = feats
-    work.provenance["video_features"] = feats.annotator
-    work.provenance["semantic"] = feats.semantic_encoder or "none"
-    return work
+        raise Refusal(reject.reason, f"video {work.video.id}: {reject.detail}")
+    return {"video_features": feats,
+            "provenance": {"video_features": feats.annotator, "semantic": feats.semantic_encoder or "none"}}
 
 
-@stage("transcribe")
-def transcribe_cover(work: SongWork, cfg: BuildConfig) -> SongWork:
+# ---------------------------------------------------------------- transcription
+
+def transcriber_name(cfg: BuildConfig) -> str:
+    from symmv.transcription.backends import default_backend
+
+    return cfg.transcriber or default_backend()
+
+
+def transcriber_identity(cfg: BuildConfig, content_hash) -> dict:
+    """Backend name, version and the content hash of its weights: new weights never reuse stale notes."""
+    from symmv.transcription.backends import get_backend
+
+    backend = get_backend(transcriber_name(cfg))
+    weights = getattr(backend, "weights", None)
+    return {"backend": backend.name, "version": backend.version, "weights_sha256": content_hash(weights) if weights else ""}
+
+
+def transcribe_cover(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
     """Piano audio -> notes with the configured backend (paper sec. 3.1)."""
-    from symmv.transcription.backends import default_backend, transcribe
+    from symmv.transcription.backends import transcribe
 
-    result = transcribe(work.cover.media_path, backend=cfg.transcriber or default_backend())
+    result = transcribe(work.cover.media_path, backend=transcriber_name(cfg))
     if not result.notes:
-        raise StageError("no_notes", f"{result.transcriber} found no notes")
-    work.notes, work.transcriber = result.notes, result.transcriber
-    work.provenance["notes"] = result.transcriber
-    return work
+        raise Refusal("no_notes", f"{result.transcriber} found no notes")
+    out = {"notes": result.notes, "transcriber": result.transcriber, "provenance": {"notes": result.transcriber}}
+    if work.cover.paired_video is not None:  # a MIDI source: its length is where its music ends
+        out["cover_duration_s"] = max(n.offset_s for n in result.notes)
+    return out
 
 
-def _madmom_beats(work: SongWork):
+# ---------------------------------------------------------------- rhythm
+
+def _madmom_beats(work: SongWork) -> BeatTrack:
     from annotators.beats import SAMPLE_RATE, track_beats
     from symmv.io.audio import decode_audio
 
     return track_beats(decode_audio(work.cover.media_path, SAMPLE_RATE))
 
 
-def _note_beats(work: SongWork):
+def _note_beats(work: SongWork) -> BeatTrack:
     from annotators.beats import track_beats_from_notes
 
     return track_beats_from_notes(work.notes)
@@ -218,100 +240,41 @@ def _note_beats(work: SongWork):
 BEAT_TRACKERS = {"madmom": _madmom_beats, "notes": _note_beats}
 
 
-@stage("rhythm")
-def track_rhythm(work: SongWork, cfg: BuildConfig) -> SongWork:
+def beat_tracker_version(cfg: BuildConfig) -> str:
+    from annotators.beats import _notes_tracker_version, madmom_tracker_version
+
+    return madmom_tracker_version() if cfg.beat_tracker == "madmom" else _notes_tracker_version(4)
+
+
+def track_rhythm(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
     """Beats, downbeats and tempo (paper sec. 3.2)."""
-    if cfg.beat_tracker not in BEAT_TRACKERS:
-        raise KeyError(f"unknown beat tracker {cfg.beat_tracker!r}; known: {sorted(BEAT_TRACKERS)}")
     track = BEAT_TRACKERS[cfg.beat_tracker](work)
     if len(track.beats) < 2:
-        raise StageError("no_beats", f"{track.tracker} found {len(track.beats)} beats")
-    work.beats, work.tempo_bpm = list(track.beats), track.tempo_bpm
-    work.provenance["beats"] = f"{track.tracker} {track.version}"
-    return work
+        raise Refusal("no_beats", f"{track.tracker} found {len(track.beats)} beats")
+    return {"beats": list(track.beats), "tempo_bpm": track.tempo_bpm,
+            "provenance": {"beats": f"{track.tracker} {track.version}"}}
 
 
-@stage("symbolic")
-def annotate_symbolic(work: SongWork, cfg: BuildConfig) -> SongWork:
+# ---------------------------------------------------------------- symbolic
+
+SYMBOLIC_ANNOTATORS = ("annotators.quantize", "annotators.skyline", "annotators.chords", "annotators.key")
+
+
+def annotate_symbolic(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
     """16th-note quantization on the beat grid -> skyline melody/accompaniment -> chords -> key."""
     from annotators import chords, key, quantize, skyline
 
-    quantized = quantize.quantize(work.notes, work.beats)
-    work.notes = skyline.skyline(quantized, work.beats)
-    work.chords = chords.chords(work.notes, work.beats)
-    work.key = key.estimate_key(work.notes)
-    work.key_windows = key.windowed_keys(work.notes)
-    for module in (quantize, skyline, chords, key):
-        work.provenance[module.__name__.split(".")[-1]] = module.ANNOTATOR_VERSION
-    return work
-
-
-# ---------------------------------------------------------------- resume: what a stage's result depends on
-
-STAGE_ORDER = ("match", "metadata", "video", "transcribe", "rhythm", "symbolic")
-
-
-def _stage_inputs(stage: str, cfg: BuildConfig) -> dict:
-    """The configuration and code versions one stage's output depends on (besides earlier stages)."""
-    if stage == "match":
-        from symmv.matching.matcher import MATCHER_VERSION
-
-        return {"matcher": MATCHER_VERSION, "threshold": cfg.match_threshold, "source": cfg.source,
-                "search_results": cfg.search_results}
-    if stage == "metadata":
-        return {"shazam": cfg.shazam}
-    if stage == "video":
-        from annotators import quality, video
-
-        return {"video": video.ANNOTATOR_VERSION, "quality": getattr(quality, "ANNOTATOR_VERSION", "1"),
-                "encoder": cfg.semantic_encoder, "fps": cfg.video_fps}
-    if stage == "transcribe":
-        from symmv.transcription.backends import default_backend
-
-        return {"transcriber": cfg.transcriber or default_backend()}
-    if stage == "rhythm":
-        return {"beat_tracker": cfg.beat_tracker}
-    from annotators import chords, key, quantize, skyline
-
-    return {m.__name__: m.ANNOTATOR_VERSION for m in (quantize, skyline, chords, key)}
-
-
-@functools.lru_cache(maxsize=1)
-def _stages_code() -> str:
-    """This module's source: a fix to any stage's code invalidates the cached results (like Prefect's
-    TASK_SOURCE, which would only see the flows' one-line task wrappers)."""
-    import hashlib
-
-    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
-
-
-def file_fingerprint(path: str) -> list:
-    """Name, size and modification time: cheap, and changes whenever a download is replaced."""
-    if not path:
-        return []
-    st = Path(path).stat()
-    return [Path(path).name, st.st_size, st.st_mtime_ns]
-
-
-def cache_key(stage: str, work: SongWork, cfg: BuildConfig, candidates: str = "") -> str:
-    """Prefect cache key of `stage` for one song: the cover's files, the candidate videos' listing, and
-    the inputs of this stage and of every stage before it. A changed annotator version changes the keys
-    of its stage and the later ones only; earlier stages are read back from the persisted results."""
-    import hashlib
-
-    upstream = STAGE_ORDER[: STAGE_ORDER.index(stage) + 1]
-    payload = {"code": _stages_code(), "cover": work.cover.id, "media": file_fingerprint(work.cover.media_path), "out": str(cfg.out),
-               "source_dir": str(cfg.source_dir), "candidates": candidates,
-               "video": [work.video.id, file_fingerprint(work.video.media_path)] if work.video else None,
-               "stages": {s: _stage_inputs(s, cfg) for s in upstream}}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+    notes = skyline.skyline(quantize.quantize(work.notes, work.beats), work.beats)
+    return {"notes": notes, "chords": chords.chords(notes, work.beats), "key": key.estimate_key(notes),
+            "key_windows": key.windowed_keys(notes),
+            "provenance": {m.__name__.split(".")[-1]: m.ANNOTATOR_VERSION for m in (quantize, skyline, chords, key)}}
 
 
 # ---------------------------------------------------------------- rows for the shards
 
 def duration_s(work: SongWork) -> float | None:
-    """The cover's length: its info.json's, else (MIDI sources say none) the end of its last note."""
-    return work.cover.duration_s or (max(n.offset_s for n in work.notes) if work.notes else None)
+    """The cover's length as measured: from its media, or (MIDI sources) the end of its last note."""
+    return work.cover_duration_s
 
 
 def song_row(work: SongWork, split: str, midi_path: str | None) -> dict:
@@ -323,9 +286,10 @@ def song_row(work: SongWork, split: str, midi_path: str | None) -> dict:
         "cover_channel": cover.get("channel") or cover.get("uploader"),
         "video_id": video.get("id"), "video_url": video.get("webpage_url"), "video_title": video.get("title"),
         "match_score": (work.match or {}).get("score"),
-        "cover_duration_s": duration_s(work), "video_duration_s": video.get("duration"),
+        "cover_duration_s": duration_s(work),
+        "video_duration_s": work.video_features.duration_s if work.video_features is not None else None,
         "n_notes": len(work.notes), "genre": work.genre, "midi_path": midi_path,
-        "tempo_bpm": work.tempo_bpm, "video_tempo_bpm": work.video_tempo_bpm,
+        "tempo_bpm": work.tempo_bpm, "video_tempo_bpm": None,  # set by the final pass (dataset motion range)
         "key_tonic": work.key.tonic if work.key else None, "key_mode": work.key.mode if work.key else None,
         "key_confidence": work.key.confidence if work.key else None,
         "transcriber": work.transcriber, "provenance": json.dumps(work.provenance, sort_keys=True),
@@ -352,24 +316,20 @@ def video_feature_row(work: SongWork) -> dict:
     return work.video_features.to_row(work.song_id, work.video.id)
 
 
-def set_video_tempi(works: list[SongWork]) -> dict:
-    """Paper sec. 4.1: map each video's mean motion linearly from the dataset's [min, max] to 90-130 BPM.
+def motion_to_tempo(motion_means: list[float]) -> tuple[float, float, str]:
+    """Paper sec. 4.1: the dataset's motion range that maps each video's mean motion onto 90-130 BPM.
 
     min/max are the 2nd/98th percentiles of the per-video means of this build (robust to one outlier);
     with fewer than 3 videos there is no range to speak of and the documented default range is used.
     """
-    from annotators.video import DEFAULT_MOTION_RANGE, motion_range, motion_tempo_bpm
+    from annotators.video import DEFAULT_MOTION_RANGE, motion_range
 
-    works = [w for w in works if w.video_features is not None]
-    means = [w.video_features.motion_mean for w in works]
+    means = [m for m in motion_means if m == m]
     lo, hi = motion_range(means) if len(means) >= 3 else DEFAULT_MOTION_RANGE
     source = "build percentiles 2/98" if len(means) >= 3 and hi > lo else "default range"
     if not hi > lo:
         lo, hi = DEFAULT_MOTION_RANGE
-    for w in works:
-        w.video_tempo_bpm = motion_tempo_bpm(w.video_features.motion_mean, lo, hi)
-        w.provenance["video_tempo"] = f"motion [{lo:.5f}, {hi:.5f}] ({source}) -> [90, 130] BPM"
-    return {"motion_min": lo, "motion_max": hi, "source": source}
+    return lo, hi, source
 
 
 def match_row(work: SongWork) -> dict:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from symmv.core.records import MediaItem, Reject
+from symmv.core.errors import ConfigError
+from symmv.core.ids import sanitize_id
+from symmv.core.records import MediaItem, Reject, info_problem
 
 MEDIA_SUFFIXES = {".m4a", ".mp3", ".opus", ".webm", ".ogg", ".wav", ".flac", ".aac", ".mp4", ".mkv",
                   ".mov", ".avi"}
@@ -30,25 +32,62 @@ def glob_escape(text: str) -> str:
 
 
 def discover(folder: str | Path, stage: str = "discover") -> tuple[list[MediaItem], list[Reject]]:
-    """All items of one folder, sorted by id, and a Reject for each broken one."""
+    """All items of one folder, sorted by id, and a Reject for each broken one.
+
+    Broken: unreadable info.json (`bad_info_json`), a field of the wrong type (`bad_metadata:<field>`),
+    no media file or a dangling link (`missing_media`), and ids that are not unique -- two info.json
+    files with one id, or two raw ids that sanitize to one song id -- which reject every item involved
+    (`duplicate_id`): neither can be trusted to be the one meant.
+    """
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"source folder {folder} does not exist")
+        raise ConfigError(f"source folder {folder} does not exist")
     items, rejects = [], []
     for info_path in sorted(folder.glob("*.info.json")):
         item_id = info_path.name[: -len(".info.json")]
         try:
             info = json.loads(info_path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             rejects.append(Reject(item_id, stage, "bad_info_json", f"{type(exc).__name__}: {exc}"[:500]))
             continue
         missing = [f for f in REQUIRED_FIELDS if not info.get(f)] if isinstance(info, dict) else ["<object>"]
         if missing:
             rejects.append(Reject(item_id, stage, "bad_info_json", f"missing fields: {missing}"))
             continue
+        bad = info_problem(info)
+        if bad is not None:
+            rejects.append(Reject(item_id, stage, f"bad_metadata:{bad}",
+                                  f"{info_path.name}: {bad!r} is {type(info[bad]).__name__} {str(info[bad])[:80]!r}"))
+            continue
         media = find_media(info_path)
         if media is None:
             rejects.append(Reject(item_id, stage, "missing_media", f"no media file next to {info_path.name}"))
             continue
+        if not media.is_file():  # a dangling symlink (or a link to a folder)
+            rejects.append(Reject(item_id, stage, "missing_media", f"{media.name} is a link to nothing readable"))
+            continue
+        # `paired_video` is the release's own pairing (symmv.sources.release); a downloaded file may not claim it
+        info = {k: v for k, v in info.items() if k != "paired_video"}
         items.append(MediaItem(id=str(info["id"]), media_path=str(media), info=info))
-    return items, rejects
+    return unique_ids(items, rejects, stage)
+
+
+def unique_ids(items: list[MediaItem], rejects: list[Reject], stage: str) -> tuple[list[MediaItem], list[Reject]]:
+    """Reject every item whose id, or whose sanitized song id, another item also has."""
+    by_id: dict[str, list[MediaItem]] = {}
+    for item in items:
+        by_id.setdefault(item.id, []).append(item)
+        sanitized = sanitize_id(item.id)
+        if sanitized != item.id:
+            by_id.setdefault(sanitized, []).append(item)
+    clashing = {id(i): group for group in by_id.values() if len({g.media_path for g in group}) > 1 for i in group}
+    kept = []
+    for item in items:
+        group = clashing.get(id(item))
+        if group is None:
+            kept.append(item)
+            continue
+        others = sorted({g.media_path for g in group} - {item.media_path})
+        rejects.append(Reject(item.id, stage, "duplicate_id",
+                              f"id {item.id!r} is not unique: also {', '.join(Path(o).name for o in others)[:300]}"))
+    return sorted(kept, key=lambda i: i.id), rejects

@@ -16,7 +16,9 @@ import csv
 import re
 from pathlib import Path
 
+from symmv.core.errors import ConfigError
 from symmv.core.records import MediaItem, Reject
+from symmv.sources.local import unique_ids
 
 YOUTUBE_ID = re.compile(r"(?:v=|youtu\.be/)([\w-]{11})")
 BILIBILI_ID = re.compile(r"bilibili\.com/video/(BV\w+)")  # some release entries point at bilibili
@@ -36,7 +38,7 @@ def discover_release(root: str | Path, limit: int = 0) -> tuple[list[MediaItem],
     root = Path(root)
     table = root / "SymMV.csv"
     if not table.is_file():
-        raise FileNotFoundError(f"{table} not found: point --source-dir at a SymMV release checkout")
+        raise ConfigError(f"{table} not found: point --source-dir at a SymMV release checkout")
     items, rejects = [], []
     with open(table, newline="", encoding="utf-8") as fh:
         rows = sorted(csv.DictReader(fh, delimiter="\t"), key=lambda r: r["index"])
@@ -52,6 +54,7 @@ def discover_release(root: str | Path, limit: int = 0) -> tuple[list[MediaItem],
             continue
         info = {"id": f"symmv-{index}", "title": f"SymMV {index}", "webpage_url": f"symmv-release://{index}",
                 "extractor": "symmv-release", "shazam_id": row.get("shazam_id") or None,
-                "paired_video": {"id": video, "webpage_url": url, "title": f"SymMV {index} video"}}
-        items.append(MediaItem(id=info["id"], media_path=str(midi), info=info))
-    return items, rejects
+                }
+        paired = {"id": video, "webpage_url": url, "title": f"SymMV {index} video"}
+        items.append(MediaItem(id=info["id"], media_path=str(midi), info=info, paired_video=paired))
+    return unique_ids(items, rejects, "discover")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from symmv.core.errors import MediaError
 from symmv.core.records import MediaItem
 from symmv.core.ids import sanitize_id
 from symmv.sources.local import find_media
@@ -36,8 +37,12 @@ YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
 _T = TypeVar("_T")
 
 
-class CrawlError(RuntimeError):
-    """A listing or download that failed for good (after retries, or at once when retrying is pointless)."""
+class CrawlError(MediaError):
+    """A listing or download that failed for good (after retries, or at once when retrying is pointless).
+
+    A network failure is the item's, not the program's: a MediaError, so it becomes a reject row."""
+
+    default_reason = "network_error"
 
     def __init__(self, url: str, message: str, attempts: int = 1, transient: bool = False):
         super().__init__(f"{url}: {message} (after {attempts} attempt{'s' if attempts != 1 else ''})")

@@ -74,6 +74,7 @@ class BasicPitch:
         from basic_pitch import ICASSP_2022_MODEL_PATH
 
         self.version = package_version("basic-pitch") + "-icassp2022-onnx"
+        self.weights = str(ICASSP_2022_MODEL_PATH)  # its content hash goes into the cache key
         self.onset_threshold = onset_threshold
         self.frame_threshold = frame_threshold
         self.minimum_note_length_ms = minimum_note_length_ms

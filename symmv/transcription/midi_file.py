@@ -16,6 +16,7 @@ class MidiFile:
         import pretty_midi
 
         self.version = f"pretty_midi {pretty_midi.__version__}"
+        self.weights = None  # no model
 
     def transcribe(self, path: str | Path) -> list[Note]:
         return read_notes(path)

@@ -79,6 +79,7 @@ class PianoTranscriptionInference:
             torch.set_num_threads(threads)
         checkpoint = Path(checkpoint) if checkpoint else default_checkpoint()
         self.model = load_pti_model(checkpoint, model_type)
+        self.weights = str(checkpoint)  # its content hash goes into the cache key
         self.sample_rate = config.sample_rate  # 16 kHz
         self.frames_per_second = config.frames_per_second
         self.classes_num = config.classes_num

@@ -70,6 +70,7 @@ class Transkun:
         if threads:
             torch.set_num_threads(threads)
         self.model = load_transkun(weights)
+        self.weights = str(weights or _pretrained_dir() / "2.0.pt")  # its content hash goes into the cache key
         if quantize:
             # int8 weights for the Linear layers of the transformer encoder (7.1 M of its 9.1 M Linear
             # weights). Not every Linear: transkun's positional embedding reads `proj.weight.device`, which

@@ -1,0 +1,126 @@
+"""The build's steps around the batches: check the config, discover covers, cut batches, publish.
+
+flows/build.py wires these into the Prefect DAG; a plain loop over the same functions builds the same
+dataset (bench/bench_build_scale.py measures both).
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from symmv.core.errors import ConfigError
+from symmv.core.records import MediaItem, Reject
+from symmv.pipeline import stages as S
+from symmv.pipeline.cache import digest
+from symmv.pipeline.config import BuildConfig
+from symmv.pipeline.writer import BATCHES, publish
+
+SOURCES = ("local", "youtube", "symmv-release")
+# yt-dlp info.json keys that can be megabytes and that no stage reads: dropped at discovery, so the parent
+# flow holds a few hundred bytes per cover even for a 100k-cover crawl.
+HEAVY_INFO_KEYS = ("formats", "requested_formats", "thumbnails", "automatic_captions", "subtitles", "heatmap",
+                   "requested_downloads", "http_headers", "fragments", "requested_subtitles")
+
+
+def validate(cfg: BuildConfig) -> None:
+    """Every name and path the build will use, checked before any song is processed (ConfigError)."""
+    from symmv.features.encoders import ENCODERS
+    from symmv.pipeline.runners import RUNNERS
+    from symmv.transcription.backends import BACKENDS, get_backend
+
+    def choose(what: str, value: str, known) -> None:
+        if value not in known:
+            raise ConfigError(f"unknown {what} {value!r}; choose one of: {', '.join(sorted(known))}")
+
+    choose("source", cfg.source, SOURCES)
+    transcriber = S.transcriber_name(cfg)
+    choose("transcriber", transcriber, BACKENDS)
+    choose("beat tracker", cfg.beat_tracker, S.BEAT_TRACKERS)
+    choose("semantic encoder", cfg.semantic_encoder, [*ENCODERS, "none"])
+    choose("task runner", cfg.task_runner, RUNNERS)
+    if cfg.source in ("local", "symmv-release") and not Path(cfg.source_dir).is_dir():
+        raise ConfigError(f"--source-dir {cfg.source_dir} does not exist (make demo-corpus writes the demo source)")
+    if cfg.source == "youtube" and not Path(cfg.channels_config).is_file():
+        raise ConfigError(f"--channels-config {cfg.channels_config} does not exist")
+    if not 0 <= cfg.val_fraction + cfg.test_fraction < 1 or min(cfg.val_fraction, cfg.test_fraction) < 0:
+        raise ConfigError("--val-fraction and --test-fraction must be >= 0 and sum to less than 1")
+    if cfg.batch_size < 1 or cfg.workers < 1:
+        raise ConfigError("--batch-size and --workers must be >= 1")
+    if not 0 < cfg.max_reject_fraction <= 1:
+        raise ConfigError("--max-reject-fraction must be in (0, 1]")
+    try:
+        get_backend(transcriber)  # loads the model once: a missing checkpoint fails here, not per song
+    except (FileNotFoundError, ImportError, RuntimeError) as exc:
+        raise ConfigError(f"transcriber {transcriber!r} cannot start: {exc}") from exc
+
+
+def discover_covers(cfg: BuildConfig) -> tuple[list[MediaItem], list[Reject]]:
+    """The covers of the source (trimmed of heavy info keys) and a Reject per broken item."""
+    from symmv.sources.local import discover
+    from symmv.sources.release import discover_release
+
+    if cfg.source == "symmv-release":
+        covers, rejects = discover_release(cfg.source_dir, cfg.limit)
+    else:
+        covers, rejects = discover(Path(cfg.source_dir) / "covers")
+        covers = covers[: cfg.limit] if cfg.limit else covers
+    light = [MediaItem(c.id, c.media_path, {k: v for k, v in c.info.items() if k not in HEAVY_INFO_KEYS},
+                       c.paired_video) for c in covers]
+    return light, rejects
+
+
+def make_batches(covers: list[MediaItem], cfg: BuildConfig) -> list[list[MediaItem]]:
+    """Consecutive runs of the id-sorted covers, at most `batch_size` each, and at least one batch per
+    worker when there are enough covers (a 20-song demo on 2 workers runs as 2 batches of 10)."""
+    if not covers:
+        return []
+    size = max(1, min(cfg.batch_size, math.ceil(len(covers) / cfg.workers)))
+    return [covers[i: i + size] for i in range(0, len(covers), size)]
+
+
+def finalize(cfg: BuildConfig, batch_keys: list[str], source_rejects: list[Reject]) -> dict:
+    """The light final pass: the dataset's motion range -> songs.video_tempo_bpm, then publish.
+
+    Reads only the `motion_mean` column of the batches' video features and their small songs parts.
+    """
+    out = Path(cfg.out)
+    folders = [out / BATCHES / k for k in batch_keys]
+    motion = {}
+    for folder in folders:
+        for path in folder.glob("video_features/split=*/part.parquet"):
+            t = pq.read_table(path, columns=["song_id", "motion_mean"])
+            motion.update(zip(t.column("song_id").to_pylist(), t.column("motion_mean").to_pylist()))
+    lo, hi, source = S.motion_to_tempo(list(motion.values()))
+    songs: dict[str, list[pa.Table]] = {}
+    for folder in folders:
+        for path in folder.glob("songs/split=*/part.parquet"):
+            songs.setdefault(path.parent.name.split("=", 1)[1], []).append(pq.read_table(path))
+    tempo_note = f"motion [{lo:.5f}, {hi:.5f}] ({source}) -> [90, 130] BPM"
+    merged = {split: _with_video_tempo(pa.concat_tables(parts), motion, lo, hi, tempo_note)
+              for split, parts in songs.items()}
+    generation = digest({"batches": batch_keys, "rejects": [r.__repr__() for r in source_rejects],
+                         "motion": [lo, hi]})
+    from symmv.pipeline.stages import reject_row
+
+    manifest = publish(out, batch_keys, merged, [reject_row(r) for r in source_rejects], generation)
+    return {"motion_range": {"motion_min": lo, "motion_max": hi, "source": source},
+            "generation": manifest["generation"]}
+
+
+def _with_video_tempo(songs: pa.Table, motion: dict, lo: float, hi: float, note: str) -> pa.Table:
+    from annotators.video import motion_tempo_bpm
+    from symmv.core.shards import to_table
+
+    rows = songs.to_pylist()
+    for row in rows:
+        m = motion.get(row["song_id"])
+        if m is not None and m == m:
+            row["video_tempo_bpm"] = motion_tempo_bpm(m, lo, hi)
+            provenance = json.loads(row["provenance"])
+            provenance["video_tempo"] = note
+            row["provenance"] = json.dumps(provenance, sort_keys=True)
+    return to_table("songs", rows)
