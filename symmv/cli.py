@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from symmv.core.errors import BuildAborted, ConfigError
 from symmv.pipeline.config import BuildConfig, DemoConfig, add_dataclass_args, from_args, prefect_defaults
 
 
@@ -27,8 +28,11 @@ def cmd_demo_corpus(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from flows.build import build_symmv
+    from symmv.pipeline.build import validate
 
-    summary = build_symmv(config=from_args(BuildConfig, args))
+    config = from_args(BuildConfig, args)
+    validate(config)  # a typo costs one line, not a four-minute build that keeps nothing
+    summary = build_symmv(config=config)
     print(json.dumps(summary, indent=2, sort_keys=True))
     return 0
 
@@ -49,7 +53,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     from symmv.core.schema import TABLES
     from symmv.core.shards import load
 
+    from symmv.core.shards import MANIFEST
+
     root = Path(args.root)
+    if not (root / MANIFEST).is_file() and not (root / "songs").is_dir():
+        raise ConfigError(f"{root} is not a SymMV dataset (no {MANIFEST}); build one with `symmv build --out {root}`")
     print(f"SymMV dataset at {root}")
     for table in TABLES:
         frame = load(table, root=root)
@@ -98,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--root", default="data/symmv-demo")
     p.set_defaults(func=cmd_info)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (ConfigError, BuildAborted) as exc:  # the user's mistake or a deliberate stop: one line, no traceback
+        print(f"symmv {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -35,12 +35,19 @@ def tiny_source(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_build(tiny_source, tmp_path_factory) -> tuple[Path, dict]:
+def build_cache(tmp_path_factory) -> Path:
+    """One stage cache for the session's builds: a fresh one, so every test run computes for real once."""
+    return tmp_path_factory.mktemp("build-cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tiny_source, build_cache, tmp_path_factory) -> tuple[Path, dict]:
     """A real Prefect run of build-symmv over the tiny source: (dataset root, summary)."""
     from flows.build import build_symmv
     from symmv.pipeline.config import BuildConfig
 
     out = tmp_path_factory.mktemp("dataset")
     cards = tmp_path_factory.mktemp("cards")
-    summary = build_symmv(config=BuildConfig(source_dir=tiny_source, out=out, card_dir=cards, progress=False))
+    summary = build_symmv(config=BuildConfig(source_dir=tiny_source, out=out, card_dir=cards, progress=False,
+                                             cache_dir=build_cache))
     return out, summary

@@ -74,12 +74,22 @@ def test_transcribed_notes_match_the_held_aside_score(tiny_build, tiny_source):
     assert np.mean(f1s) > 0.6, f1s  # basic-pitch on rendered piano: ~0.75-0.8 measured
 
 
-def test_same_source_gives_byte_identical_shards(tiny_build, tiny_source, tmp_path):
+def test_same_source_into_a_new_out_or_copied_gives_byte_identical_shards_from_the_cache(
+        tiny_build, tiny_source, build_cache, tmp_path):
+    import shutil
+
     from flows.build import build_symmv
     from symmv.pipeline.config import BuildConfig
 
     first, _ = tiny_build
-    build_symmv(config=BuildConfig(source_dir=tiny_source, out=tmp_path, card_dir=tmp_path / "cards", progress=False))
+    copied = tmp_path / "copied-source"
+    shutil.copytree(tiny_source, copied)  # new paths and mtimes, same content
+    out = tmp_path / "out"
+    summary = build_symmv(config=BuildConfig(source_dir=copied, out=out, card_dir=tmp_path / "cards", progress=False,
+                                             cache_dir=build_cache))
+    assert summary["cache_misses"] == {} and sum(summary["cache_hits"].values()) > 0, summary
+    assert summary["stage_s"] == {}  # no stage ran again
+    tmp_path = out
     files = sorted(p.relative_to(first) for p in first.rglob("*.parquet"))
     assert files == sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.parquet"))
     for rel in files:

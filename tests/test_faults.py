@@ -24,7 +24,7 @@ def _cover(folder, item_id, title, media_bytes=None, media_from=None, duration=7
 
 
 @pytest.fixture(scope="module")
-def fault_build(tiny_source, tiny_build, tmp_path_factory):
+def fault_build(tiny_source, tiny_build, build_cache, tmp_path_factory):
     from flows.build import build_symmv
     from symmv.pipeline.config import BuildConfig
 
@@ -62,7 +62,8 @@ def fault_build(tiny_source, tiny_build, tmp_path_factory):
         "id": "corruptvid1", "title": "Zed Zebra - Broken Video Song (Official Music Video)", "channel": "Zed Zebra",
         "duration": 6.0, "webpage_url": "demo://video/corruptvid1"}))
     out = root / "out"
-    summary = build_symmv(config=BuildConfig(source_dir=root, out=out, card_dir=root / "cards", progress=False))
+    summary = build_symmv(config=BuildConfig(source_dir=root, out=out, card_dir=root / "cards", progress=False,
+                                             cache_dir=build_cache))
     return root, out, summary
 
 
@@ -71,12 +72,12 @@ def test_every_bad_item_is_quarantined_with_its_stage_and_reason(fault_build):
     root, out, summary = fault_build
     rejects = symmv.load("rejects", root=out).set_index("item_id")
     got = {item: (row.stage, row.reason) for item, row in rejects.iterrows()}
-    assert got["emptyfile01"] == ("match", "unreadable_media")
-    assert got["truncated01"][0] in ("match", "transcribe") and got["truncated01"][1] in (
+    assert got["emptyfile01"] == ("measure", "unreadable_media")
+    assert got["truncated01"][0] in ("measure", "transcribe") and got["truncated01"][1] in (
         "unreadable_media", "undecodable_audio", "empty_audio", "silent_audio", "no_notes")
-    assert got["garbage0001"] == ("match", "unreadable_media")
+    assert got["garbage0001"] == ("measure", "unreadable_media")
     assert got["silent00001"] == ("transcribe", "silent_audio")
-    assert got["thirtymin01"] == ("match", "too_long")
+    assert got["thirtymin01"] == ("measure", "too_long")
     assert got["hostile0001"][0] == "match"
     assert got["brokenjson1"] == ("discover", "bad_info_json")
     assert got["beachcover1"][0] == "video" and got["beachcover1"][1] in ("unreadable_video", "zero_frames")
@@ -94,5 +95,5 @@ def test_good_item_is_unaffected_and_nothing_escapes_the_output(fault_build, tin
     assert ref_song.equals(mine.drop(columns="split").reset_index(drop=True))
     written = {p.relative_to(out).parts[0] for p in out.rglob("*") if p.is_file()}
     assert written <= {"songs", "notes", "beats", "chords", "key_windows", "video_features", "matches", "rejects",
-                       "midi", "build_report.json"}
+                       "midi", "build_report.json", "_manifest.json", ".batches", ".build.lock"}
     assert not (root.parent / "etc").exists()

@@ -68,6 +68,9 @@ def discover_covers(cfg: BuildConfig) -> tuple[list[MediaItem], list[Reject]]:
     else:
         covers, rejects = discover(Path(cfg.source_dir) / "covers")
         covers = covers[: cfg.limit] if cfg.limit else covers
+        videos = Path(cfg.source_dir) / "videos"
+        if cfg.source == "local" and videos.is_dir():  # broken candidates are reject rows of their own
+            rejects += discover(videos, stage="discover_videos")[1]
     light = [MediaItem(c.id, c.media_path, {k: v for k, v in c.info.items() if k not in HEAVY_INFO_KEYS},
                        c.paired_video) for c in covers]
     return light, rejects
