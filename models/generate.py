@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from models import tokens as tk
@@ -48,12 +49,15 @@ def clip_to(notes: list[Note], duration_s: float) -> list[Note]:
 
 def generate_music(features: dict, ckpt_dir: str | Path, seed: int = 0, temperature: float | dict = 1.0,
                    top_p: float | dict = 0.9, device: str = "cpu", max_tokens: int = 20000,
-                   models: dict | None = None) -> list[Note]:
+                   models: dict | None = None, sampling: SamplingConfig | None = None,
+                   return_chords: bool = False) -> list[Note] | tuple[list[Note], list[tk.ChordEvent]]:
     """features: semantic (T, Ds), color (T, Dc) arrays, fps, video_tempo_bpm, duration_s -> merged notes.
 
     Without `video_tempo_bpm`, `motion_mean` + `motion_range` (dataset min, max) give it; else 110 BPM.
 
-    `models` (stage -> model) skips loading from `ckpt_dir`, for benchmarks that reuse loaded models.
+    `models` (stage -> model) skips loading from `ckpt_dir`, for benchmarks that reuse loaded models;
+    `sampling` sets the grammar options (temperature / top-p come from the arguments); `return_chords`
+    also returns the chord stage's chords.
     """
     tempo = features.get("video_tempo_bpm")
     if not tempo and "motion_mean" in features and "motion_range" in features:
@@ -62,10 +66,12 @@ def generate_music(features: dict, ckpt_dir: str | Path, seed: int = 0, temperat
     duration_s = float(features["duration_s"])
     n_bars = bars_for(duration_s, tempo)
     models = models or {s: load_model(Path(ckpt_dir) / s, device=device) for s in ("chord", "melody", "accompaniment")}
-    cfg = SamplingConfig(temperature=temperature, top_p=top_p, max_tokens=max_tokens)
+    cfg = replace(sampling or SamplingConfig(), temperature=temperature, top_p=top_p, max_tokens=max_tokens)
 
-    def grammar(stage, chords=()):
-        return Grammar(stage, n_bars, tempo, chords, pitch_range=cfg.pitch_range, max_tokens=max_tokens)
+    def grammar(stage, chords=(), melody=()):
+        pitch_range = cfg.pitch_range or getattr(models[stage].cfg, "pitch_range", (21, 108))
+        return Grammar(stage, n_bars, tempo, chords, pitch_range=pitch_range, max_tokens=max_tokens,
+                       chord_grid=cfg.chord_grid, melody=melody if cfg.below_melody else ())
 
     chord_model = models["chord"]
     ctx = video_context(chord_model, features.get("semantic"), features.get("color"))
@@ -78,10 +84,12 @@ def generate_music(features: dict, ckpt_dir: str | Path, seed: int = 0, temperat
 
     cond = tk.encode(melody, chords, n_bars=n_bars, tempo_bpm=tempo, bos_eos=False)
     ctx = condition_context(models["accompaniment"], cond)
-    accomp_tokens = sample_sequence(models["accompaniment"], ctx, grammar("accompaniment", chords), cfg, seed + 2)
+    accomp_tokens = sample_sequence(models["accompaniment"], ctx, grammar("accompaniment", chords, melody), cfg,
+                                    seed + 2)
     accomp = tk.decode_notes(accomp_tokens, track="accompaniment", tempo_bpm=tempo,
                              velocity=VELOCITY["accompaniment"])
-    return sorted(clip_to(melody + accomp, duration_s), key=lambda n: (n.onset_s, n.pitch, n.track))
+    notes = sorted(clip_to(melody + accomp, duration_s), key=lambda n: (n.onset_s, n.pitch, n.track))
+    return (notes, chords) if return_chords else notes
 
 
 def write_midi(notes: list[Note], path: str | Path, tempo_bpm: float = 120.0) -> Path:

@@ -4,7 +4,9 @@ Per token: sample the type, then each attribute that type uses, every draw restr
   - BOS is followed by Bar 0; bars advance one at a time; positions rise within a bar;
   - a Note's pitch is in `pitch_range` (not repeated at the same position) and its duration is 1..64;
   - the melody has at most one note per position (it is the skyline of the piano part);
-  - a Chord's quality agrees with its root ("N"/"X" only without a root);
+  - a Chord's quality agrees with its root ("N"/"X" only without a root); chords change only on beats
+    (`chord_grid` 16ths; the SymMV chord annotator labels beats, sec. 3.2);
+  - accompaniment notes lie below the melody note sounding at their onset (the melody is the skyline);
   - the piece has exactly `n_bars` bars (the video length in bars at its tempo): EOS only in the last
     bar, no Bar after it; `max_tokens` forces EOS as a safety net;
   - melody/accompaniment: the chords from the chord stage are copied into the decoder at their
@@ -33,7 +35,9 @@ class SamplingConfig:
     temperature: float | dict = 1.0
     top_p: float | dict = 0.9
     max_tokens: int = 20000
-    pitch_range: tuple[int, int] = (21, 108)  # piano
+    pitch_range: tuple[int, int] | None = None  # None = each stage's range from its checkpoint's config
+    chord_grid: int = 4  # chords may start every this many 16ths (4 = on beats; 1 = anywhere)
+    below_melody: bool = True  # accompaniment notes under the sounding melody note
     # One token per step is latency-bound: on a loaded 2-core box, intra-op threads made a tiny-model
     # step 7x slower (OpenMP waits) than one thread (bench/bench_models.py). 0 = leave torch's setting.
     cpu_threads: int = 1
@@ -61,9 +65,16 @@ class Grammar:
     """State of a partial sequence and the masks that keep the next token well-formed."""
 
     def __init__(self, stage: str, n_bars: int, tempo_bpm: float | None, chords=(), *,
-                 pitch_range=(21, 108), max_tokens: int = 20000):
+                 pitch_range=(21, 108), max_tokens: int = 20000, chord_grid: int = 1, melody=()):
         self.stage, self.n_bars, self.max_tokens = stage, max(1, n_bars), max_tokens
-        self.tempo, self.pitch_range = tk.tempo_bucket(tempo_bpm), pitch_range
+        self.tempo, self.pitch_range = tk.tempo_bucket(tempo_bpm), tuple(pitch_range)
+        self.chord_grid = max(1, chord_grid) if stage == "chord" else 1
+        # 16th step -> highest melody pitch sounding there (accompaniment stays below it)
+        self.melody_top: dict[int, int] = {}
+        for n in melody:
+            start = n.bar * tk.STEPS_PER_BAR + n.position
+            for step in range(start, start + max(1, n.duration_16th)):
+                self.melody_top[step] = max(self.melody_top.get(step, 0), n.pitch)
         self.chord_at = {(c.bar, c.position): c for c in chords} if stage != "chord" else {}
         self.bar, self.pos, self.last, self.n_tokens = -1, -1, None, 0
         self.pitches_here: set[int] = set()
@@ -97,7 +108,7 @@ class Grammar:
     def allowed_types(self) -> np.ndarray:
         ok = np.zeros(len(tk.TYPE_NAMES), dtype=bool)
         last_bar = self.bar >= self.n_bars - 1
-        can_rhythm = not last_bar or self.pos < tk.STEPS_PER_BAR - 1
+        can_rhythm = not last_bar or self.pos + self.chord_grid < tk.STEPS_PER_BAR
         after_position = self.last[0] == tk.RHYTHM and self.last[1] != tk.BAR
         if after_position:
             ok[tk.CHORD if self.stage == "chord" else tk.NOTE] = True
@@ -113,9 +124,13 @@ class Grammar:
         ok = np.zeros(tk.VOCAB[attr], dtype=bool)
         if attr == "barbeat":
             ok[tk.BAR] = self.bar < self.n_bars - 1
-            ok[2 + self.pos + 1: 2 + tk.STEPS_PER_BAR] = True
+            first = self.pos + 1 + (-(self.pos + 1)) % self.chord_grid  # next position on the grid
+            ok[2 + first: 2 + tk.STEPS_PER_BAR: self.chord_grid] = True
         elif attr == "pitch":
             lo, hi = self.pitch_range
+            top = self.melody_top.get(self.bar * tk.STEPS_PER_BAR + self.pos)
+            if top is not None and top - 1 >= lo:
+                hi = min(hi, top - 1)
             ok[1 + lo: 2 + hi] = True
             ok[[1 + p for p in self.pitches_here]] = False
             if not ok.any():
