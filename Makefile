@@ -43,18 +43,21 @@ build-release: setup
 	$(PY) -m symmv.cli build --source symmv-release --source-dir $(SYMMV_RELEASE) --out $(RELEASE_OUT) \
 	  --transcriber midi-file --beat-tracker notes
 
-# V-MusProd, stage by stage (Prefect flow train-all). Melody/Accompaniment learn from the SymMV release's
-# real music when it is available (SYMMV_RELEASE), else from the demo; the video-conditioned Chord stage
-# learns from the demo, the only data here with video files.
+# V-MusProd, stage by stage (Prefect flow train-all), the CPU recipe (size `cpu`, < 60 min on 2 cores):
+# all three stages learn the SymMV release's real music when it is available (SYMMV_RELEASE), else the
+# demo's; the Chord stage also learns the video pathway from the demo, the only data here with videos
+# (release songs train with a null video). Writes the shipped checkpoints, models/checkpoints/cpu.
+# TRAIN_SIZE=tiny|cpu|paper|gpu, TRAIN_CKPT=dir, TRAIN_EPOCHS=n override.
 train-all: setup
 	@[ -f $(DEMO_OUT)/build_report.json ] || $(MAKE) demo
 	@if [ -f $(SYMMV_RELEASE)/SymMV.csv ]; then [ -f $(RELEASE_OUT)/build_report.json ] || $(MAKE) build-release; fi
 	$(PY) -m flows.train --data $$([ -f $(RELEASE_OUT)/build_report.json ] && echo $(RELEASE_OUT) || echo $(DEMO_OUT)) \
-	  --chord-data $(DEMO_OUT) --out $(CKPT) --size $(SIZE) --epochs $(EPOCHS)
+	  --chord-data $(DEMO_OUT) --out $(or $(TRAIN_CKPT),models/checkpoints/$(or $(TRAIN_SIZE),cpu)) \
+	  --size $(or $(TRAIN_SIZE),cpu) $(if $(TRAIN_EPOCHS),--epochs $(TRAIN_EPOCHS))
 
 # Background music for a video: make generate VIDEO=clip.mp4 OUT=clip-with-music.mp4
 generate: setup
-	$(PY) -m symmv.cli generate $(VIDEO) -o $(OUT) --ckpt $(CKPT)
+	$(PY) -m symmv.cli generate $(VIDEO) -o $(OUT) --ckpt $(or $(GEN_CKPT),models/checkpoints/cpu)
 
 demo: demo-corpus build
 	@$(PY) -m symmv.cli info --root $(DEMO_OUT)

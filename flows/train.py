@@ -46,17 +46,20 @@ def git_commit() -> str:
 
 @task(name="train-stage", cache_policy=NO_CACHE)
 def train_one(stage: str, data_roots: list[str], out_dir: str, size: str, epochs: int | None, device: str | None,
-              unconditional: bool, resume: bool) -> dict:
+              unconditional: bool, resume: bool, threads: int | None = None) -> dict:
     model_cfg, train_cfg = configs_for(stage, size)
     model_cfg.video = not unconditional
     if epochs is not None:
         train_cfg.epochs = epochs
+    if threads is not None:
+        train_cfg.num_threads = threads
     if device is not None:
         train_cfg.device = device
     tables = concat_tables(*(load_tables(r) for r in data_roots))
     provenance = {"data": [dataset_provenance(r) for r in data_roots], "size": size, "commit": git_commit(),
                   "license": "CC BY-NC-SA 4.0 (inherited from the SymMV release)",
-                  "command": f"python -m flows.train (train-all), size={size}, epochs={train_cfg.epochs}"}
+                  "command": f"python -m flows.train (train-all), size={size}, epochs={train_cfg.epochs}, "
+                             f"threads={train_cfg.num_threads}"}
     summary = train_stage(stage, out_dir, tables=tables, model_cfg=model_cfg, train_cfg=train_cfg,
                           resume=resume, progress=False, provenance=provenance)
     (Path(summary["out"]) / "LICENSE.md").write_text(RELEASE_LICENSE)
@@ -68,20 +71,22 @@ def train_one(stage: str, data_roots: list[str], out_dir: str, size: str, epochs
 @flow(name="train-all")
 def train_all(data_root: str, out_dir: str = "ckpt", size: str = "tiny", epochs: int | None = None,
               device: str | None = None, unconditional: bool = False, resume: bool = True,
-              chord_data_root: str | None = None) -> dict:
+              chord_data_root: str | None = None, threads: int | None = None,
+              stages: tuple[str, ...] = STAGES) -> dict:
     """Train the three stages in the paper's order; returns stage -> summary.
 
     `chord_data_root`: a dataset with video features (offline: the demo) that the video-conditioned
     Chord stage learns from *together with* `data_root` (the SymMV release's 999 real piano covers,
     which ship no videos: those songs train with a null video, `TrainConfig.null_video`). The chord
     language comes from the real music; the video pathway from the songs that have videos.
+    `threads`: torch CPU threads (on a machine shared with other jobs, 1 thread is often faster than 2).
     """
     summaries = {}
-    for stage in STAGES:  # sequential: each stage is independent, but one at a time keeps memory bounded
+    for stage in stages:  # sequential: each stage is independent, but one at a time keeps memory bounded
         roots = [str(data_root)]
         if stage == "chord" and chord_data_root and not unconditional and Path(chord_data_root) != Path(data_root):
             roots.append(str(chord_data_root))
-        summaries[stage] = train_one(stage, roots, str(out_dir), size, epochs, device, unconditional, resume)
+        summaries[stage] = train_one(stage, roots, str(out_dir), size, epochs, device, unconditional, resume, threads)
     return summaries
 
 
@@ -93,9 +98,12 @@ if __name__ == "__main__":
     p.add_argument("--size", default="tiny"), p.add_argument("--epochs", type=int), p.add_argument("--device")
     p.add_argument("--unconditional", action="store_true")
     p.add_argument("--chord-data", help="dataset with video features the Chord stage also learns from")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: the size's TrainConfig.num_threads)")
+    p.add_argument("--stages", nargs="+", default=list(STAGES), choices=STAGES)
     a = p.parse_args()
     from symmv.pipeline.config import prefect_defaults
 
     prefect_defaults()
     print(json.dumps(train_all(a.data, a.out, a.size, a.epochs, a.device, a.unconditional,
-                               chord_data_root=a.chord_data), indent=1, default=str))
+                               chord_data_root=a.chord_data, threads=a.threads, stages=tuple(a.stages)),
+                     indent=1, default=str))

@@ -1,4 +1,7 @@
 """A real Prefect run of `train-all` (its own file: Prefect's start-up alone takes several seconds)."""
+import json
+import shutil
+
 import pytest
 import torch
 
@@ -11,8 +14,16 @@ torch.set_num_threads(1)
 def test_prefect_flow_trains_all_three_stages(tmp_path):
     from flows.train import train_all
 
-    root = write_synthetic_dataset(tmp_path / "data", n_songs=5, semantic_dim=6, color_dim=4)
-    summaries = train_all(data_root=str(root), out_dir=str(tmp_path / "ckpt"), size="tiny", epochs=1)
+    music = write_synthetic_dataset(tmp_path / "music", n_songs=6, seed=1, semantic_dim=6, color_dim=4)
+    shutil.rmtree(music / "video_features")  # like the SymMV release: music, no videos
+    videos = write_synthetic_dataset(tmp_path / "videos", n_songs=5, semantic_dim=6, color_dim=4)
+    summaries = train_all(data_root=str(music), out_dir=str(tmp_path / "ckpt"), size="tiny", epochs=1,
+                          chord_data_root=str(videos))
     assert list(summaries) == ["chord", "melody", "accompaniment"]
     for stage in summaries:
         assert (tmp_path / "ckpt" / stage / "model.safetensors").exists()
+        assert "CC BY-NC-SA 4.0" in (tmp_path / "ckpt" / stage / "LICENSE.md").read_text()
+    chord = json.loads((tmp_path / "ckpt" / "chord" / "training.json").read_text())
+    assert [d["root"] for d in chord["provenance"]["data"]] == [str(music), str(videos)]
+    assert 0 < chord["n_train_songs_with_video"] < chord["n_train_songs"]  # release songs: null video
+    assert summaries["melody"]["n_train_songs"] < chord["n_train_songs"]  # the notes stages: music only
