@@ -36,7 +36,7 @@ def test_eval_command_on_fake_release(tmp_path):
     rel = tmp_path / "release"
     (rel / "midi").mkdir(parents=True)
     (rel / "chord").mkdir()
-    c_major = [(48, 60, 64, 67), (45, 60, 64, 69), (41, 60, 65, 69), (43, 59, 62, 67)] * 4
+    c_major = [(48, 60, 64, 67), (45, 60, 64, 69), (41, 60, 65, 69), (43, 59, 62, 67)] * 4 + [(43, 59, 62, 65), (48, 60, 64, 67)] * 2
     write_song(rel / "midi" / "00001.mid", c_major)
     # reference: CM, Am, then an unlabelled stretch, then a wrong root for the last chord
     (rel / "chord" / "00001.txt").write_text("0 440 CM\n440 880 Am\n1320 1760 AM\n")

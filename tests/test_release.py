@@ -31,7 +31,8 @@ def test_discover_release_pairs_each_midi_with_its_video_url(symmv_release):
     items, rejects = discover_release(symmv_release, limit=5)
     assert len(items) == 5 and not rejects
     assert items[0].media_path.endswith("midi/00001.mid")
-    assert items[0].info["paired_video"]["webpage_url"].startswith("https://www.youtube.com/watch?v=")
+    assert "paired_video" not in items[0].info  # the pair is the source's, not a field a file could claim
+    assert items[0].paired_video["webpage_url"].startswith("https://www.youtube.com/watch?v=")
 
 
 def test_build_symmv_over_the_release(symmv_release, tmp_path):
