@@ -16,10 +16,11 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import wait
+from prefect.futures import as_completed
 
 from symmv.core.records import Reject
 from symmv.pipeline import build as B
+from symmv.pipeline import progress
 from symmv.pipeline.batch import merge_summaries, run_batch
 from symmv.pipeline.config import BuildConfig
 from symmv.pipeline.runners import make_task_runner
@@ -68,9 +69,18 @@ def process_songs(config: BuildConfig) -> tuple[list[dict], list[Reject]]:
     covers, rejects = B.discover_covers(config)
     batches = B.make_batches(covers, config)
     log.info("%d covers in %d batches, %d broken items", len(covers), len(batches), len(rejects))
+    if progress.CURRENT is not None:
+        progress.CURRENT.total, progress.CURRENT.phase = len(covers) + len(rejects), "songs"
+        for r in rejects:  # broken items count as done (rejected) from the start
+            progress.CURRENT.song(-1, False, {r.stage: "refused"})
     futures = [process_batch.submit(i, b, config, first=b[0].id, last=b[-1].id) for i, b in enumerate(batches)]
-    wait(futures)
-    return [f.result() for f in futures], rejects
+    summaries = {}
+    for future in as_completed(futures):
+        summary = future.result()
+        summaries[summary["index"]] = summary
+        if progress.CURRENT is not None:
+            progress.CURRENT.batch(summary)
+    return [summaries[i] for i in sorted(summaries)], rejects
 
 
 @flow(name="build-symmv", log_prints=True)
@@ -83,6 +93,8 @@ def build_symmv(config: BuildConfig = BuildConfig()) -> dict:
         runner = make_task_runner(config.task_runner, config.workers, config.cluster_address or None)
         summaries, cover_rejects = process_songs.with_options(task_runner=runner)(config)
         source_rejects = crawl_rejects + cover_rejects
+        if progress.CURRENT is not None:
+            progress.CURRENT.phase = "publishing"
         published = B.finalize(config, [s["key"] for s in summaries], source_rejects)
         summary = merge_summaries(summaries)
         summary["rejects"] += len(source_rejects)
@@ -95,8 +107,27 @@ def build_symmv(config: BuildConfig = BuildConfig()) -> dict:
                        wall_s=round(time.perf_counter() - started, 2))
         (Path(config.out) / "build_report.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
         summary["card"] = data_card(config)
+        publish_artifacts(config, summary)
     log.info("built %(songs)d songs, %(rejects)d rejects -> %(splits)s", summary)
     return summary
+
+
+def publish_artifacts(cfg: BuildConfig, summary: dict) -> None:
+    """The build report (markdown) and the rejects (table) as Prefect artifacts of this flow run."""
+    import re
+
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    import symmv
+
+    key = re.sub(r"[^a-z0-9-]+", "-", Path(cfg.out).name.lower()).strip("-") or "dataset"
+    create_markdown_artifact(key=f"build-report-{key}", markdown=B.report_markdown(cfg, summary),
+                             description=f"build-symmv report for {cfg.out}")
+    rejects = symmv.load("rejects", root=cfg.out)
+    rows = [{"item": r.item_id, "stage": r.stage, "reason": r.reason, "detail": r.detail[:200]}
+            for r in rejects.itertuples()][:1000]
+    create_table_artifact(key=f"rejects-{key}", table=rows or [{"item": "", "stage": "", "reason": "none", "detail": ""}],
+                          description=f"{len(rejects)} rejected items of {cfg.out}")
 
 
 @task(name="data-card", cache_policy=NO_CACHE)

@@ -27,13 +27,17 @@ def cmd_demo_corpus(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    """Validate, then run the flow with a live progress display; the full log goes to <out>/build.log."""
     from flows.build import build_symmv
+    from symmv.console import print_summary, quiet_logging, run_with_progress
     from symmv.pipeline.build import validate
 
     config = from_args(BuildConfig, args)
+    log_file = Path(config.out) / "build.log"
+    quiet_logging(log_file, config.verbose)
     validate(config)  # a typo costs one line, not a four-minute build that keeps nothing
-    summary = build_symmv(config=config)
-    print(json.dumps(summary, indent=2, sort_keys=True))
+    summary = run_with_progress(lambda c: build_symmv(config=c), config, config.progress)
+    print_summary(summary, Path(config.out), log_file)
     return 0
 
 
@@ -74,9 +78,22 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def build_choices() -> dict[str, list[str]]:
+    """Registry names for `symmv build --help` (the registries themselves, so the list cannot go stale)."""
+    from symmv.features.encoders import ENCODERS
+    from symmv.pipeline.build import SOURCES
+    from symmv.pipeline.runners import RUNNERS
+    from symmv.pipeline.stages import BEAT_TRACKERS
+    from symmv.transcription.backends import BACKENDS
+
+    return {"source": list(SOURCES), "transcriber": sorted(BACKENDS), "beat_tracker": sorted(BEAT_TRACKERS),
+            "semantic_encoder": [*sorted(ENCODERS), "none"], "task_runner": sorted(RUNNERS)}
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    prefect_defaults()
+    # CLI runs keep their own Prefect database: a served server (scripts/serve.sh, .prefect/) never shares it
+    prefect_defaults(PREFECT_HOME=str(Path(".prefect/cli").resolve()))
     logging.getLogger("httpx").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="symmv", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -84,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     add_dataclass_args(p, DemoConfig)
     p.set_defaults(func=cmd_demo_corpus)
     p = sub.add_parser("build", help="run the build-symmv Prefect flow")
-    add_dataclass_args(p, BuildConfig)
+    add_dataclass_args(p, BuildConfig, build_choices())
     p.set_defaults(func=cmd_build)
     from symmv.card.writer import add_card_args, card_from_args
 

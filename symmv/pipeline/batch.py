@@ -26,6 +26,7 @@ from symmv.core.records import MediaItem, Reject
 from symmv.core.schema import REJECTED_SPLIT as REJECTED, TABLES
 from symmv.core.shards import to_table
 from symmv.core.versions import code_version
+from symmv.pipeline import progress
 from symmv.pipeline import stages as S
 from symmv.pipeline.cache import ContentHashes, StageCache, digest
 from symmv.pipeline.config import BuildConfig
@@ -84,14 +85,18 @@ def _apply(work: S.SongWork, updates: dict, ctx: S.BuildContext) -> S.SongWork:
 
 
 def run_stages(work: S.SongWork, cfg: BuildConfig, ctx: S.BuildContext, cache: StageCache,
-               versions: dict) -> S.SongWork:
-    """Every stage for one song; sets `work.reject` on a refusal or a bug (ConfigError propagates)."""
+               versions: dict, outcomes: dict[str, str] | None = None) -> S.SongWork:
+    """Every stage for one song; sets `work.reject` on a refusal or a bug (ConfigError propagates).
+    `outcomes`, when given, receives stage -> "cached" | "ran" | "refused" | "error" (progress display)."""
     keys: dict[str, str] = {}
+    outcomes = {} if outcomes is None else outcomes
     for stage in STAGES:
         key = keys[stage.name] = stage.key(work, cfg, ctx, keys, versions[stage.name])
         started = time.perf_counter()
         result = cache.get(stage.name, key)
+        outcomes[stage.name] = "cached"
         if result is None:
+            outcomes[stage.name] = "ran"
             try:
                 result = ("ok", stage.run(work, cfg, ctx))
             except ConfigError:
@@ -102,11 +107,13 @@ def run_stages(work: S.SongWork, cfg: BuildConfig, ctx: S.BuildContext, cache: S
                 tb = traceback.format_exc(limit=-3).replace("\n", " | ")[-600:]
                 work.reject = Reject(work.cover.id, stage.name, f"internal_error:{type(exc).__name__}",
                                      f"{exc} | {tb}"[:1000])
+                outcomes[stage.name] = "error"
                 return work
             cache.put(stage.name, key, result)
             work.timings_s[stage.name] = time.perf_counter() - started
         if result[0] == "refused":
             work.reject = Reject(work.cover.id, stage.name, result[1], result[2])
+            outcomes[stage.name] = "refused"
             return work
         work = _apply(work, result[1], ctx)
     return work
@@ -160,8 +167,9 @@ def run_batch(index: int, covers: list[MediaItem], cfg: BuildConfig) -> dict:
                 work.cover_sha256 = ctx.content_hash(cover.media_path)
             except OSError as exc:
                 work.reject = Reject(cover.id, "discover", "missing_media", f"{type(exc).__name__}: {exc}"[:500])
+            outcomes: dict[str, str] = {}
             if work.reject is None:
-                work = run_stages(work, cfg, ctx, cache, versions)
+                work = run_stages(work, cfg, ctx, cache, versions, outcomes)
             for name, seconds in work.timings_s.items():
                 timings.setdefault(name, []).append(round(seconds, 4))
             if work.reject is None:
@@ -172,6 +180,8 @@ def run_batch(index: int, covers: list[MediaItem], cfg: BuildConfig) -> dict:
                     work.reject = Reject(cover.id, "write", exc.reason, exc.detail)
                 except Exception as exc:  # noqa: BLE001 - a bug in a row formatter: counted like a stage bug
                     work.reject = Reject(cover.id, "write", f"internal_error:{type(exc).__name__}", str(exc)[:1000])
+            if progress.CURRENT is not None:
+                progress.CURRENT.song(index, work.reject is None, outcomes)
             if work.reject is not None:
                 rejects.append(work.reject)
                 if work.reject.reason.startswith("internal_error:"):

@@ -127,3 +127,22 @@ def _with_video_tempo(songs: pa.Table, motion: dict, lo: float, hi: float, note:
             provenance["video_tempo"] = note
             row["provenance"] = json.dumps(provenance, sort_keys=True)
     return to_table("songs", rows)
+
+
+def report_markdown(cfg: BuildConfig, summary: dict) -> str:
+    """The build report as Markdown: counts, splits, reject reasons with an example each, stage times."""
+    lines = [f"# build-symmv: {cfg.out}", "",
+             f"**{summary['songs']} songs** ({summary['hours_music']} h of music), **{summary['rejects']} rejected**, "
+             f"{summary['batches']} batches ({summary['batches_resumed']} resumed), {summary['wall_s']} s wall.", "",
+             "| split | songs |", "| --- | ---: |"]
+    lines += [f"| {s} | {n} |" for s, n in summary["splits"].items()]
+    lines += ["", "| reject reason | items | example |", "| --- | ---: | --- |"]
+    for reason, n in summary["reject_reasons"].items():
+        example = summary["reject_examples"].get(reason, "").replace("|", "/")
+        lines.append(f"| `{reason}` | {n} | {example[:160]} |")
+    lines += ["", "| stage | songs run | cached | median s | total s |", "| --- | ---: | ---: | ---: | ---: |"]
+    for stage in sorted(set(summary["stage_s"]) | set(summary["cache_hits"])):
+        t = summary["stage_s"].get(stage, {})
+        lines.append(f"| {stage} | {t.get('songs', 0)} | {summary['cache_hits'].get(stage, 0)} | "
+                     f"{t.get('median_s', '')} | {t.get('total_s', '')} |")
+    return "\n".join(lines) + "\n"

@@ -28,9 +28,8 @@ class BuildConfig:
     channels_config: Path = Path("configs/channels.toml")  # youtube: channels to crawl
     out: Path = Path("data/symmv-demo")  # dataset root: Parquet shards, midi/, build_report.json
     card_dir: Path = Path("data_cards")  # the data card goes to <card_dir>/<out folder name>/README.md
-    # Registry name in symmv.transcription.backends: basic-pitch | transkun | pti | midi-file (MIDI sources); "" =
-    # default_backend(): the most accurate one this machine runs in reasonable time (transkun needs 8+ cores)
-    transcriber: str = ""
+    transcriber: str = ""  # transcription backend; "" = the most accurate one this machine runs in reasonable time
+
     beat_tracker: str = "madmom"  # symmv.pipeline.stages.BEAT_TRACKERS: "madmom" (audio) or "notes" (MIDI sources)
     semantic_encoder: str = "efficientnet-lite0"  # registry name in symmv.features.encoders ("clip" needs weights)
     match_threshold: float = 0.55  # official-video matcher: minimum score to accept a candidate
@@ -39,29 +38,30 @@ class BuildConfig:
     min_cover_s: float = 3.0  # shorter covers (a 0.3 s blip, a broken download) are rejected as too_short
     shazam: bool = False  # look genre/lyrics up with ShazamIO (needs the internet; never fatal)
     video_fps: float = 6.0  # paper sec. 4.1: semantic features at 6 fps
-    split_seed: int = 0
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
-    workers: int = 2  # songs processed concurrently
+    split_seed: int = 0  # seed of the stable hash that assigns each official video to train/val/test
+    val_fraction: float = 0.1  # share of official videos (not songs) in the validation split
+    test_fraction: float = 0.1  # share of official videos in the test split
+    workers: int = 2  # batches processed concurrently
     task_runner: str = "threads"  # symmv.pipeline.runners: threads | processes | dask | ray
     cluster_address: str = ""  # dask/ray: a running scheduler (tcp://host:8786) instead of a local cluster
     limit: int = 0  # process at most this many covers (0 = all)
     batch_size: int = 64  # songs per batch task: each batch writes its own Parquet parts (memory ~ one song)
     cache_dir: Path = Path(".cache/symmv-build")  # per-song stage results, keyed on content: shared by every --out
     max_reject_fraction: float = 0.5  # stop the build when internal errors (bugs) exceed this share of a batch
-    progress: bool = True
+    progress: bool = True  # live progress display on a terminal (songs, rejects, cache hits, ETA)
+    verbose: bool = False  # show Prefect's per-task log lines and third-party warnings (always in <out>/build.log)
 
 
 @dataclass
 class DemoConfig:
     """`symmv demo-corpus`: the offline source (see symmv.sources.demo)."""
 
-    out: Path = Path("data/demo-source")
-    n_songs: int = 20
-    excerpt_s: float = 30.0
-    symmv_release: Path | None = field(default_factory=lambda: _env_path("SYMMV_RELEASE"))
-    clips_dir: Path = Path(".cache/clips")
-    seed: int = 0
+    out: Path = Path("data/demo-source")  # where the covers/ and videos/ folders (yt-dlp layout) go
+    n_songs: int = 20  # songs to render (plus planted distractors and failures)
+    excerpt_s: float = 30.0  # seconds of each piece
+    symmv_release: Path | None = field(default_factory=lambda: _env_path("SYMMV_RELEASE"))  # take the music from this SymMV release checkout instead of music21's corpus
+    clips_dir: Path = Path(".cache/clips")  # real sample video clips (scripts/fetch_clips.sh)
+    seed: int = 0  # seed of the corpus generator
 
 
 def _arg_type(tp):
@@ -72,17 +72,42 @@ def _arg_type(tp):
     return tp
 
 
-def add_dataclass_args(parser: argparse.ArgumentParser, cls) -> None:
-    """One `--field-name` option per dataclass field, typed and defaulted from the dataclass."""
-    hints = typing.get_type_hints(cls)
+def field_docs(cls) -> dict[str, str]:
+    """Each field's why-comment from the dataclass source (`name: type = default  # the comment`): the one
+    text that explains a field, reused as its `--help` so nothing is written twice."""
+    import inspect
+    import io
+    import tokenize
+
+    docs, pending = {}, None
+    for tok in tokenize.generate_tokens(io.StringIO(inspect.getsource(cls)).readline):
+        if tok.type == tokenize.NAME and tok.start[1] == 4 and pending is None:
+            pending = tok.string  # a field name at class-body indentation
+        elif tok.type == tokenize.COMMENT and pending:
+            docs[pending] = tok.string.lstrip("# ").strip()
+        elif tok.type == tokenize.NEWLINE:
+            pending = None
+    return docs
+
+
+def add_dataclass_args(parser: argparse.ArgumentParser, cls, choices: dict[str, list[str]] | None = None) -> None:
+    """One `--field-name` option per dataclass field, typed and defaulted from the dataclass, its help from
+    the field's comment and its valid values from `choices` (registry names)."""
+    hints, docs, choices = typing.get_type_hints(cls), field_docs(cls), choices or {}
     for f in dataclasses.fields(cls):
         tp = _arg_type(hints[f.name])
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         flag = "--" + f.name.replace("_", "-")
+        text = docs.get(f.name, "")
         if tp is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
-        else:
-            parser.add_argument(flag, type=tp, default=default, help=f"(default: {default})")
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
+            continue
+        shown = f"{default}" if default not in ("", None) else "none"
+        if f.name in choices:
+            text += f" {{{', '.join(choices[f.name])}}}"
+        # Valid values are listed, not enforced by argparse: symmv.pipeline.build.validate refuses a wrong one
+        # in one line (argparse would print the whole usage first).
+        parser.add_argument(flag, type=tp, default=default, metavar=tp.__name__.upper(), help=f"{text} (default: {shown})")
 
 
 def from_args(cls, namespace: argparse.Namespace):
@@ -94,6 +119,7 @@ PREFECT_DEFAULTS = {
     # the default 20 s to come up ("Timed out while attempting to connect to ephemeral Prefect API").
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",  # no telemetry notice on every CLI run (nothing can be sent from here anyway)
     "PREFECT_UI_ENABLED": "false",
     "PREFECT_HOME": str(Path(".prefect").resolve()),
 }
