@@ -1,0 +1,90 @@
+"""Cover <-> video alignment on synthesized chord sequences with a known time map, and a pair it must refuse."""
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from annotators import alignment as al
+
+SR = 22050
+
+
+def chord_sequence(seed, n=24):
+    """(onset_s, duration_s, pitches) of n random triads with random lengths (a unique rhythm to align)."""
+    rng = np.random.default_rng(seed)
+    t, out = 0.0, []
+    for _ in range(n):
+        root = int(rng.integers(48, 60))
+        third = 3 if rng.random() < 0.5 else 4
+        dur = float(rng.uniform(0.35, 1.1))
+        out.append((t, dur, (root, root + third, root + 7, root + 12)))
+        t += dur
+    return out
+
+
+def synth(chords, time_map, total_s, sustained: bool, seed=0):
+    """Harmonic tones: decaying ("piano") or flat with a slow attack and odd harmonics ("organ/strings")."""
+    audio = np.zeros(int(total_s * SR), np.float32)
+    for onset, dur, pitches in chords:
+        a, b = time_map(onset), time_map(onset + dur)
+        n = int((b - a) * SR)
+        t = np.arange(n) / SR
+        env = np.minimum(1.0, t / 0.08) if sustained else np.exp(-t / 0.35)
+        for p in pitches:
+            f0 = 440.0 * 2 ** ((p - 69) / 12)
+            harmonics = (1, 3, 5) if sustained else (1, 2, 3, 4)
+            tone = sum(np.sin(2 * np.pi * f0 * h * t) / h for h in harmonics)
+            i = int(a * SR)
+            audio[i:i + n] += (0.1 * env * tone)[: len(audio) - i]
+    return audio + np.random.default_rng(seed).normal(0, 1e-3, audio.size).astype(np.float32)
+
+
+def warp(t):
+    """Video = 2.5 s intro, then the cover 20% slower for 8 s, then 10% faster."""
+    t = np.asarray(t, float)
+    return np.where(t < 8.0, 2.5 + 1.2 * t, 2.5 + 9.6 + 0.9 * (t - 8.0))
+
+
+def test_aligns_a_slower_later_differently_voiced_soundtrack():
+    chords = chord_sequence(1)
+    end = chords[-1][0] + chords[-1][1]
+    cover = synth(chords, lambda t: t, end + 0.5, sustained=False)
+    video = synth(chords, warp, float(warp(end)) + 1.5, sustained=True, seed=1)
+    a = al.align(cover, video, SR, song_id="s1")
+    onsets = np.array([c[0] for c in chords])
+    err_ms = np.abs(a.video_time(onsets) - warp(onsets)) * 1000
+    assert np.median(err_ms) < 80 and np.percentile(err_ms, 95) < 250, err_ms
+    assert a.confidence >= al.LOW_CONFIDENCE and al.low_confidence(a) is None
+    assert np.all(np.diff(a.video_time_s) >= 0) and np.allclose(np.diff(a.cover_time_s), al.PATH_STEP_S)
+    # the intro: cover second 0 is video second 2.5 (the path's first frames are its least constrained)
+    assert abs(float(a.video_time(0.0)) - 2.5) < 0.25
+
+
+def test_refuses_an_unrelated_pair():
+    cover_chords, other = chord_sequence(1), chord_sequence(7)
+    cover = synth(cover_chords, lambda t: t, 20.0, sustained=False)
+    video = synth(other, lambda t: t * 1.1 + 1.0, 25.0, sustained=True, seed=2)
+    a = al.align(cover, video, SR)
+    assert a.confidence < al.LOW_CONFIDENCE and al.low_confidence(a) == "low_confidence"
+
+
+def test_mapping_outside_the_path_and_row():
+    a = al.Alignment("x", np.array([1.0, 2.0, 3.0]), np.array([11.0, 13.0, 15.0]), 0.9)
+    assert a.video_time(2.5) == pytest.approx(14.0)
+    assert a.video_time(0.0) == pytest.approx(10.0)  # before the path: slope 1 from its first point
+    assert a.video_time(4.0) == pytest.approx(16.0)
+    table = pa.Table.from_pylist([a.row()], schema=al.ALIGNMENT_SCHEMA)
+    assert table.column("video_time_s").to_pylist() == [[11.0, 13.0, 15.0]]
+    assert al.low_confidence(a) is None and al.low_confidence(a, threshold=0.95) == "low_confidence"
+
+
+def test_silent_ends_of_the_cover_are_cut_before_dtw():
+    chords = chord_sequence(3, n=18)
+    end = chords[-1][0] + chords[-1][1]
+    lead = 2.0  # the cover starts with 2 s of silence and ends with 8 s of it
+    cover = synth(chords, lambda t: t + lead, end + lead + 8.0, sustained=False)
+    video = synth(chords, warp, float(warp(end)) + 1.0, sustained=True, seed=4)
+    a = al.align(cover, video, SR)
+    onsets = np.array([c[0] for c in chords])
+    err_ms = np.abs(a.video_time(onsets + lead) - warp(onsets)) * 1000
+    assert np.median(err_ms) < 80 and np.percentile(err_ms, 95) < 250, err_ms
+    assert al.active_range(np.zeros(SR), SR, 0.04) == (0, 25)  # all silent: the whole range
