@@ -38,7 +38,9 @@ PATH_STEP_S = 0.5  # the stored path is resampled every 0.5 s of cover time
 MATCH_QUANTILE = 0.10  # "low cost" = among the lowest 10% of the cost matrix
 LOW_CONFIDENCE = 0.4  # below: no alignment (bench: aligned pairs >= 0.57, median 0.79; unrelated <= 0.23)
 SILENCE_DB = -40.0  # frames this far below the loudest are silence when trimming the ends (room tone, hiss)
-MAX_CELLS = 60_000_000  # ~0.5 GB of float64 cost + accumulation; longer pairs are aligned at a coarser rate
+# DTW holds ~20 bytes per cell (cost, accumulated cost, step index): 30M cells ~ 0.6 GB, i.e. two 3.6-min
+# signals at 25 Hz; longer pairs are aligned on a coarser grid (a 5-min pair at ~18 Hz, 55-ms frames)
+MAX_CELLS = 30_000_000
 
 ALIGNMENT_SCHEMA = pa.schema(
     [
@@ -145,23 +147,33 @@ def align(cover_audio: np.ndarray, video_audio: np.ndarray, sample_rate: int, so
     c0, c1 = active_range(cover_audio, sample_rate, frame_s)
     v0, v1 = active_range(video_audio, sample_rate, frame_s)
     c1, v1 = min(c1, chroma_c.shape[1]), min(v1, chroma_v.shape[1])
-    chroma_cost = 1.0 - chroma_c[:, c0:c1].T @ chroma_v[:, v0:v1]  # (Tc, Tv) cosine distance
-    cost = chroma_cost + (1.0 - onset_c[:, c0:c1].T @ onset_v[:, v0:v1])
+    chroma_c, onset_c = chroma_c[:, c0:c1], onset_c[:, c0:c1]
+    chroma_v, onset_v = chroma_v[:, v0:v1], onset_v[:, v0:v1]
+    cost = 2.0 - chroma_c.T @ chroma_v  # (Tc, Tv): cosine distances of chroma and of onsets, summed in place
+    cost -= onset_c.T @ onset_v
     _, path = librosa.sequence.dtw(C=cost, subseq=True, step_sizes_sigma=np.array([[1, 1], [1, 2], [2, 1]]),
                                    weights_add=np.array([0.0, 0.0, 0.0]), weights_mul=np.array([1.0, 2.0, 2.0]))
     # librosa's backtracking with (2, 1)/(1, 2) steps can end one cell past the matrix: clip to it
     path = np.minimum(path[::-1], np.array(cost.shape) - 1)  # (L, 2) increasing: (cover frame, video frame)
-    confidence = path_confidence(chroma_cost, path)
+    confidence = path_confidence(chroma_c, chroma_v, path)
     cover_t, video_t = _resample_path(path + np.array([c0, v0]), frame_s)
     return Alignment(song_id=song_id, cover_time_s=cover_t, video_time_s=video_t, confidence=confidence)
 
 
-def path_confidence(cost: np.ndarray, path: np.ndarray, quantile: float = MATCH_QUANTILE) -> float:
-    """Share of path cells (one per cover frame) whose cost is in the lowest `quantile` of the matrix."""
-    sample = cost.ravel()[:: max(1, cost.size // 200_000)]  # the quantile of a 200k-cell sample is plenty
-    cut = np.quantile(sample, quantile)
+def path_confidence(chroma_cover: np.ndarray, chroma_video: np.ndarray, path: np.ndarray,
+                    quantile: float = MATCH_QUANTILE, n_sample: int = 200_000) -> float:
+    """Share of path cells (one per cover frame) whose chroma cost is in the lowest `quantile` of all cells.
+
+    The quantile comes from `n_sample` random cells (seeded: the same pair gives the same confidence), so no
+    second full-size matrix is held beside the DTW's."""
+    rng = np.random.default_rng(0)
+    i = rng.integers(0, chroma_cover.shape[1], n_sample)
+    j = rng.integers(0, chroma_video.shape[1], n_sample)
+    cut = np.quantile(1.0 - np.einsum("ct,ct->t", chroma_cover[:, i], chroma_video[:, j]), quantile)
     _, first = np.unique(path[:, 0], return_index=True)  # one cell per cover frame: slow passages weigh the same
-    return float(np.mean(cost[path[first, 0], path[first, 1]] <= cut))
+    a, b = path[first, 0], path[first, 1]
+    on_path = 1.0 - np.einsum("ct,ct->t", chroma_cover[:, a], chroma_video[:, b])
+    return float(np.mean(on_path <= cut))
 
 
 def _resample_path(path: np.ndarray, frame_s: float, step_s: float = PATH_STEP_S) -> tuple[np.ndarray, np.ndarray]:

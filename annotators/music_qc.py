@@ -37,6 +37,7 @@ from symmv.core.records import Note
 ANNOTATOR_VERSION = "music-qc 1 (5-s window piano logistic regression + note statistics)"
 
 SEGMENT_S = 5.0  # non-piano windows: long enough for a timbre estimate, short enough to catch a 10-s intro
+MAX_SEGMENTS = 24  # at most 24 windows (2 min of audio) per cover, evenly spread: bounds the cost of long songs
 MIN_SEGMENT_NOTES = 3  # a window with fewer notes is silence or a fragment, judged by `fragmented` instead
 FRAME_S = 0.05  # grid of the note-based statistics (polyphony, silence): 20 Hz, finer than any musical gap
 A0_MIDI = 21  # lowest piano key, first CQT bin of the decay measurement
@@ -270,7 +271,8 @@ def timbre_features(audio: np.ndarray, sr: int, notes: Sequence[Note]) -> tuple[
 def segments(audio: np.ndarray, sample_rate: int, notes: Sequence[Note], segment_s: float = SEGMENT_S):
     """(start_s, audio slice, notes shifted to the slice) of each window with >= MIN_SEGMENT_NOTES onsets.
 
-    A trailing window shorter than half a segment is left out (too little audio for a timbre estimate)."""
+    A trailing window shorter than half a segment is left out (too little audio for a timbre estimate); of more
+    than MAX_SEGMENTS windows, MAX_SEGMENTS evenly spread ones are kept."""
     duration_s = len(audio) / sample_rate
     onsets = np.array([n.onset_s for n in notes])
     out = []
@@ -281,6 +283,8 @@ def segments(audio: np.ndarray, sample_rate: int, notes: Sequence[Note], segment
             continue
         shifted = [Note(n.onset_s - start, min(n.offset_s, end) - start, n.pitch, n.velocity) for n in inside]
         out.append((float(start), audio[int(start * sample_rate):int(end * sample_rate)], shifted))
+    if len(out) > MAX_SEGMENTS:
+        out = [out[i] for i in np.linspace(0, len(out) - 1, MAX_SEGMENTS).round().astype(int)]
     return out
 
 

@@ -134,3 +134,10 @@ def test_classifier_tells_rendered_piano_from_choir(tmp_path):
         assert len(f.segment_timbre) == 2
         verdicts[name] = (qc.non_piano_share(f), qc.non_piano(f))
     assert verdicts["piano"] == (0.0, None) and verdicts["choir"] == (1.0, "non_piano"), verdicts
+
+
+def test_long_covers_keep_at_most_max_segments_evenly_spread():
+    audio = np.zeros(SR * 300, np.float32)
+    notes = [Note(t, t + 0.3, 60 + int(t) % 12, 80) for t in np.arange(0, 299, 0.5)]
+    starts = [s[0] for s in qc.segments(audio, SR, notes)]
+    assert len(starts) == qc.MAX_SEGMENTS and starts[0] == 0.0 and starts[-1] == 295.0
