@@ -45,6 +45,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     """Video in -> MP4 with generated background music out (or MIDI only)."""
     from models.generate import generate_for_video
 
+    if not Path(args.video).is_file():
+        raise ConfigError(f"no video file {args.video}")
+    missing = [s for s in ("chord", "melody", "accompaniment") if not (Path(args.ckpt) / s / "model.safetensors").is_file()]
+    if missing:
+        raise ConfigError(f"no trained {', '.join(missing)} checkpoint in {args.ckpt}: pass --ckpt DIR "
+                          "(make train-all writes them)")
     result = generate_for_video(args.video, args.output, args.ckpt, seed=args.seed, temperature=args.temperature,
                                 top_p=args.top_p, midi_only=args.midi_only, encoder_name=args.encoder,
                                 dataset_root=args.dataset)

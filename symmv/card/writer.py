@@ -540,8 +540,9 @@ def section_usage(build: Build, name: str) -> str:
         f"duckdb.sql(\"SELECT split, count(*) FROM read_parquet('data/{name}/notes/*/*.parquet', "
         "hive_partitioning=true) GROUP BY split\")",
         "",
-        "from datasets import load_dataset   # with this README at the dataset root",
-        f"songs = load_dataset(\"parquet\", data_files={{\"train\": \"data/{name}/songs/split=train/*.parquet\"}})",
+        "from datasets import load_dataset   # this README sits at the dataset root: every table is a config",
+        f"notes = load_dataset(\"data/{name}\", \"notes\", split=\"train\")",
+        f"songs = load_dataset(\"data/{name}\")   # the default config: songs, all splits",
         "```", "",
         "Browse one song (piano roll with chords and beats, rendered audio, video frames): "
         "`notebooks/browse_symmv.ipynb`.",
@@ -704,28 +705,40 @@ def render_card(build: Build, name: str, card_dir: Path, extra: dict | None = No
     return "\n\n".join(sections) + "\n"
 
 
-def write_card(root: Path, out_dir: Path = Path("data_cards"), name: str | None = None,
+def write_card(root: Path, out_dir: Path | None = Path("data_cards"), name: str | None = None,
                extra: dict | None = None) -> Path:
-    """Generate `<out_dir>/<name>/README.md` (+ Fig. 3 PNGs beside it) for the build at `root`; returns its path.
+    """Generate the card of the build at `root`: `<root>/README.md` (+ Fig. 3 PNGs beside it), which makes the
+    dataset root a Hugging Face dataset (`load_dataset(root, "<table>", split=...)` through its `configs:`),
+    and a copy in `<out_dir>/<name>/` (the repository's example; None: no copy). Returns the root's README.
 
     extra: optional {"annotator_accuracy": dict or JSON path, "limitations": [str], "description": str}.
     """
+    import shutil
+
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"no dataset at {root}")
     name = name or root.resolve().name
-    card_dir = Path(out_dir) / name
-    card_dir.mkdir(parents=True, exist_ok=True)
-    text = render_card(read_build(root), name, card_dir, extra)
-    path = card_dir / "README.md"
+    text = render_card(read_build(root), name, root, extra)
+    path = root / "README.md"
     path.write_text(text)
+    if out_dir is not None:
+        card_dir = Path(out_dir) / name
+        card_dir.mkdir(parents=True, exist_ok=True)
+        (card_dir / "README.md").write_text(text)
+        for plot in PLOT_FILES.values():
+            if (root / plot).is_file():
+                shutil.copyfile(root / plot, card_dir / plot)
+            else:
+                (card_dir / plot).unlink(missing_ok=True)
     return path
 
 
 def add_card_args(parser: argparse.ArgumentParser) -> None:
     """The card's options, shared by `python -m symmv.card.writer` and the `symmv card` subcommand."""
     parser.add_argument("--root", default="data/symmv-demo", help="dataset root (the build's --out)")
-    parser.add_argument("--out-dir", default="data_cards", help="cards go to <out-dir>/<name>/README.md")
+    parser.add_argument("--out-dir", default="data_cards", help="the card goes to <root>/README.md and a copy to "
+                                                                "<out-dir>/<name>/README.md")
     parser.add_argument("--name", default=None, help="card name (default: the root folder's name)")
     parser.add_argument("--accuracy", default=None, help="annotator evaluation JSON (default: "
                                                          "bench/results/eval_annotators.json when present)")
