@@ -98,8 +98,7 @@ def build_choices() -> dict[str, list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # CLI runs keep their own Prefect database: a served server (scripts/serve.sh, .prefect/) never shares it
-    prefect_defaults(PREFECT_HOME=str(Path(".prefect/cli").resolve()))
+    prefect_defaults()  # CLI runs keep their own Prefect database (.prefect/cli), apart from a served server
     logging.getLogger("httpx").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(prog="symmv", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)

@@ -66,3 +66,33 @@ def test_notebook_on_a_build_without_annotations_or_videos(tmp_path, monkeypatch
     for line in ("beats: not available in this build", "chords: not available in this build",
                  "video_features: not available in this build", "video frames:"):
         assert line in text
+
+
+def test_notebook_names_keys(tmp_path, monkeypatch):
+    import symmv
+    from annotators.key import key_name
+
+    data = build_dataset(tmp_path / "symmv-keys", write_midi=True)
+    outputs = run_notebook(monkeypatch, data, tmp_path / "source")
+    songs = symmv.load("songs", root=data).dropna(subset=["key_tonic"])
+    assert len(songs)
+    text = text_of(outputs)
+    for row in songs.head(3).itertuples():
+        assert key_name(int(row.key_tonic), row.key_mode) in text  # "A minor", not 9 / minor
+
+
+@pytest.mark.slow
+def test_notebook_runs_with_jupyter_nbconvert(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    data = build_dataset(tmp_path / "symmv-tiny", write_midi=True)
+    env = {**__import__("os").environ, "SYMMV_DATA": str(data), "SYMMV_SOURCE": str(tmp_path / "source")}
+    env.pop("MPLBACKEND", None)
+    jupyter = Path(sys.executable).with_name("jupyter")
+    proc = subprocess.run([str(jupyter), "nbconvert", "--to", "notebook", "--execute", "--output-dir", str(tmp_path),
+                           str(NOTEBOOK)], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    executed = nbformat.read(tmp_path / NOTEBOOK.name, as_version=4)
+    assert not [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                if o.get("output_type") == "error"]

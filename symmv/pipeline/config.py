@@ -121,7 +121,9 @@ PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",  # no telemetry notice on every CLI run (nothing can be sent from here anyway)
     "PREFECT_UI_ENABLED": "false",
-    "PREFECT_HOME": str(Path(".prefect").resolve()),
+    # Local runs (CLI, make targets, tests) keep their own SQLite database: the served server (scripts/serve.sh,
+    # PREFECT_HOME=.prefect) never shares one with them ("database is locked").
+    "PREFECT_HOME": str(Path(".prefect/cli").resolve()),
 }
 
 
