@@ -50,7 +50,7 @@ def train_one(stage: str, data_roots: list[str], out_dir: str, size: str, epochs
     model_cfg, train_cfg = configs_for(stage, size)
     model_cfg.video = not unconditional
     if epochs is not None:
-        train_cfg.epochs = epochs
+        train_cfg.epochs, train_cfg.max_steps = epochs, 0
     if threads is not None:
         train_cfg.num_threads = threads
     if device is not None:
@@ -58,8 +58,9 @@ def train_one(stage: str, data_roots: list[str], out_dir: str, size: str, epochs
     tables = concat_tables(*(load_tables(r) for r in data_roots))
     provenance = {"data": [dataset_provenance(r) for r in data_roots], "size": size, "commit": git_commit(),
                   "license": "CC BY-NC-SA 4.0 (inherited from the SymMV release)",
-                  "command": f"python -m flows.train (train-all), size={size}, epochs={train_cfg.epochs}, "
-                             f"threads={train_cfg.num_threads}"}
+                  "command": f"python -m flows.train (train-all), size={size}, "
+                             + (f"max_steps={train_cfg.max_steps}" if train_cfg.max_steps else f"epochs={train_cfg.epochs}")
+                             + f", threads={train_cfg.num_threads}"}
     summary = train_stage(stage, out_dir, tables=tables, model_cfg=model_cfg, train_cfg=train_cfg,
                           resume=resume, progress=False, provenance=provenance)
     (Path(summary["out"]) / "LICENSE.md").write_text(RELEASE_LICENSE)

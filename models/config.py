@@ -63,6 +63,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"  # "cuda" enables bf16 autocast
     num_threads: int = 0  # torch CPU threads, 0 = leave torch's default
+    max_steps: int = 0  # > 0: train this many optimizer steps (epochs follow from the data size)
+    transpose: int = 0  # training windows shifted by a random -k..k semitones (pitches and chord roots)
     max_val_windows: int = 0  # validation on at most this many fixed windows (evenly spread), 0 = all
     # Chord stage with video: songs without video features (the SymMV release ships none) train with a
     # one-frame all-zero "null video" memory, so the chord language is learned from all songs and the
@@ -73,12 +75,14 @@ class TrainConfig:
 SIZES: dict[str, tuple[dict, dict]] = {  # size -> (ModelConfig overrides, TrainConfig overrides)
     "tiny": (dict(d_model=64, n_head=4, n_layer=2, n_enc_layer=1, block_size=256),
              dict(epochs=20, batch_size=8, lr=1e-3, window_bars=8)),
-    # The CPU recipe (make train-all): ~0.6 M parameters per stage, 8-bar windows, 4 random windows per
-    # song per epoch. Small on purpose: on 2 shared cores a step of this model runs ~2k tokens/s, so an
-    # hour buys ~6 M training tokens, and a wider model would see too few of them to learn.
+    # The CPU recipe (make train-all): ~0.6 M parameters per stage, 16-bar windows, 4 random windows per
+    # song per epoch, a fixed number of steps per stage (CPU_STEPS). Small on purpose: on 2 shared cores
+    # this model trains at ~2k tokens/s, so an hour buys ~5 M training tokens (the release has ~4 / 10 /
+    # 16 chord / melody / accompaniment tokens per bar, ~100 bars per song); a wider model would see too
+    # few of them to learn.
     "cpu": (dict(d_model=96, n_head=4, n_layer=3, n_enc_layer=1, block_size=512),
-            dict(epochs=4, batch_size=16, lr=1.5e-3, warmup_steps=100, window_bars=8, windows_per_song=4,
-                 patience=3, num_threads=2, max_val_windows=256)),
+            dict(epochs=1000, batch_size=16, lr=1.5e-3, warmup_steps=100, window_bars=16, windows_per_song=4,
+                 patience=3, num_threads=2, max_val_windows=256, transpose=6)),
     # Assumed, not from the paper (appendix unavailable): CP-Transformer-like width, 200/200/400 epochs (sec. 4.3).
     "paper": (dict(d_model=512, n_head=8, n_layer=12, n_enc_layer=4, dropout=0.1, block_size=1024,
                    controller=ControllerConfig(n_layer_modality=2, n_layer_fusion=2)),
@@ -89,7 +93,7 @@ SIZES: dict[str, tuple[dict, dict]] = {  # size -> (ModelConfig overrides, Train
 }
 PAPER_EPOCHS = {"chord": 200, "melody": 200, "accompaniment": 400}  # sec. 4.3
 PAPER_SIZES = ("paper", "gpu")
-CPU_EPOCHS = {"cpu": {"chord": 6, "melody": 4, "accompaniment": 4}}  # chord tokens are ~3x sparser
+CPU_STEPS = {"cpu": {"chord": 800, "melody": 700, "accompaniment": 600}}  # ~8 / 15 / 22 min on 2 cores
 
 
 def configs_for(stage: str, size: str) -> tuple[ModelConfig, TrainConfig]:
@@ -101,8 +105,8 @@ def configs_for(stage: str, size: str) -> tuple[ModelConfig, TrainConfig]:
     train = TrainConfig(**train_kw)
     if size in PAPER_SIZES:
         train.epochs = PAPER_EPOCHS[stage]
-    elif size in CPU_EPOCHS:
-        train.epochs = CPU_EPOCHS[size][stage]
+    elif size in CPU_STEPS:
+        train.max_steps = CPU_STEPS[size][stage]
     return model, train
 
 

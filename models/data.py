@@ -147,15 +147,30 @@ def video_window(arr: np.ndarray, b0: int, b1: int, n_bars: int, max_frames: int
     return arr[index], frame_timing(index, n)
 
 
-def make_window(ex: SongExample, b0: int, model_cfg: ModelConfig, window_bars: int) -> dict:
+def transpose_tokens(tokens: np.ndarray, semitones: int) -> np.ndarray:
+    """Shift Note pitches (kept inside MIDI 0..127 by octaves) and Chord roots by `semitones`."""
+    if not semitones or tokens is None or not len(tokens):
+        return tokens
+    out = tokens.copy()
+    types = out[:, tk.F["type"]]
+    notes = (types == tk.NOTE) & (out[:, tk.F["pitch"]] > 0)
+    pitch = out[notes, tk.F["pitch"]] - 1 + semitones
+    pitch = np.where(pitch > 127, pitch - 12, np.where(pitch < 0, pitch + 12, pitch))
+    out[notes, tk.F["pitch"]] = pitch + 1
+    rooted = (types == tk.CHORD) & (out[:, tk.F["root"]] >= 1) & (out[:, tk.F["root"]] <= 12)
+    out[rooted, tk.F["root"]] = (out[rooted, tk.F["root"]] - 1 + semitones) % 12 + 1
+    return out
+
+
+def make_window(ex: SongExample, b0: int, model_cfg: ModelConfig, window_bars: int, semitones: int = 0) -> dict:
     stage = model_cfg.stage
     if stage not in ex.stage_tokens:
         ex.stage_tokens[stage] = stage_tokens(ex, stage)
     dec, cond = ex.stage_tokens[stage]
     b1 = b0 + window_bars
-    item = {"tokens": crop_bars(dec, b0, b1, bos_eos=True)[: model_cfg.block_size + 1]}
+    item = {"tokens": transpose_tokens(crop_bars(dec, b0, b1, bos_eos=True)[: model_cfg.block_size + 1], semitones)}
     if cond is not None:
-        item["cond_tokens"] = crop_bars(cond, b0 - 1, b1 + 1, bos_eos=False)
+        item["cond_tokens"] = transpose_tokens(crop_bars(cond, b0 - 1, b1 + 1, bos_eos=False), semitones)
     if stage == "chord" and model_cfg.video:
         c = model_cfg.controller
         for name, dim in (("semantic", c.semantic_dim), ("color", c.color_dim)):
@@ -167,17 +182,21 @@ def make_window(ex: SongExample, b0: int, model_cfg: ModelConfig, window_bars: i
 
 def windows(examples: list[SongExample], model_cfg: ModelConfig, train_cfg: TrainConfig,
             rng: np.random.Generator | None) -> list[dict]:
-    """rng given: `windows_per_song` random crops per song; rng None: consecutive crops (validation),
+    """rng given: `windows_per_song` random crops per song, each transposed by a random shift in
+    [-transpose, transpose] semitones (the key is not what the stages should memorise; 300-800 songs
+    are few); rng None: consecutive untransposed crops (validation),
     at most `max_val_windows` of them, evenly spread over the songs."""
     W, items = train_cfg.window_bars, []
     for ex in examples:
         if not usable(ex, model_cfg, train_cfg.null_video) or ex.n_bars == 0:
             continue
         if rng is None:
-            starts = range(0, ex.n_bars, W)
+            starts, shifts = range(0, ex.n_bars, W), [0] * len(range(0, ex.n_bars, W))
         else:
             starts = rng.integers(0, max(1, ex.n_bars - W + 1), size=train_cfg.windows_per_song)
-        items.extend(make_window(ex, int(b0), model_cfg, W) for b0 in starts)
+            k = train_cfg.transpose
+            shifts = rng.integers(-k, k + 1, size=len(starts)) if k else [0] * len(starts)
+        items.extend(make_window(ex, int(b0), model_cfg, W, int(s)) for b0, s in zip(starts, shifts))
     if rng is None and train_cfg.max_val_windows and len(items) > train_cfg.max_val_windows:
         keep = np.linspace(0, len(items) - 1, train_cfg.max_val_windows).round().astype(int)
         items = [items[i] for i in keep]

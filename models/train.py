@@ -193,7 +193,9 @@ def train_stage(stage: str, out_dir: str | Path, *, data_root: str | Path | None
     baseline, baseline_parts = (unigram_parts(unigram_log_probs(first_items), val_items, train_cfg.batch_size)
                                 if val_items else (None, {}))
     steps_per_epoch = math.ceil(len(shard(first_items, rank, world)) / train_cfg.batch_size)
-    total_steps = steps_per_epoch * train_cfg.epochs
+    if train_cfg.max_steps:  # a step budget: as many epochs as it takes (the last one cut short)
+        train_cfg = replace(train_cfg, epochs=math.ceil(train_cfg.max_steps / steps_per_epoch))
+    total_steps = train_cfg.max_steps or steps_per_epoch * train_cfg.epochs
     while state["epoch"] < train_cfg.epochs and state["bad_epochs"] < train_cfg.patience:
         epoch = state["epoch"]
         rng = np.random.default_rng(train_cfg.seed + epoch)  # epoch-seeded: resuming replays the same data
@@ -205,6 +207,8 @@ def train_stage(stage: str, out_dir: str | Path, *, data_root: str | Path | None
                    desc=f"{stage} epoch {epoch + 1}/{train_cfg.epochs}", disable=not progress or rank > 0,
                    leave=False)
         for batch in bar:
+            if train_cfg.max_steps and state["step"] >= train_cfg.max_steps:
+                break
             for group in opt.param_groups:
                 group["lr"] = lr_at(state["step"], total_steps, train_cfg)
             with autocast(device):

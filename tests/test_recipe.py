@@ -135,3 +135,22 @@ def test_ddp_training_under_torchrun_with_gloo(tmp_path):
     history = json.loads((tmp_path / "ckpt" / "melody" / "state.json").read_text())["history"]
     assert history[-1]["val_loss"] < history[0]["val_loss"]  # the synchronised model learns
     assert (tmp_path / "ckpt" / "melody" / "model.safetensors").is_file()
+
+
+def test_transposition_shifts_pitches_and_roots_together():
+    tokens = tk.encode([Note(0, 1, 60, 80, "melody", bar=0, position=0, duration_16th=4),
+                        Note(0, 1, 127, 80, "melody", bar=0, position=4, duration_16th=4)],
+                       [tk.ChordEvent(0, 0, 11, "M"), tk.ChordEvent(0, 8, -1, "N")], n_bars=1)
+    up = D.transpose_tokens(tokens, 2)
+    assert [n.pitch for n in tk.decode_notes(up)] == [62, 117]  # 129 is past MIDI: an octave down
+    assert [(c.root, c.quality) for c in tk.decode_chords(up)] == [(1, "M"), (-1, "N")]
+    assert np.array_equal(D.transpose_tokens(up, -2)[:, tk.F["type"]], tokens[:, tk.F["type"]])
+    cfg = small("melody")
+    ex = D.build_examples(synthetic_tables(n_songs=6), "train")[0]
+    plain, shifted = D.make_window(ex, 0, cfg, 4), D.make_window(ex, 0, cfg, 4, semitones=3)
+    for key in ("tokens", "cond_tokens"):
+        a, b = plain[key], shifted[key]
+        notes = a[:, tk.F["type"]] == tk.NOTE
+        assert np.array_equal(b[notes, tk.F["pitch"]], a[notes, tk.F["pitch"]] + 3)
+        chords = a[:, tk.F["type"]] == tk.CHORD
+        assert np.array_equal(b[chords, tk.F["root"]], (a[chords, tk.F["root"]] - 1 + 3) % 12 + 1)
