@@ -25,7 +25,12 @@ def full_build(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def full_card(full_build, tmp_path_factory) -> Path:
-    return write_card(full_build, tmp_path_factory.mktemp("cards"), name="tiny", extra={"annotator_accuracy": ACCURACY})
+    cards = tmp_path_factory.mktemp("cards")
+    at_root = write_card(full_build, cards, name="tiny", extra={"annotator_accuracy": ACCURACY})
+    assert at_root == full_build / "README.md"  # the dataset root is a Hugging Face dataset
+    copy = cards / "tiny" / "README.md"  # and the repository keeps a copy
+    assert copy.read_text() == at_root.read_text()
+    return copy
 
 
 def header_and_body(card: Path) -> tuple[str, str]:
@@ -120,8 +125,8 @@ def test_cli_on_a_build_without_annotations(tmp_path, capsys):
     assert main(["--root", str(root), "--out-dir", str(tmp_path / "cards"), "--extra", str(extra),
                  "--accuracy", str(tmp_path / "missing.json")]) == 0
 
-    card = Path(capsys.readouterr().out.strip())
-    assert card == card_dir / "README.md"
+    assert Path(capsys.readouterr().out.strip()) == root / "README.md"
+    card = card_dir / "README.md"
     _, body = header_and_body(card)
     for line in ("| Beats | not available in this build (no `beats` table) |",
                  "| Videos with features | not available in this build (no `video_features` table) |",

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from symmv.core.schema import TABLES
 from symmv.core.shards import load, manifest_paths as shard_paths
+from symmv.pipeline.registry import provenance_fields
 
 CARD_VERSION = "symmv-card 1"
 LICENSE = "cc-by-nc-sa-4.0"
@@ -42,18 +43,7 @@ TSNE_MIN_VIDEOS = 5
 NOT_AVAILABLE = "not available in this build"
 
 # songs.provenance maps a producing stage to "<name> <version>" (symmv.pipeline.stages); what each stage fills in.
-PROVENANCE_FIELDS = {
-    "match": "songs.video_id / video_url / video_title / match_score, `matches`",
-    "genre": "songs.genre",
-    "notes": "`notes` onset_s / offset_s / pitch / velocity, songs.n_notes, the MIDI files",
-    "beats": "`beats`, songs.tempo_bpm",
-    "quantize": "notes.bar / position / duration_16th",
-    "skyline": "notes.track (melody / accompaniment)",
-    "chords": "`chords`",
-    "key": "songs.key_tonic / key_mode / key_confidence, `key_windows`",
-    "video_features": "`video_features` color / motion / shot_boundaries_s, songs.video_tempo_bpm",
-    "semantic": "video_features.semantic",
-}
+PROVENANCE_FIELDS = provenance_fields()  # declared by each stage in symmv.pipeline.registry
 
 TABLE_PURPOSE = {
     "songs": "one row per cover / official-video pair: titles, ids, durations, tempo, key, genre, provenance",

@@ -8,8 +8,8 @@ Each `Stage` says what its output depends on, and that is all its cache key hold
   recomputes exactly the stages that run it, and an unrelated edit recomputes nothing;
 - `after`: the stages whose output it consumes (their keys chain into its key);
 - `inputs(work, ctx)`: content identities beyond the cover (the chosen video's hash, the candidate list).
-`produces` names the SongWork fields it sets and `tables` the tables its fields end up in (the card's
-provenance section reads them). Adding a stage is one entry here plus its function in stages.py.
+`produces` names the SongWork fields it sets, `tables` the tables they end up in, and `provenance` what
+each key it writes into `songs.provenance` describes (the data card's provenance table is built from it). Adding a stage is one entry here plus its function in stages.py.
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ class Stage:
     after: tuple[str, ...] = ()
     versions: Callable[[BuildConfig, Callable], dict] = _none
     inputs: Callable[[S.SongWork, S.BuildContext], dict] = _none
+    provenance: tuple[tuple[str, str], ...] = ()  # (songs.provenance key, the fields that producer made)
 
     def key(self, work: S.SongWork, cfg: BuildConfig, ctx: S.BuildContext, upstream: dict[str, str],
             versions: dict) -> str:
@@ -66,23 +67,37 @@ STAGES: list[Stage] = [
           config=("max_cover_s", "min_cover_s"), code=("symmv.io.media",), inputs=_cover_info),
     Stage("match", S.parse_and_match, produces=("parsed", "match", "video", "video_sha256"),
           tables=("matches", "songs"), config=("match_threshold", "search_results", "source"),
-          code=("symmv.matching.matcher", "symmv.matching.titles"), after=("measure",), inputs=_candidates),
+          code=("symmv.matching.matcher", "symmv.matching.titles"), after=("measure",), inputs=_candidates,
+          provenance=(("match", "songs.video_id / video_url / video_title / match_score, `matches`"),)),
     Stage("metadata", S.look_up_metadata, produces=("genre", "metadata"), tables=("metadata", "songs"),
-          config=("shazam",), code=("symmv.matching.metadata",), inputs=_cover_info),
+          config=("shazam",), code=("symmv.matching.metadata",), inputs=_cover_info,
+          provenance=(("genre", "songs.genre"),)),
     Stage("video", S.extract_video_features, produces=("video_features",), tables=("video_features",),
           config=("semantic_encoder", "video_fps"),
           code=("annotators.video", "annotators.quality", "symmv.features.video", "symmv.io.video"),
           after=("measure", "match"), inputs=_video,
-          versions=lambda cfg, h: {"encoder": S.encoder_version(cfg.semantic_encoder)}),
+          versions=lambda cfg, h: {"encoder": S.encoder_version(cfg.semantic_encoder)},
+          provenance=(("video_features", "`video_features` color / motion / shot_boundaries_s"),
+                      ("semantic", "video_features.semantic"),
+                      ("video_tempo", "songs.video_tempo_bpm (motion -> 90-130 BPM over the build's motion range)"))),
     Stage("transcribe", S.transcribe_cover, produces=("notes", "transcriber", "cover_duration_s"),
           tables=("notes", "songs"), code=("symmv.transcription.events",),
-          versions=lambda cfg, h: S.transcriber_identity(cfg, h)),
+          versions=lambda cfg, h: S.transcriber_identity(cfg, h),
+          provenance=(("notes", "`notes` onset_s / offset_s / pitch / velocity, songs.n_notes, the MIDI files"),)),
     Stage("rhythm", S.track_rhythm, produces=("beats", "tempo_bpm"), tables=("beats", "songs"),
           config=("beat_tracker",), code=("annotators.beats",), after=("transcribe",),
-          versions=lambda cfg, h: {"tracker": S.beat_tracker_version(cfg)}),
+          versions=lambda cfg, h: {"tracker": S.beat_tracker_version(cfg)},
+          provenance=(("beats", "`beats`, songs.tempo_bpm"),)),
     Stage("symbolic", S.annotate_symbolic, produces=("notes", "chords", "key", "key_windows"),
           tables=("notes", "chords", "key_windows", "songs"), code=S.SYMBOLIC_ANNOTATORS,
-          after=("transcribe", "rhythm")),
+          after=("transcribe", "rhythm"),
+          provenance=(("quantize", "notes.bar / position / duration_16th"), ("skyline", "notes.track (melody / accompaniment)"),
+                      ("chords", "`chords`"), ("key", "songs.key_tonic / key_mode / key_confidence, `key_windows`"))),
 ]
 
 STAGE_NAMES = tuple(s.name for s in STAGES)
+
+
+def provenance_fields() -> dict[str, str]:
+    """songs.provenance key -> the fields its producer made, in stage order (for the data card)."""
+    return {key: text for stage in STAGES for key, text in stage.provenance}
