@@ -52,7 +52,10 @@ TIMBRE_FEATURES = (
     "zcr",  # median zero-crossing rate: fricatives of speech
     "modulation_4hz",  # share of the envelope's modulation energy at 3-6 Hz: the syllable rate of speech
     *(f"mfcc{i}" for i in range(1, 13)),  # median MFCCs 1-12: the spectral envelope
-    "mfcc_std1", "mfcc_std2",  # their spread over time
+    *(f"mfcc_std{i}" for i in range(1, 7)),  # their spread over time
+    *(f"mfcc_delta{i}" for i in range(1, 7)),  # median frame-to-frame change: vibrato, glides, syllables
+    *(f"contrast{i}" for i in range(1, 8)),  # median spectral contrast (peak vs valley) in 7 octave bands
+    "log_bandwidth", "log_rolloff",  # log2 median spectral bandwidth and 85% roll-off (Hz)
     "mean_velocity",  # basic-pitch velocity = 127 x mean note activation: the transcriber's confidence
     "short_note_share",  # notes < 0.12 s: speech and vibrato break into short fragments
     "notes_per_sounding_s",
@@ -89,9 +92,9 @@ class QCThresholds:
     min_duration_s: float = 20.0
     # a window whose logistic piano probability is below this is not piano (the classifier's own boundary)
     min_piano_probability: float = 0.5
-    # refuse when more than this share of the windows is not piano. Train clips: piano covers <= 0.25 but one
-    # bright-piano clip at 0.5, non-piano >= 0.5 (a 9-s talking intro in 22 s = 0.5). A 4-min cover that opens
-    # with 10 s of talk (4% of its windows) stays; a sung, non-piano or talked-over cover does not
+    # refuse when more than this share of the windows is not piano. Train clips: piano covers 0, non-piano
+    # >= 0.5 (a 9-s talking intro in 22 s = 0.5); held out, covers <= 0.25 but for one. A 4-min cover that
+    # opens with 10 s of talk (4% of its windows) stays; a sung, non-piano or talked-over cover does not
     max_non_piano_share: float = 0.4
     # silence share above this: mostly nothing (bursts between long silences). Release covers: p99 0.26;
     # corpus covers <= 0.13, fragments 0.17-0.64
@@ -258,10 +261,15 @@ def timbre_features(audio: np.ndarray, sr: int, notes: Sequence[Note]) -> tuple[
     centroid = float(np.median(librosa.feature.spectral_centroid(S=spec, sr=sr)))
     zcr = float(np.median(librosa.feature.zero_crossing_rate(audio, frame_length=2048, hop_length=hop)))
     mfcc = librosa.feature.mfcc(S=librosa.power_to_db(librosa.feature.melspectrogram(S=spec**2, sr=sr)), n_mfcc=13)
+    contrast = librosa.feature.spectral_contrast(S=spec, sr=sr)  # (7, T)
+    bandwidth = float(np.median(librosa.feature.spectral_bandwidth(S=spec, sr=sr)))
+    rolloff = float(np.median(librosa.feature.spectral_rolloff(S=spec, sr=sr)))
     durations = np.array([n.offset_s - n.onset_s for n in notes]) if notes else np.zeros(0)
     sounding_s = max(FRAME_S, float((sounding_counts(notes, len(audio) / sr) > 0).sum() * FRAME_S))
     values = [decay, attack, flatness, float(np.log2(max(centroid, 1.0))), zcr, _modulation_4hz(audio, sr),
-              *np.median(mfcc[1:13], axis=1), *np.std(mfcc[1:3], axis=1),
+              *np.median(mfcc[1:13], axis=1), *np.std(mfcc[1:7], axis=1),
+              *(np.median(np.abs(np.diff(mfcc[1:7], axis=1)), axis=1) if mfcc.shape[1] > 1 else np.zeros(6)),
+              *np.median(contrast, axis=1), float(np.log2(max(bandwidth, 1.0))), float(np.log2(max(rolloff, 1.0))),
               float(np.mean([n.velocity for n in notes])) if notes else 0.0,
               float((durations < 0.12).mean()) if notes else 0.0,
               len(notes) / sounding_s]

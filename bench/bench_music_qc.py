@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 from dataclasses import asdict, replace
 
 import numpy as np
@@ -163,11 +164,38 @@ def scores(labels: list[str], predicted: list[str]) -> dict:
     return out
 
 
+def verdict(f: qc.MusicFeatures, thresholds: qc.QCThresholds, classifier: qc.PianoClassifier) -> str:
+    """qc.music_qc with an explicit classifier (the one just fitted, before it is the module's)."""
+    for qc_filter in qc.QC_FILTERS:
+        r = qc_filter(f, thresholds, classifier) if qc_filter is qc.non_piano else qc_filter(f, thresholds)
+        if r:
+            return r
+    return "ok"
+
+
+def check_dir(folder: Path, classifier: qc.PianoClassifier) -> list[dict]:
+    """QC verdicts of every cover audio in a folder (e.g. the demo source's covers/): what a build would refuse."""
+    from symmv.transcription import transcribe
+
+    out = []
+    for audio_path in sorted(p for p in Path(folder).iterdir() if p.suffix in (".m4a", ".wav", ".mp3", ".webm", ".opus")):
+        notes = transcribe(audio_path, backend="basic-pitch").notes
+        f = qc.music_features(decode_audio(audio_path, qc_corpus.SR), qc_corpus.SR, notes)
+        reason = verdict(f, qc.DEFAULT_THRESHOLDS, classifier)
+        out.append({"file": audio_path.name, "reason": None if reason == "ok" else reason,
+                    "non_piano_share": qc.non_piano_share(f, qc.DEFAULT_THRESHOLDS, classifier),
+                    **{k: v for k, v in asdict(f).items() if not k.startswith("segment_")}})
+        print(out[-1], flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--write-classifier", action="store_true",
                     help=f"refit and write {qc.CLASSIFIER_PATH.name} from the train pieces")
     ap.add_argument("--release-songs", type=int, default=300, help="release covers for the must-pass reference")
+    ap.add_argument("--check-dir", type=Path, default=None,
+                    help="also report the verdict on every cover audio in this folder (e.g. data/demo-source/covers)")
     args = ap.parse_args()
     clips, feats, timing = corpus_features()
     train = np.array([c.split == "train" for c in clips])
@@ -179,6 +207,7 @@ def main() -> None:
     if args.write_classifier or qc.PIANO_CLASSIFIER is None:
         qc.CLASSIFIER_PATH.write_text(json.dumps(fitted, indent=1) + "\n")
     classifier = qc.PianoClassifier.from_dict(json.loads(qc.CLASSIFIER_PATH.read_text()))
+    checked = check_dir(args.check_dir, classifier) if args.check_dir else None
     x_test, y_test = segment_training_set(clips, feats, test)
 
     # the one-feature baseline: a window is not piano when its notes do not decay (bowed, blown, sung, organ)
@@ -228,15 +257,7 @@ def main() -> None:
                                                           if v["fitted"] is not None})
 
     def verdicts(thresholds):
-        out = []
-        for f in feats:
-            r = None
-            for qc_filter in qc.QC_FILTERS:
-                r = qc_filter(f, thresholds, classifier) if qc_filter is qc.non_piano else qc_filter(f, thresholds)
-                if r:
-                    break
-            out.append(r or "ok")
-        return out
+        return [verdict(f, thresholds, classifier) for f in feats]
 
     predicted = verdicts(qc.DEFAULT_THRESHOLDS)
     predicted_fitted = verdicts(fitted_thresholds)
@@ -277,6 +298,9 @@ def main() -> None:
         "thresholds": {"defaults": asdict(qc.DEFAULT_THRESHOLDS), "fitted": scalars},
         "per_clip": per_clip,
     }
+    if checked is not None:
+        result["check_dir"] = {"folder": str(args.check_dir), "n": len(checked),
+                               "rejected": {r["file"]: r["reason"] for r in checked if r["reason"]}, "verdicts": checked}
     write_result("music_qc", result)
     print(json.dumps({k: result[k] for k in ("held_out", "held_out_confusion", "non_piano_classifier_vs_heuristic",
                                              "release_covers_rejected_by_note_filters", "timing")}, indent=1))
