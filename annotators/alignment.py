@@ -6,7 +6,7 @@ Encoding and VMCP's segment loss assume they coincide. The video carries the ori
 cover (piano) is aligned to the video's soundtrack (any instrumentation):
 
     alignment = align(cover_audio, video_audio, sample_rate, song_id="...")
-    alignment.video_time(cover_times_s)            # cover seconds -> video seconds
+    alignment.video_time(cover_times_s)            # cover seconds -> video seconds (cover_time: the inverse)
     low_confidence(alignment) -> "low_confidence" | None
 
 Features, as in synctoolbox's chroma + DLNCO recipe (Mueller et al.), simplified: the harmonic part of a
@@ -68,6 +68,14 @@ class Alignment:
         before = self.video_time_s[0] + (t - self.cover_time_s[0])
         after = self.video_time_s[-1] + (t - self.cover_time_s[-1])
         return np.where(t < self.cover_time_s[0], before, np.where(t > self.cover_time_s[-1], after, inside))
+
+    def cover_time(self, video_time_s):
+        """The inverse map, video seconds -> cover seconds (what a video frame hears), same extrapolation."""
+        t = np.asarray(video_time_s, np.float64)
+        inside = np.interp(t, self.video_time_s, self.cover_time_s)
+        before = self.cover_time_s[0] + (t - self.video_time_s[0])
+        after = self.cover_time_s[-1] + (t - self.video_time_s[-1])
+        return np.where(t < self.video_time_s[0], before, np.where(t > self.video_time_s[-1], after, inside))
 
     def row(self) -> dict:
         return {"song_id": self.song_id, "cover_time_s": self.cover_time_s.astype(np.float32).tolist(),

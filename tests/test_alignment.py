@@ -72,6 +72,8 @@ def test_mapping_outside_the_path_and_row():
     assert a.video_time(2.5) == pytest.approx(14.0)
     assert a.video_time(0.0) == pytest.approx(10.0)  # before the path: slope 1 from its first point
     assert a.video_time(4.0) == pytest.approx(16.0)
+    assert a.cover_time(14.0) == pytest.approx(2.5) and a.cover_time(9.0) == pytest.approx(-1.0)
+    assert a.cover_time(a.video_time(np.array([0.5, 1.7, 2.9, 5.0]))) == pytest.approx([0.5, 1.7, 2.9, 5.0])
     table = pa.Table.from_pylist([a.row()], schema=al.ALIGNMENT_SCHEMA)
     assert table.column("video_time_s").to_pylist() == [[11.0, 13.0, 15.0]]
     assert al.low_confidence(a) is None and al.low_confidence(a, threshold=0.95) == "low_confidence"
