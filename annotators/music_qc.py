@@ -36,6 +36,7 @@ from symmv.core.records import Note
 
 ANNOTATOR_VERSION = "music-qc 1 (5-s window piano logistic regression + note statistics)"
 
+SAMPLE_RATE = 22050  # the classifier's training rate (basic-pitch's): MFCCs and contrast bands depend on it
 SEGMENT_S = 5.0  # non-piano windows: long enough for a timbre estimate, short enough to catch a 10-s intro
 MAX_SEGMENTS = 24  # at most 24 windows (2 min of audio) per cover, evenly spread: bounds the cost of long songs
 MIN_SEGMENT_NOTES = 3  # a window with fewer notes is silence or a fragment, judged by `fragmented` instead
@@ -297,7 +298,9 @@ def segments(audio: np.ndarray, sample_rate: int, notes: Sequence[Note], segment
 
 
 def music_features(audio: np.ndarray, sample_rate: int, notes: Sequence[Note]) -> MusicFeatures:
-    """All QC features of one cover: decoded mono audio (float32) + its transcribed notes."""
+    """All QC features of one cover: decoded mono audio (float32, SAMPLE_RATE) + its transcribed notes."""
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError(f"music_features needs audio at {SAMPLE_RATE} Hz (the piano classifier's), not {sample_rate}")
     duration_s = len(audio) / sample_rate
     segs = segments(audio, sample_rate, notes)
     return MusicFeatures(**note_statistics(notes, duration_s), segment_start_s=tuple(s[0] for s in segs),
@@ -362,6 +365,21 @@ def music_qc(features: MusicFeatures, thresholds: QCThresholds = DEFAULT_THRESHO
         if reason:
             return reason
     return None
+
+
+def qc_row(song_id: str, features: MusicFeatures, thresholds: QCThresholds = DEFAULT_THRESHOLDS,
+           classifier: PianoClassifier | None = None) -> dict:
+    """One MUSIC_QC_SCHEMA row: the figures, the per-window piano probabilities and the verdict."""
+    probabilities = segment_piano_probability(features, classifier) if features.segment_timbre else []
+    reason = None
+    for qc_filter in QC_FILTERS:
+        reason = qc_filter(features, thresholds, classifier) if qc_filter is non_piano else qc_filter(features, thresholds)
+        if reason:
+            break
+    return {"song_id": song_id, **{k: v for k, v in asdict(features).items() if not k.startswith("segment_")},
+            "segment_start_s": list(features.segment_start_s), "segment_piano_probability": probabilities,
+            "non_piano_share": non_piano_share(features, thresholds, classifier) if probabilities else float("nan"),
+            "qc_reason": reason, "qc_version": ANNOTATOR_VERSION}
 
 
 def qc_detail(features: MusicFeatures) -> str:

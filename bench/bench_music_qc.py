@@ -196,6 +196,8 @@ def main() -> None:
     ap.add_argument("--release-songs", type=int, default=300, help="release covers for the must-pass reference")
     ap.add_argument("--check-dir", type=Path, default=None,
                     help="also report the verdict on every cover audio in this folder (e.g. data/demo-source/covers)")
+    ap.add_argument("--full-covers", action="store_true",
+                    help="also render whole release covers (qc_corpus.FULL_COVERS) and report their verdicts")
     args = ap.parse_args()
     clips, feats, timing = corpus_features()
     train = np.array([c.split == "train" for c in clips])
@@ -208,6 +210,8 @@ def main() -> None:
         qc.CLASSIFIER_PATH.write_text(json.dumps(fitted, indent=1) + "\n")
     classifier = qc.PianoClassifier.from_dict(json.loads(qc.CLASSIFIER_PATH.read_text()))
     checked = check_dir(args.check_dir, classifier) if args.check_dir else None
+    full = check_dir(qc_corpus.render_full_covers(qc_corpus.CACHE / "full_covers"), classifier) \
+        if args.full_covers else None
     x_test, y_test = segment_training_set(clips, feats, test)
 
     # the one-feature baseline: a window is not piano when its notes do not decay (bowed, blown, sung, organ)
@@ -298,6 +302,9 @@ def main() -> None:
         "thresholds": {"defaults": asdict(qc.DEFAULT_THRESHOLDS), "fitted": scalars},
         "per_clip": per_clip,
     }
+    if full is not None:
+        result["full_release_covers"] = {"n": len(full), "rejected": {r["file"]: r["reason"] for r in full if r["reason"]},
+                                         "verdicts": full}
     if checked is not None:
         result["check_dir"] = {"folder": str(args.check_dir), "n": len(checked),
                                "rejected": {r["file"]: r["reason"] for r in checked if r["reason"]}, "verdicts": checked}

@@ -226,3 +226,21 @@ def transcribe_clips(clips: list[Clip], work: Path) -> list[Clip]:
 
 def clear_cache(work: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
+
+
+FULL_COVERS = ("00050", "00150", "00333", "00700", "00900")  # none of them in the corpus pieces
+
+
+def render_full_covers(work: Path, ids: tuple[str, ...] = FULL_COVERS) -> Path:
+    """Whole release covers rendered as piano (minutes long): what must pass, at full length. Returns the folder."""
+    import soundfile as sf
+
+    work.mkdir(parents=True, exist_ok=True)
+    for song in ids:
+        wav = work / f"{song}.wav"
+        if not wav.exists() and (RELEASE / "midi" / f"{song}.mid").exists():
+            notes = read_notes(RELEASE / "midi" / f"{song}.mid")
+            audio = render(notes, 0, wav, max(n.offset_s for n in notes) + 1.0)
+            sf.write(str(wav), audio / max(1e-9, np.abs(audio).max()) * 0.7, SR, subtype="FLOAT")
+            wav.with_suffix(".mid").unlink(missing_ok=True)
+    return work

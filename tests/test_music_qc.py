@@ -97,6 +97,13 @@ def test_music_qc_order_and_committed_classifier():
     assert qc.PIANO_CLASSIFIER is not None, "annotators/music_qc_piano.json must ship with the module"
     assert len(qc.PIANO_CLASSIFIER.coef) == len(qc.TIMBRE_FEATURES)
     assert set(qc.MUSIC_QC_SCHEMA.names) >= {"song_id", "silence_share", "non_piano_share", "qc_reason", "qc_version"}
+    import pyarrow as pa
+
+    row = qc.qc_row("s1", short_and_sparse)
+    table = pa.Table.from_pylist([row], schema=qc.MUSIC_QC_SCHEMA)
+    assert table.column("qc_reason").to_pylist() == ["too_short"] and table.num_rows == 1
+    with pytest.raises(ValueError, match="22050"):
+        qc.music_features(np.zeros(16000, np.float32), 16000, [])
 
 
 def test_segments_skip_silence_and_shift_notes():
