@@ -22,6 +22,12 @@ Confidence (in [0, 1]): the share of the cover's path frames whose chroma cost l
 `MATCH_QUANTILE` of all cost-matrix cells. An aligned pair runs along the matrix's valley of low costs; an
 unrelated pair has no valley and the optimal path still has to cross ordinary cells. Threshold measured in
 bench/bench_alignment.py: see LOW_CONFIDENCE.
+
+Limits: the whole (non-silent) cover is mapped into the video; subsequence matching frees only the video's
+ends. Cover material the video lacks (a talking intro, an extra chorus) is forced onto neighbouring video
+frames and lowers the confidence; skipped or reordered sections need a segment-level alignment. The bench's
+soundtracks are GM re-renders of the same notes (no vocals, no mix, no key change): real official audio is
+harder, so measure the confidence distribution on real pairs before trusting LOW_CONFIDENCE there.
 """
 from __future__ import annotations
 

@@ -21,6 +21,12 @@ Each filter is `name(features, thresholds) -> str | None` (a refusal is a value 
 - `fragmented`: too much silence, a long gap, or too few notes per second.
 
 The piano classifier's weights are package data read once at import; the filters themselves do no I/O.
+
+Limits: the corpus is rendered with one GM soundfont (TimGM6mb) and transcribed with basic-pitch; singing is
+stood in for by GM choir/voice programs; real recordings (rooms, microphones, digital pianos, a real voice)
+and another transcriber (transkun, PTI: other velocities and note lengths) shift the timbre and note
+statistics, so refit music_qc_piano.json on real audio when some is labelled (bench/bench_music_qc.py
+--write-classifier with real clips in the corpus).
 """
 from __future__ import annotations
 
