@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.bench_key_variants              # all 999 songs, numpy variants (~1-2 min)
     .venv/bin/python -m bench.bench_key_variants --music21 200   # + music21's own MIDI parse on 200 songs
+    .venv/bin/python -m bench.bench_key_variants --build-root data/symmv-release   # + the keys a build wrote
 
 Reads the SymMV release directly (SymMV.csv tonality, midi/<index>.mid on its fixed 120 BPM grid) and scores
 variants of key finding against the labels: the profile (music21's KrumhanslSchmuckler = Krumhansl-Kessler,
@@ -97,6 +98,41 @@ def music21_path(midi: Path, methods=("key", "krumhansl")) -> dict[str, tuple[in
     return {m: (k.tonic.pitchClass, k.mode) for m in methods for k in [score.analyze(m)]}
 
 
+def build_tables(root: Path, labels: dict) -> dict:
+    """Keys of a `symmv build --source symmv-release` output: as stored in `songs`, and recomputed from its
+    `notes` table with each profile: the accuracy of the data as written (issue 15, point 3)."""
+    import symmv
+    from annotators.quantize import quantize
+    from symmv.core.records import Beat, Note
+    from symmv.io.midi import read_notes
+
+    songs = symmv.load("songs", root=str(root))
+    beats = {sid: g for sid, g in symmv.load("beats", root=str(root)).groupby("song_id")}
+    notes = symmv.load("notes", root=str(root), columns=["song_id", "onset_s", "offset_s", "pitch", "velocity"])
+    by_song = {sid: g for sid, g in notes.groupby("song_id")}
+    rows = []
+    for s in songs.itertuples():
+        index = s.song_id.split("-")[-1]
+        if index not in labels or s.song_id not in by_song:
+            continue
+        g = by_song[s.song_id]
+        ns = [Note(a, b, int(p), int(v)) for a, b, p, v in zip(g.onset_s, g.offset_s, g.pitch, g.velocity)]
+        row = {"song": index, "label": labels[index], "stored": (int(s.key_tonic), s.key_mode)}
+        for profile in ("aarden_essen", "krumhansl_kessler"):
+            k = key_mod.estimate_key(ns, profile)
+            row[f"{profile} on the notes table"] = (k.tonic, k.mode)
+        if s.song_id in beats:  # what the build would store if the key came before the skyline cut the melody
+            b = beats[s.song_id]
+            grid = [Beat(float(t), int(bar), int(i)) for t, bar, i in zip(b.time_s, b.bar, b.beat_in_bar)]
+            k = key_mod.estimate_key(quantize(read_notes(RELEASE / "midi" / f"{index}.mid"), grid))
+            row["aarden_essen on quantized notes before the skyline"] = (k.tonic, k.mode)
+        rows.append(row)
+    return {"root": str(root), "n_songs": len(rows),
+            **{k: agreement([r for r in rows if k in r], k)
+               for k in ("stored", "aarden_essen on the notes table", "krumhansl_kessler on the notes table",
+                         "aarden_essen on quantized notes before the skyline")}} if rows else {}
+
+
 def agreement(rows: list[dict], key: str) -> dict:
     rel = [relation(r[key], r["label"]) for r in rows]
     counts = {k: rel.count(k) for k in ("exact", "relative", "parallel", "dominant", "subdominant", "other")}
@@ -110,6 +146,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--music21", type=int, default=0, help="also run music21's own MIDI parse on N songs")
     ap.add_argument("--limit", type=int, default=0, help="only the first N songs (0: all)")
+    ap.add_argument("--build-root", type=Path, default=None,
+                    help="also score a `symmv build --source symmv-release` output (e.g. data/symmv-release)")
     args = ap.parse_args()
     with open(RELEASE / "SymMV.csv") as f:
         labels = {r["index"]: parse_key_name(r["tonality"]) for r in csv.DictReader(f, delimiter="\t")}
@@ -148,15 +186,18 @@ def main() -> None:
         for v in ("annotator_default", "aarden_essen|duration|all", "krumhansl_kessler|duration|all"):
             m21[f"{v} (same {len(sub)} songs)"] = agreement(sub, v)
         m21["seconds"] = time.perf_counter() - t1
+    built = build_tables(args.build_root, labels) if args.build_root else None
     ranked = sorted(((v["agreement"], k) for k, v in table.items()), reverse=True)
     result = {"benchmark": "key_variants", "inputs": {"release": str(RELEASE), "n_songs": len(rows),
                                                      "key_annotator": key_mod.ANNOTATOR_VERSION},
               "numpy_variants_s": numpy_s, "variants": table, "music21_path": m21,
+              "build_tables": built,
               "ranked": [[round(a, 4), k] for a, k in ranked]}
     write_result("key_variants", result)
     for a, k in ranked[:12]:
         print(f"{a:.3f}  {k}  {table[k]['relations']}")
     print(json.dumps(m21, indent=1))
+    print(json.dumps(built, indent=1))
 
 
 if __name__ == "__main__":
