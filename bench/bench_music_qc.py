@@ -1,7 +1,8 @@
 """Music-QC thresholds measured on a labelled corpus of real music; precision/recall per reason, held out.
 
     .venv/bin/python -m bench.bench_music_qc            # builds/reuses data/bench-cache/music_qc
-    # cold, on 2 cores shared with other jobs (load ~7): render 138 s, basic-pitch ~8 min, features ~2 min
+    # cold: render ~2 min, basic-pitch ~3.5 min (220 s of audio in 14 s at load ~3; ~8 min at load ~7),
+    # features ~2 min: ~8 min on 2 cores shared with other jobs, ~13 min at load ~7
     .venv/bin/python -m bench.bench_music_qc --write-classifier   # also refits annotators/music_qc_piano.json
 
 Corpus (bench/qc_corpus.py): 16 real pieces (10 SymMV release covers, 6 music21 scores), split by piece
