@@ -34,7 +34,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
+
+from symmv.core import schema as _schema
 
 ANNOTATOR_VERSION = "align-chroma-dlnco-dtw 1"
 METHOD = "chroma_cqt+dlnco, subsequence DTW (librosa)"
@@ -48,15 +49,7 @@ SILENCE_DB = -40.0  # frames this far below the loudest are silence when trimmin
 # signals at 25 Hz; longer pairs are aligned on a coarser grid (a 5-min pair at ~18 Hz, 55-ms frames)
 MAX_CELLS = 30_000_000
 
-ALIGNMENT_SCHEMA = pa.schema(
-    [
-        ("song_id", pa.string()),
-        ("cover_time_s", pa.list_(pa.float32())),  # every PATH_STEP_S of the cover, from its first aligned frame
-        ("video_time_s", pa.list_(pa.float32())),  # the video time each cover time maps to (monotone)
-        ("confidence", pa.float64()),
-        ("method", pa.string()),
-    ]
-)
+ALIGNMENT_SCHEMA = _schema.ALIGNMENT  # declared in symmv.core.schema
 
 
 @dataclass(frozen=True)

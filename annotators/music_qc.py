@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
+from symmv.core import schema as _schema
 from symmv.core.records import Note
 
 ANNOTATOR_VERSION = "music-qc 1 (5-s window piano logistic regression + note statistics)"
@@ -128,13 +128,7 @@ class QCThresholds:
 
 DEFAULT_THRESHOLDS = QCThresholds()
 
-MUSIC_QC_SCHEMA = pa.schema(
-    [("song_id", pa.string())]
-    + [(f.name, pa.float64() if f.name != "n_notes" else pa.int32()) for f in fields(MusicFeatures)
-       if not f.name.startswith("segment_")]
-    + [("segment_start_s", pa.list_(pa.float32())), ("segment_piano_probability", pa.list_(pa.float32())),
-       ("non_piano_share", pa.float64()), ("qc_reason", pa.string()), ("qc_version", pa.string())]
-)
+MUSIC_QC_SCHEMA = _schema.MUSIC_QC  # declared in symmv.core.schema; tests check it matches MusicFeatures
 
 
 # ------------------------------------------------------------------------------------ piano classifier

@@ -34,8 +34,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     config = from_args(BuildConfig, args)
     log_file = Path(config.out) / "build.log"
+    quiet_logging(None, config.verbose)
+    validate(config)  # a typo costs one line, not a four-minute build that keeps nothing (nor an --out folder)
     quiet_logging(log_file, config.verbose)
-    validate(config)  # a typo costs one line, not a four-minute build that keeps nothing
     summary = run_with_progress(lambda c: build_symmv(config=c), config, config.progress)
     print_summary(summary, Path(config.out), log_file)
     return 0

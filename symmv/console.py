@@ -22,14 +22,16 @@ STAGE_ORDER = ("discover", "discover_videos", "measure", "match", "metadata", "v
                "symbolic", "write")
 
 
-def quiet_logging(log_file: Path, verbose: bool) -> None:
-    """Everything at INFO into `log_file`; the console shows only what --verbose asks for."""
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_file, mode="a", encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(logging.INFO)
+def quiet_logging(log_file: Path | None, verbose: bool) -> None:
+    """Everything at INFO into `log_file` (None: none yet); the console shows only what --verbose asks for."""
     root = logging.getLogger()
-    root.addHandler(handler)
+    handler = None
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file, mode="a", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setLevel(logging.INFO)
+        root.addHandler(handler)
     root.setLevel(logging.INFO)
     logging.captureWarnings(True)  # warnings.warn(...) -> the log file, not the screen
     for h in root.handlers:

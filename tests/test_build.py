@@ -8,6 +8,7 @@ import pretty_midi
 
 import symmv
 from symmv.sources.local import discover
+from conftest import TINY  # noqa: E402
 
 YTDLP_FIELDS = {"id", "title", "uploader", "channel", "channel_id", "duration", "upload_date", "webpage_url",
                 "description", "tags"}
@@ -85,7 +86,7 @@ def test_same_source_into_a_new_out_or_copied_gives_byte_identical_shards_from_t
     copied = tmp_path / "copied-source"
     shutil.copytree(tiny_source, copied)  # new paths and mtimes, same content
     out = tmp_path / "out"
-    summary = build_symmv(config=BuildConfig(source_dir=copied, out=out, card_dir=tmp_path / "cards", progress=False,
+    summary = build_symmv(config=BuildConfig(source_dir=copied, out=out, card_dir=tmp_path / "cards", progress=False, **TINY,
                                              cache_dir=build_cache))
     assert summary["cache_misses"] == {} and sum(summary["cache_hits"].values()) > 0, summary
     assert summary["stage_s"] == {}  # no stage ran again

@@ -58,7 +58,7 @@ def test_build_deployment_runs_on_served_worker(tmp_path):
             flow_run = run_deployment(
                 "build-symmv/demo", timeout=600, poll_interval=1,
                 parameters={"config": {"source_dir": str(source), "out": str(out), "progress": False,
-                                        "card_dir": str(tmp_path / "cards")}})
+                                        "card_dir": str(tmp_path / "cards"), "qc_min_duration_s": 3.0}})
         assert flow_run.state.is_completed(), flow_run.state
         report = json.loads((out / "build_report.json").read_text())
         assert report["songs"] == 2

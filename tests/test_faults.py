@@ -9,6 +9,7 @@ import pytest
 
 import symmv
 from symmv.sources.local import discover
+from conftest import TINY  # noqa: E402
 
 
 def _cover(folder, item_id, title, media_bytes=None, media_from=None, duration=7.0, ext="m4a"):
@@ -62,7 +63,7 @@ def fault_build(tiny_source, tiny_build, build_cache, tmp_path_factory):
         "id": "corruptvid1", "title": "Zed Zebra - Broken Video Song (Official Music Video)", "channel": "Zed Zebra",
         "duration": 6.0, "webpage_url": "demo://video/corruptvid1"}))
     out = root / "out"
-    summary = build_symmv(config=BuildConfig(source_dir=root, out=out, card_dir=root / "cards", progress=False,
+    summary = build_symmv(config=BuildConfig(source_dir=root, out=out, card_dir=root / "cards", progress=False, **TINY,
                                              cache_dir=build_cache))
     return root, out, summary
 

@@ -18,6 +18,7 @@ from symmv.core.records import MediaItem
 from symmv.pipeline import registry
 from symmv.pipeline.config import BuildConfig
 from symmv.pipeline.stages import BuildContext, SongWork
+from conftest import TINY  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -91,7 +92,7 @@ def test_backend_version_or_weights_change_recompute_transcription_and_later_onl
     base = _keys(work, cfg, ctx)
     for change in ({"v": 2}, {"v": 1, "weights_sha256": "new"}):
         new = _keys(work, cfg, ctx, {"transcribe": change})
-        assert {s for s in base if base[s] != new[s]} == {"transcribe", "rhythm", "symbolic"}
+        assert {s for s in base if base[s] != new[s]} == {"transcribe", "music_qc", "rhythm", "symbolic"}
 
 
 def test_config_field_and_candidate_listing_reach_only_their_stages(keyed):
@@ -100,7 +101,7 @@ def test_config_field_and_candidate_listing_reach_only_their_stages(keyed):
     tracker = _keys(work, replace(cfg, beat_tracker="notes"), ctx)
     assert {s for s in base if base[s] != tracker[s]} == {"rhythm", "symbolic"}
     listing = _keys(work, cfg, replace(ctx, videos=_Videos("b")))
-    assert {s for s in base if base[s] != listing[s]} == {"match", "video"}
+    assert {s for s in base if base[s] != listing[s]} == {"match", "video", "alignment"}
 
 
 def test_annotator_code_change_changes_its_key(keyed, swap_stage):
@@ -151,7 +152,7 @@ def test_internal_errors_stop_the_build_past_the_fraction(tiny_source, tmp_path,
         raise KeyError("a programming error")
 
     swap_stage("match", run=bug)
-    cfg = BuildConfig(source_dir=tiny_source, out=tmp_path / "out", cache_dir=tmp_path / "cache")
+    cfg = BuildConfig(source_dir=tiny_source, out=tmp_path / "out", cache_dir=tmp_path / "cache", **TINY)
     covers, _ = discover_covers(cfg)
     with pytest.raises(BuildAborted, match="internal errors"):
         run_batch(0, covers, cfg)
@@ -210,7 +211,7 @@ def hostile_build(tiny_source, tiny_build, build_cache, tmp_path_factory):
     os.symlink(videos / "nothing-here.mp4", videos / "dangling001.mp4")
     _info(videos, "dangling001", title=title, duration=6.0)
     out = root / "out"
-    summary = build_symmv(config=BuildConfig(source_dir=root, out=out, card_dir=root / "cards", progress=False,
+    summary = build_symmv(config=BuildConfig(source_dir=root, out=out, card_dir=root / "cards", progress=False, **TINY,
                                              cache_dir=build_cache))
     return out, summary, song
 
@@ -242,3 +243,31 @@ def test_bad_items_neither_sink_nor_poison_the_good_ones(hostile_build, tiny_bui
     assert mine.equals(ref)
     midi = {p.name for p in (out / "midi").glob("*.mid")}
     assert midi == {f"{s}.mid" for s in songs.song_id}  # one MIDI per song, none for rejects
+
+
+# ---------------------------------------------------------------- QC and alignment stages in the build
+
+def test_music_qc_rows_for_every_song(tiny_build):
+    root, _ = tiny_build
+    songs, qc = symmv.load("songs", root=root), symmv.load("music_qc", root=root)
+    assert set(qc.song_id) == set(songs.song_id) and qc.qc_reason.isna().all()
+    assert all("music_qc" in json.loads(p) for p in songs.provenance)
+
+
+@pytest.mark.slow
+def test_alignment_stage_matches_the_demo_soundtracks_known_answer(tiny_source, build_cache, tmp_path):
+    import numpy as np
+
+    from flows.build import build_symmv
+
+    out = tmp_path / "aligned"
+    summary = build_symmv(config=BuildConfig(source_dir=tiny_source, out=out, card_dir=tmp_path / "cards",
+                                             progress=False, cache_dir=build_cache, align=True, **TINY))
+    songs, alignment = symmv.load("songs", root=out).set_index("song_id"), symmv.load("alignment", root=out)
+    refused = summary["reject_reasons"].get("alignment:low_confidence", 0)
+    assert len(alignment) + refused >= 2  # every matched pair was aligned or refused for its confidence
+    for row in alignment.itertuples():
+        truth = json.loads((tiny_source / "ground_truth" / f"{songs.loc[row.song_id, 'cover_id']}.alignment.json").read_text())
+        expected = truth["intro_s"] + np.asarray(row.cover_time_s) * truth["stretch"]
+        assert np.median(np.abs(np.asarray(row.video_time_s) - expected)) < 0.2, row.song_id
+        assert row.confidence >= 0.4

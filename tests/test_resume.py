@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import TINY_CLI  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -17,7 +18,7 @@ def _build(source, out, home, cards, cache):
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_LOGGING_LEVEL": "INFO"}
     cmd = [sys.executable, "-m", "symmv.cli", "build", "--source-dir", str(source), "--out", str(out),
            "--card-dir", str(cards), "--cache-dir", str(cache), "--batch-size", "1", "--workers", "2",
-           "--no-progress"]
+           "--no-progress", *TINY_CLI]
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
 

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import TINY_CLI  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -48,7 +49,7 @@ def symmv(*args: str) -> list[str]:
 @pytest.mark.slow
 def test_build_in_a_terminal_shows_progress_and_a_reject_summary(tiny_source, build_cache, tmp_path):
     rc, text = run_in_pty(symmv("build", "--source-dir", str(tiny_source), "--out", str(tmp_path / "ds"),
-                                "--card-dir", str(tmp_path / "cards"), "--cache-dir", str(build_cache)))
+                                "--card-dir", str(tmp_path / "cards"), "--cache-dir", str(build_cache), *TINY_CLI))
     assert rc == 0, text[-3000:]
     assert "build-symmv" in text and "songs/s" in text and "ETA" in text
     assert re.search(r"\b5/5 songs\b", text) and "2 rejected" in text

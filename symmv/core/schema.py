@@ -162,6 +162,41 @@ METADATA = pa.schema([
 ])
 
 
+# MUSIC_QC: produced by annotators.music_qc (the QC stage, after transcription)
+# The figures every music/audio quality filter looked at, and the verdict (null = kept).
+MUSIC_QC = pa.schema(
+    [
+        ("song_id", pa.string()),
+        ("duration_s", pa.float64()),
+        ("n_notes", pa.int32()),
+        ("silence_share", pa.float64()),
+        ("longest_gap_s", pa.float64()),
+        ("note_density_per_s", pa.float64()),
+        ("pitch_span", pa.float64()),
+        ("median_pitch", pa.float64()),
+        ("polyphony_p95", pa.float64()),
+        ("onsets_per_s_p95", pa.float64()),
+        ("segment_start_s", pa.list_(pa.float32())),  # 5-s windows judged by the piano classifier
+        ("segment_piano_probability", pa.list_(pa.float32())),
+        ("non_piano_share", pa.float64()),
+        ("qc_reason", pa.string()),  # too_short / non_piano / implausible / fragmented, null when kept
+        ("qc_version", pa.string()),
+    ]
+)
+
+
+# ALIGNMENT: produced by annotators.alignment (cover audio <-> the official video's own soundtrack)
+ALIGNMENT = pa.schema(
+    [
+        ("song_id", pa.string()),
+        ("cover_time_s", pa.list_(pa.float32())),  # every 0.5 s of the cover, from its first aligned frame
+        ("video_time_s", pa.list_(pa.float32())),  # the video time each cover time maps to (monotone)
+        ("confidence", pa.float64()),
+        ("method", pa.string()),
+    ]
+)
+
+
 TABLES: dict[str, pa.Schema] = {
     "songs": SONGS,
     "notes": NOTES,
@@ -171,6 +206,8 @@ TABLES: dict[str, pa.Schema] = {
     "video_features": VIDEO_FEATURES,
     "matches": MATCHES,
     "metadata": METADATA,
+    "music_qc": MUSIC_QC,
+    "alignment": ALIGNMENT,
     "rejects": REJECTS,
 }
 

@@ -34,6 +34,8 @@ SORT_KEYS: dict[str, list[str]] = {
     "video_features": ["song_id"],
     "matches": ["cover_id"],
     "metadata": ["song_id"],
+    "music_qc": ["song_id"],
+    "alignment": ["song_id"],
     "rejects": ["item_id", "stage"],
 }
 

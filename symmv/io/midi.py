@@ -22,8 +22,10 @@ def read_notes(path: str | Path, keep_tracks: bool = False) -> list[Note]:
     return sorted(notes, key=lambda n: (n.onset_s, n.pitch))
 
 
-def write_notes(notes: Sequence[Note], path: str | Path, tempo_bpm: float = 120.0, resolution: int = 480) -> Path:
-    """One piano instrument per track (piano / melody / accompaniment), written atomically.
+def write_notes(notes: Sequence[Note], path: str | Path, tempo_bpm: float = 120.0, resolution: int = 480,
+                program: int = 0) -> Path:
+    """One instrument per track (piano / melody / accompaniment; General MIDI `program`, 0 = piano),
+    written atomically.
 
     pretty_midi writes no key signature, which also sidesteps muspy 0.5.0's broken key-signature writer.
     """
@@ -31,7 +33,7 @@ def write_notes(notes: Sequence[Note], path: str | Path, tempo_bpm: float = 120.
 
     pm = pretty_midi.PrettyMIDI(initial_tempo=tempo_bpm, resolution=resolution)
     for track in sorted({n.track for n in notes}) or ["piano"]:
-        inst = pretty_midi.Instrument(program=0, name=track)
+        inst = pretty_midi.Instrument(program=program, name=track)
         inst.notes = [pretty_midi.Note(velocity=int(n.velocity), pitch=int(n.pitch), start=float(n.onset_s),
                                        end=float(max(n.offset_s, n.onset_s + 1e-3)))
                       for n in notes if n.track == track]

@@ -139,6 +139,10 @@ def song_tables(work: S.SongWork, split: str, midi_path: str) -> dict[str, pa.Ta
         rows["metadata"] = [work.metadata]
     if work.video_features is not None:
         rows["video_features"] = [S.video_feature_row(work)]
+    if work.music_qc is not None:
+        rows["music_qc"] = [work.music_qc]
+    if work.alignment is not None:
+        rows["alignment"] = [work.alignment.row()]
     out = {}
     for table, table_rows in rows.items():
         try:

