@@ -6,7 +6,9 @@ Per token: sample the type, then each attribute that type uses, every draw restr
   - the melody has at most one note per position (it is the skyline of the piano part);
   - a Chord's quality agrees with its root ("N"/"X" only without a root); chords change only on beats
     (`chord_grid` 16ths; the SymMV chord annotator labels beats, sec. 3.2);
-  - accompaniment notes lie below the melody note sounding at their onset (the melody is the skyline);
+  - accompaniment notes lie below the melody note sounding at their onset (the melody is the skyline),
+    at most `max_notes_per_onset` of them;
+  - in the last bar, the model's wish for a new bar is its wish to end (`end_of_piece`);
   - the piece has exactly `n_bars` bars (the video length in bars at its tempo): EOS only in the last
     bar, no Bar after it; `max_tokens` forces EOS as a safety net;
   - melody/accompaniment: the chords from the chord stage are copied into the decoder at their
@@ -65,10 +67,12 @@ class Grammar:
     """State of a partial sequence and the masks that keep the next token well-formed."""
 
     def __init__(self, stage: str, n_bars: int, tempo_bpm: float | None, chords=(), *,
-                 pitch_range=(21, 108), max_tokens: int = 20000, chord_grid: int = 1, melody=()):
+                 pitch_range=(21, 108), max_tokens: int = 20000, chord_grid: int = 1, melody=(),
+                 max_notes_per_onset: int = 10):
         self.stage, self.n_bars, self.max_tokens = stage, max(1, n_bars), max_tokens
         self.tempo, self.pitch_range = tk.tempo_bucket(tempo_bpm), tuple(pitch_range)
         self.chord_grid = max(1, chord_grid) if stage == "chord" else 1
+        self.max_notes_per_onset = max_notes_per_onset
         # 16th step -> highest melody pitch sounding there (accompaniment stays below it)
         self.melody_top: dict[int, int] = {}
         for n in melody:
@@ -116,9 +120,13 @@ class Grammar:
             ok[tk.RHYTHM] = can_rhythm
             ok[tk.EOS] = last_bar
             # the melody is a skyline: one note per position
-            ok[tk.NOTE] = (self.stage == "accompaniment" and self.last[0] in (tk.NOTE, tk.CHORD)) or (
+            ok[tk.NOTE] = (self.stage == "accompaniment" and self.last[0] in (tk.NOTE, tk.CHORD)
+                           and len(self.pitches_here) < self.max_notes_per_onset) or (
                 self.stage == "melody" and self.last[0] == tk.CHORD)
         return ok
+
+    def in_last_bar(self) -> bool:
+        return self.bar >= self.n_bars - 1
 
     def allowed(self, attr: str, values: dict) -> np.ndarray:
         ok = np.zeros(tk.VOCAB[attr], dtype=bool)
@@ -196,7 +204,10 @@ def _sample(model, ctx, grammar, cfg, seed, device) -> np.ndarray:
         h = model.decode(x, ctx, cache, start_pos=len(seq) - 1)[:, -1]  # (1,D)
         token = grammar.forced()
         if token is None:
-            type_ = sample_logits(model.heads.type_head(h)[0].cpu(), grammar.allowed_types(),
+            type_logits = model.heads.type_head(h)[0].cpu()
+            if grammar.in_last_bar():
+                type_logits = end_of_piece(model, h, type_logits, device)
+            type_ = sample_logits(type_logits, grammar.allowed_types(),
                                   per_attribute(cfg.temperature, "type", 1.0),
                                   per_attribute(cfg.top_p, "type", 0.9), generator)
             logits = model.heads.attribute_logits(h, torch.tensor([type_], device=device))
@@ -209,6 +220,22 @@ def _sample(model, ctx, grammar, cfg, seed, device) -> np.ndarray:
         grammar.advance(token)
         seq.append(token)
     return np.stack(seq)
+
+
+def end_of_piece(model: CompoundDecoder, h: torch.Tensor, type_logits: torch.Tensor, device) -> torch.Tensor:
+    """In the last bar, "a new bar" means "the end": move the mass of RHYTHM-with-barbeat-Bar onto EOS.
+
+    Training windows mostly stop mid-song, so the model rarely saw EOS and, at the end of the last bar,
+    would rather start a bar the grammar forbids; renormalising over what is left made it pile notes
+    onto the last position until max_tokens. log P'(EOS) = log(P(EOS) + P(RHYTHM) P(Bar | RHYTHM)).
+    """
+    bar_given_rhythm = torch.log_softmax(
+        model.heads.attribute_logits(h, torch.tensor([tk.RHYTHM], device=device))["barbeat"][0].float().cpu(), -1)[tk.BAR]
+    logp = torch.log_softmax(type_logits.float(), -1)
+    out = logp.clone()
+    out[tk.EOS] = torch.logaddexp(logp[tk.EOS], logp[tk.RHYTHM] + bar_given_rhythm)
+    out[tk.RHYTHM] = logp[tk.RHYTHM] + torch.log1p(-bar_given_rhythm.exp().clamp(max=1 - 1e-6))
+    return out
 
 
 def video_context(model: CompoundDecoder, semantic: np.ndarray | None, color: np.ndarray | None) -> Context:
