@@ -145,6 +145,24 @@ def note_onset_envelope(notes: list[Note], fps: int = NOTE_ENVELOPE_FPS) -> tupl
     return np.convolve(envelope, kernel, "same"), np.convolve(bass, kernel, "same")
 
 
+def mean_tempogram(envelope: np.ndarray, fps: int, ac_size_s: float = 8.0, chunk: int = 2048) -> np.ndarray:
+    """(win, 1): the time-averaged autocorrelation tempogram that librosa's tempo estimate uses, computed in
+    chunks (each with half a window of context on both sides, so every column is the one the whole-signal
+    tempogram has). librosa computes it in one piece: ~1 GB for a 4-minute envelope at 100 fps."""
+    import librosa
+
+    win = int(round(ac_size_s * fps))
+    total, count = np.zeros(win), 0
+    for start in range(0, len(envelope), chunk):
+        lo = max(0, start - win // 2)
+        part = envelope[lo: start + chunk + win // 2]
+        tg = librosa.feature.tempogram(onset_envelope=part, sr=fps, hop_length=1, win_length=win)
+        tg = tg[:, start - lo: start - lo + min(chunk, len(envelope) - start)]
+        total += tg.sum(axis=1)
+        count += tg.shape[1]
+    return (total / max(count, 1))[:, None]
+
+
 def track_beats_from_notes(notes: list[Note], beats_per_bar: int = 4, start_bpm: float = 110.0) -> BeatTrack:
     """Beats for sources that are already MIDI with no musical tempo map (the SymMV release's fixed
     120 BPM grid): Ellis' dynamic-programming tracker (librosa.beat.beat_track) over a note-onset envelope;
@@ -156,8 +174,10 @@ def track_beats_from_notes(notes: list[Note], beats_per_bar: int = 4, start_bpm:
     if len(notes) < 4:
         return BeatTrack([], None, "notes-dp", _notes_tracker_version(beats_per_bar))
     envelope, bass = note_onset_envelope(notes)
+    bpm = librosa.feature.tempo(tg=mean_tempogram(envelope, NOTE_ENVELOPE_FPS), sr=NOTE_ENVELOPE_FPS, hop_length=1,
+                                start_bpm=start_bpm)[0]
     _, frames = librosa.beat.beat_track(onset_envelope=envelope, sr=NOTE_ENVELOPE_FPS, hop_length=1,
-                                        start_bpm=start_bpm, tightness=100)
+                                        start_bpm=start_bpm, tightness=100, bpm=bpm)
     frames = np.asarray(frames, dtype=np.int64)
     if len(frames) < 2:
         return BeatTrack([], None, "notes-dp", _notes_tracker_version(beats_per_bar))

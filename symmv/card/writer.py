@@ -54,6 +54,8 @@ TABLE_PURPOSE = {
     "video_features": "per-frame semantic and color features, motion series and shot boundaries of the video",
     "matches": "the official-video matcher's decision for every cover (audit trail)",
     "metadata": "ShazamIO genre / lyrics lookups",
+    "music_qc": "what the music/audio quality filters measured per cover (piano share, gaps, density, range)",
+    "alignment": "cover time -> official-video time (every 0.5 s) and its confidence (--align)",
     "rejects": "items dropped by a stage, with the stage, reason and detail",
 }
 
