@@ -51,8 +51,20 @@ def evaluate(data_root: str = "data/symmv-demo", ckpt_dir: str = "checkpoints/ti
     result = write_evaluation(out_dir, songs, variants, pieces, scores, real, provenance=provenance,
                               vmcp_info=vmcp_info, cfg=cfg, anchor=E.load_anchor(anchor_json))
     log.info("report: %s", result["paths"]["readme"])
+    publish_table2_artifact(out_dir, result["paths"]["readme"])
     return {"paths": result["paths"], "M": result["M"], "not_run": sorted(result["not_run"]),
             "rows": {name: E.table_row(s) for name, s in scores.items()}, "real": real["quality"]}
+
+
+def publish_table2_artifact(out_dir: str, readme: str) -> None:
+    """The Table 2 report (its README: every row, VMCP with CIs, provenance) as a Prefect markdown artifact."""
+    import re
+
+    from prefect.artifacts import create_markdown_artifact
+
+    key = re.sub(r"[^a-z0-9-]+", "-", Path(out_dir).name.lower()).strip("-") or "report"
+    create_markdown_artifact(key=f"table-2-{key}", markdown=Path(readme).read_text(),
+                             description=f"Table 2 (sec. 6.2) for {out_dir}")
 
 
 if __name__ == "__main__":

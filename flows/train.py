@@ -66,7 +66,25 @@ def train_one(stage: str, data_roots: list[str], out_dir: str, size: str, epochs
     (Path(summary["out"]) / "LICENSE.md").write_text(RELEASE_LICENSE)
     get_run_logger().info("%s: best val %.3f (unigram %.3f) after %d epochs, %.0f s", stage, summary["best_val"],
                           summary["unigram_val"] or float("nan"), summary["epochs"], summary["wall_s"])
+    publish_loss_artifact(stage, summary)
     return {k: v for k, v in summary.items() if k != "history"}
+
+
+def publish_loss_artifact(stage: str, summary: dict) -> None:
+    """The stage's loss curve (per epoch) and its validation loss per attribute against the unigram baseline,
+    as a Prefect markdown artifact of this run."""
+    from prefect.artifacts import create_markdown_artifact
+
+    lines = [f"# {stage}: best validation loss {summary['best_val']:.3f} (unigram {summary['unigram_val'] or float('nan'):.3f})",
+             "", "| attribute | validation | unigram |", "| --- | ---: | ---: |"]
+    unigram = summary.get("unigram_val_attributes") or {}
+    for name, value in (summary.get("best_val_attributes") or {}).items():
+        lines.append(f"| {name} | {value:.3f} | {unigram.get(name, float('nan')):.3f} |")
+    lines += ["", "| epoch | train loss | validation loss |", "| ---: | ---: | ---: |"]
+    for h in summary.get("history", []):
+        lines.append(f"| {h.get('epoch')} | {h.get('train_loss', float('nan')):.3f} | {h.get('val_loss', float('nan')):.3f} |")
+    create_markdown_artifact(key=f"train-{stage}", markdown="\n".join(lines) + "\n",
+                             description=f"V-MusProd {stage} stage: loss curve and per-attribute validation loss")
 
 
 @flow(name="train-all")

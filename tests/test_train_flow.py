@@ -27,3 +27,10 @@ def test_prefect_flow_trains_all_three_stages(tmp_path):
     assert [d["root"] for d in chord["provenance"]["data"]] == [str(music), str(videos)]
     assert 0 < chord["n_train_songs_with_video"] < chord["n_train_songs"]  # release songs: null video
     assert summaries["melody"]["n_train_songs"] < chord["n_train_songs"]  # the notes stages: music only
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:  # each stage's loss curve is an artifact of the run
+        for stage in summaries:
+            found = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[f"train-{stage}"])))
+            assert found and "| epoch | train loss | validation loss |" in found[0].data and "unigram" in found[0].data
