@@ -155,6 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=0.9)
+    p.add_argument("--type-temperature", type=float, help="temperature of the token type (default: --temperature)")
+    p.add_argument("--pitch-temperature", type=float, help="temperature of note pitches (default: --temperature)")
+    p.add_argument("--max-notes-per-onset", type=int, default=SamplingConfig.max_notes_per_onset)
     p.add_argument("--name", default="music", help="result file bench/results/<name>.json")
     p.add_argument("--rolls", type=int, default=3, help="piano-roll PNGs of this many generated pieces")
     args = p.parse_args(argv)
@@ -167,7 +170,11 @@ def main(argv: list[str] | None = None) -> None:
     if getattr(chord, "controller", None) is not None:
         c = chord.cfg.controller
         null_video = (np.zeros((1, c.semantic_dim), np.float32), np.zeros((1, c.color_dim), np.float32))
-    sampling = SamplingConfig()
+    sampling = SamplingConfig(max_notes_per_onset=args.max_notes_per_onset)
+    temperature = {a: args.temperature * sampling.temperature_scale.get(a, 1.0) for a in tk.ATTRIBUTES}
+    for attr, value in (("type", args.type_temperature), ("pitch", args.pitch_temperature)):
+        if value is not None:
+            temperature[attr] = value
     pieces, wall = [], []
     for i in range(args.n):
         seed = 1000 + i
@@ -182,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
                 feats["semantic"], feats["color"] = null_video
             group = "null video"
         t0 = time.perf_counter()
-        notes, chords = generate_music(feats, args.ckpt, seed=seed, temperature=args.temperature, top_p=args.top_p,
+        notes, chords = generate_music(feats, args.ckpt, seed=seed, temperature=temperature, top_p=args.top_p,
                                        models=models, sampling=sampling, return_chords=True)
         wall.append(time.perf_counter() - t0)
         pieces.append({"group": group, "seed": seed, "tempo_bpm": float(feats["video_tempo_bpm"] or 110.0),
@@ -213,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     write_result(args.name, {
         "inputs": {"ckpt": args.ckpt, "release": args.release, "demo": args.demo if videos else None,
                    "n_generated": len(pieces), "n_real": len(real), "seconds": args.seconds,
-                   "temperature": args.temperature, "top_p": args.top_p,
+                   "temperature": temperature, "top_p": args.top_p,
                    "sampling": {k: v for k, v in vars(sampling).items() if k not in ("temperature", "top_p")},
                    "groups": {g: s["n_pieces"] for g, s in by_group.items()}},
         "real": real_sum, "generated": gen_sum, "generated_by_group": by_group,

@@ -78,7 +78,8 @@ def generate_music(features: dict, ckpt_dir: str | Path, seed: int = 0, temperat
     def grammar(stage, chords=(), melody=()):
         pitch_range = cfg.pitch_range or getattr(models[stage].cfg, "pitch_range", (21, 108))
         return Grammar(stage, n_bars, tempo, chords, pitch_range=pitch_range, max_tokens=max_tokens,
-                       chord_grid=cfg.chord_grid, melody=melody if cfg.below_melody else ())
+                       chord_grid=cfg.chord_grid, melody=melody if cfg.below_melody else (),
+                       max_notes_per_onset=cfg.max_notes_per_onset)
 
     chord_model = models["chord"]
     ctx = video_context(chord_model, features.get("semantic"), features.get("color"))

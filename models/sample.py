@@ -19,7 +19,7 @@ sampling", paper sec. 4.3 [19]).
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -40,13 +40,22 @@ class SamplingConfig:
     pitch_range: tuple[int, int] | None = None  # None = each stage's range from its checkpoint's config
     chord_grid: int = 4  # chords may start every this many 16ths (4 = on beats; 1 = anywhere)
     below_melody: bool = True  # accompaniment notes under the sounding melody note
+    # Accompaniment notes starting together: the release's 30 s clips have at most ~4 with the melody;
+    # uncapped, the CPU checkpoints stack up to 9 (bench/results/music.json, sweep in the README).
+    max_notes_per_onset: int = 3
+    # A scalar temperature is multiplied by these per attribute: pitch at 0.8 keeps the piece in its key
+    # (SC 0.91 -> 0.95 on the benchmark) at the cost of a little pitch entropy.
+    temperature_scale: dict = field(default_factory=lambda: {"pitch": 0.8})
     # One token per step is latency-bound: on a loaded 2-core box, intra-op threads made a tiny-model
     # step 7x slower (OpenMP waits) than one thread (bench/bench_models.py). 0 = leave torch's setting.
     cpu_threads: int = 1
 
 
-def per_attribute(value: float | dict, attr: str, default: float) -> float:
-    return float(value.get(attr, default)) if isinstance(value, dict) else float(value)
+def per_attribute(value: float | dict, attr: str, default: float, scale: dict | None = None) -> float:
+    """A per-attribute setting: the dict's entry, or the scalar times `scale[attr]` (default 1)."""
+    if isinstance(value, dict):
+        return float(value.get(attr, default))
+    return float(value) * (scale or {}).get(attr, 1.0)
 
 
 def sample_logits(logits: torch.Tensor, allowed: np.ndarray, temperature: float, top_p: float,
@@ -208,13 +217,13 @@ def _sample(model, ctx, grammar, cfg, seed, device) -> np.ndarray:
             if grammar.in_last_bar():
                 type_logits = end_of_piece(model, h, type_logits, device)
             type_ = sample_logits(type_logits, grammar.allowed_types(),
-                                  per_attribute(cfg.temperature, "type", 1.0),
+                                  per_attribute(cfg.temperature, "type", 1.0, cfg.temperature_scale),
                                   per_attribute(cfg.top_p, "type", 0.9), generator)
             logits = model.heads.attribute_logits(h, torch.tensor([type_], device=device))
             values: dict[str, int] = {}
             for attr in ATTRS_OF_TYPE[type_]:
                 values[attr] = sample_logits(logits[attr][0].cpu(), grammar.allowed(attr, values),
-                                             per_attribute(cfg.temperature, attr, 1.0),
+                                             per_attribute(cfg.temperature, attr, 1.0, cfg.temperature_scale),
                                              per_attribute(cfg.top_p, attr, 0.9), generator)
             token = grammar.fix(grammar.token(type_, **values))
         grammar.advance(token)
