@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--fps", type=float, default=GENERATE_FPS)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--dataset", default="data/symmv-demo")
+    p.add_argument("--encoder-fps", type=float, nargs="*", default=[2.0, 6.0],
+                   help="also time the video-conditioned features (efficientnet-lite0) at these fps")
     args = p.parse_args(argv)
     video = Path(args.video) if args.video else sorted(Path("data/demo-source/videos").glob("*.mp4"))[0]
     runs = []
@@ -50,6 +52,17 @@ def main(argv: list[str] | None = None) -> None:
             runs.append({"total_s": round(total, 2), "features_s": r["features_s"], "music_s": r["music_s"],
                          "render_mux_s": round(total - r["features_s"] - r["music_s"], 2), "notes": r["notes"],
                          "tempo_bpm": r["tempo_bpm"], "semantic_encoder": r["semantic_encoder"]})
+        encoder_runs = {}
+        if args.encoder_fps:  # what a video-conditioned chord stage (CHORD_VIDEO=1) adds: semantic features
+            from symmv.features.encoders import make_encoder
+            from symmv.features.video import video_features
+
+            encoder = make_encoder("efficientnet-lite0")
+            for fps in args.encoder_fps:
+                t0 = time.perf_counter()
+                feats = video_features(long_video, encoder, fps=fps)
+                encoder_runs[str(fps)] = {"features_s": round(time.perf_counter() - t0, 2),
+                                          "frames": int(len(feats.semantic))}
     write_result("generate", {
         "inputs": {"video": str(video), "seconds": args.seconds, "ckpt": args.ckpt, "features_fps": args.fps,
                    "repeats": args.repeats},
@@ -57,6 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         "median_total_s": statistics.median(r["total_s"] for r in runs),
         "median_features_s": statistics.median(r["features_s"] for r in runs),
         "median_music_s": statistics.median(r["music_s"] for r in runs),
+        "efficientnet_lite0_features_by_fps": encoder_runs,
         "target_total_s": 60.0,
         "gpu": "none available in this session",
     })
