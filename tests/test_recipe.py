@@ -154,3 +154,20 @@ def test_transposition_shifts_pitches_and_roots_together():
         assert np.array_equal(b[notes, tk.F["pitch"]], a[notes, tk.F["pitch"]] + 3)
         chords = a[:, tk.F["type"]] == tk.CHORD
         assert np.array_equal(b[chords, tk.F["root"]], (a[chords, tk.F["root"]] - 1 + 3) % 12 + 1)
+
+
+def test_a_model_that_wants_a_new_bar_ends_the_piece_in_the_last_bar():
+    """Training windows rarely end with EOS; the wish for a bar past the last one must become the end."""
+    torch.manual_seed(0)
+    model = build_model(small("accompaniment"))
+    with torch.no_grad():  # a model that always asks for a new bar
+        model.heads.type_head.bias[tk.RHYTHM] += 30.0
+        model.heads.heads["barbeat"].bias[tk.BAR] += 30.0
+    cond = tk.encode(chords=[tk.ChordEvent(0, 0, 0, "M")], n_bars=3, bos_eos=False)
+    grammar = Grammar("accompaniment", 3, 100.0, max_tokens=500)
+    seq = sample_sequence(model, condition_context(model, cond), grammar, SamplingConfig(), 0)
+    bars = np.flatnonzero((seq[:, tk.F["type"]] == tk.RHYTHM) & (seq[:, tk.F["barbeat"]] == tk.BAR))
+    assert len(bars) == 3
+    # the last bar's "new bar" is the end: nothing between its Bar token and EOS (without `end_of_piece`
+    # the sampler walks the positions of the last bar and fills them instead)
+    assert [int(t[0]) for t in seq[bars[-1] + 1:]] == [tk.EOS]
