@@ -4,7 +4,8 @@ medians, the issue's targets and whether each holds) and piano-roll PNGs under b
 
     .venv/bin/python bench/bench_music.py [--ckpt models/checkpoints/cpu] [--n 32] [--seconds 30]
 
-Pieces: half conditioned on the demo's test-split videos (their features and motion tempo, several seeds
+Real = the first 30 s of each song (the targets are checked against it); `real_middle_of_song` = 30 s
+from the middle of the same songs, for reference (intros are sparser). Pieces: half conditioned on the demo's test-split videos (their features and motion tempo, several seeds
 each), half with the null video (the chord stage's "no video" input) at the tempo of the Real clip they
 are paired with, so that tempo-bound figures (IOI) compare like with like. Metrics (models/metrics.py):
 SC, PE, PCE, EBR, IOI on the merged piece; plus melody above accompaniment (median pitch per bar, over
@@ -37,8 +38,9 @@ MELODY_ABOVE_TARGET = 0.90
 PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 
 
-def real_clips(release_root: str, seconds: float, n: int) -> list[dict]:
-    """The first `seconds` of each test-split song, from the bar of its first note, on the 16th grid."""
+def real_clips(release_root: str, seconds: float, n: int, where: str = "start") -> list[dict]:
+    """`seconds` of each test-split song on the 16th grid: from the bar of its first note ("start"), or
+    centred on the song's middle bar ("middle": intros are sparser than the body of a song)."""
     import symmv
 
     songs = symmv.load("songs", split="test", root=release_root)
@@ -52,8 +54,10 @@ def real_clips(release_root: str, seconds: float, n: int) -> list[dict]:
         tempo = song.get("tempo_bpm")
         if df is None or not tempo or not np.isfinite(tempo):
             continue
-        b0 = int(df["bar"].min())
         n_bars = bars_for(seconds, float(tempo))
+        b0 = int(df["bar"].min())
+        if where == "middle":
+            b0 = max(b0, (b0 + int(df["bar"].max())) // 2 - n_bars // 2)
         part = df[(df["bar"] >= b0) & (df["bar"] < b0 + n_bars)]
         t0 = float(part["onset_s"].min())
         part = part[part["onset_s"] < t0 + seconds]
@@ -198,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     def rows_of(items):
         return [{**quality_metrics(it["notes"]), **note_stats(it["notes"], it["chords"])} for it in items]
 
+    real_middle = summarise(rows_of(real_clips(args.release, args.seconds, args.n, where="middle")))
     real_rows, gen_rows = rows_of(real), rows_of(pieces)
     real_sum, gen_sum = summarise(real_rows), summarise(gen_rows)
     by_group = {g: summarise([r for r, pc in zip(gen_rows, pieces) if pc["group"] == g])
@@ -223,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
                    "temperature": temperature, "top_p": args.top_p,
                    "sampling": {k: v for k, v in vars(sampling).items() if k not in ("temperature", "top_p")},
                    "groups": {g: s["n_pieces"] for g, s in by_group.items()}},
-        "real": real_sum, "generated": gen_sum, "generated_by_group": by_group,
+        "real": real_sum, "real_middle_of_song": real_middle, "generated": gen_sum, "generated_by_group": by_group,
         "gap_generated_minus_real": gaps, "targets": TARGETS, "targets_met": checks,
         "median_generation_wall_s": statistics.median(wall),
         "piano_rolls": sorted(str(p.relative_to(RESULTS.parent.parent)) for p in rolls.glob("*.png")),
