@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("generate", help="generate background music for a video with trained V-MusProd")
     p.add_argument("video")
     p.add_argument("-o", "--output", required=True, help="out.mp4 (or out.mid with --midi-only)")
-    p.add_argument("--ckpt", default="checkpoints/tiny", help="folder with chord/ melody/ accompaniment/")
+    p.add_argument("--ckpt", default=str(Path(__file__).resolve().parents[1] / "models" / "checkpoints" / "cpu"),
+                   help="folder with chord/ melody/ accompaniment/ (default: the shipped CPU-recipe checkpoints)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=0.9)

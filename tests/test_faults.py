@@ -10,6 +10,7 @@ import pytest
 import symmv
 from symmv.sources.local import discover
 from conftest import TINY  # noqa: E402
+from symmv.card.writer import PLOT_FILES  # noqa: E402
 
 
 def _cover(folder, item_id, title, media_bytes=None, media_from=None, duration=7.0, ext="m4a"):
@@ -96,5 +97,6 @@ def test_good_item_is_unaffected_and_nothing_escapes_the_output(fault_build, tin
     assert ref_song.equals(mine.drop(columns="split").reset_index(drop=True))
     written = {p.relative_to(out).parts[0] for p in out.rglob("*") if p.is_file()}
     assert written <= {"songs", "notes", "beats", "chords", "key_windows", "video_features", "matches", "rejects",
-                       "midi", "build_report.json", "_manifest.json", ".batches", ".build.lock"}
+                       "midi", "build_report.json", "_manifest.json", ".batches", ".build.lock", "music_qc",
+                       "README.md", *PLOT_FILES.values()}
     assert not (root.parent / "etc").exists()
