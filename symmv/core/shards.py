@@ -51,10 +51,14 @@ def to_table(table: str, rows: Sequence[Mapping] | pa.Table) -> pa.Table:
     return rows.sort_by(keys) if rows.num_rows else rows
 
 
+def file_metadata(table: str) -> dict[str, str]:
+    """The key-value metadata every part file of `table` carries (the reader checks the version)."""
+    return {"symmv_schema_version": SCHEMA_VERSION, "symmv_table": table}
+
+
 def write_shard(root: str | Path, table: str, split: str, rows, part: str) -> Path:
     """Atomically write one shard part; returns its final path. `part` must be unique per writer."""
-    data = to_table(table, rows)
-    data = data.replace_schema_metadata({"symmv_schema_version": SCHEMA_VERSION, "symmv_table": table})
+    data = to_table(table, rows).replace_schema_metadata(file_metadata(table))
     out_dir = Path(root) / table / f"split={split}"
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / f"part-{part}.parquet"

@@ -25,14 +25,10 @@ import pyarrow.parquet as pq
 
 from symmv.core.errors import BuildAborted
 from symmv.core.schema import REJECTED_SPLIT, SCHEMA_VERSION, TABLES
-from symmv.core.shards import MANIFEST, to_table
+from symmv.core.shards import MANIFEST, file_metadata, write_shard
 
 BATCHES = ".batches"
 FLUSH_ROWS = 65_536  # rows buffered per (table, split) before a row group is written
-
-
-def _metadata(table: str) -> dict:
-    return {"symmv_schema_version": SCHEMA_VERSION, "symmv_table": table}
 
 
 class BatchWriter:
@@ -63,9 +59,9 @@ class BatchWriter:
         if writer is None:
             path = self.tmp / table / f"split={split}" / "part.parquet"
             path.parent.mkdir(parents=True, exist_ok=True)
-            schema = TABLES[table].with_metadata(_metadata(table))
+            schema = TABLES[table].with_metadata(file_metadata(table))
             writer = self._writers[(table, split)] = pq.ParquetWriter(path, schema, compression="zstd")
-        writer.write_table(pa.concat_tables(buf).replace_schema_metadata(_metadata(table)))
+        writer.write_table(pa.concat_tables(buf).replace_schema_metadata(file_metadata(table)))
         self._buffers[(table, split)] = []
 
     def write_midi(self, song_id: str, notes) -> str:
@@ -127,21 +123,11 @@ def publish(out: str | Path, batch_keys: list[str], songs: dict[str, pa.Table], 
     """Make one generation of the dataset visible at once (see the module docstring); returns the manifest."""
     out = Path(out)
     files: dict[str, list[str]] = {t: [] for t in TABLES}
-    for split, table in sorted(songs.items()):
-        rel = f"songs/split={split}/part-{generation[:16]}.parquet"
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        tmp = out / rel.replace("part-", ".tmp-part-")
-        pq.write_table(table.replace_schema_metadata(_metadata("songs")), tmp, compression="zstd")
-        os.replace(tmp, out / rel)
-        files["songs"].append(rel)
+    parts = [("songs", split, table, generation[:16]) for split, table in sorted(songs.items())]
     if extra_rejects:
-        rel = f"rejects/split={REJECTED_SPLIT}/part-discover-{generation[:16]}.parquet"
-        (out / rel).parent.mkdir(parents=True, exist_ok=True)
-        data = to_table("rejects", extra_rejects).replace_schema_metadata(_metadata("rejects"))
-        tmp = out / rel.replace("part-", ".tmp-part-")
-        pq.write_table(data, tmp, compression="zstd")
-        os.replace(tmp, out / rel)
-        files["rejects"].append(rel)
+        parts.append(("rejects", REJECTED_SPLIT, extra_rejects, f"discover-{generation[:16]}"))
+    for table, split, rows, part in parts:
+        files[table].append(str(write_shard(out, table, split, rows, part).relative_to(out)))
     midi = set()
     for key in batch_keys:
         folder = out / BATCHES / key
