@@ -82,7 +82,7 @@ STAGES: list[Stage] = [
           config=("semantic_encoder", "video_fps"),
           code=("annotators.video", "annotators.quality", "symmv.features.video", "symmv.io.video"),
           after=("measure", "match"), inputs=_video,
-          versions=lambda cfg, h: {"encoder": S.encoder_version(cfg.semantic_encoder)},
+          versions=lambda cfg, h: {"encoder": S.encoder_version(cfg)},
           provenance=(("video_features", "`video_features` color / motion / shot_boundaries_s"),
                       ("semantic", "video_features.semantic"),
                       ("video_tempo", "songs.video_tempo_bpm (motion -> 90-130 BPM over the build's motion range)"))),

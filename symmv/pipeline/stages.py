@@ -24,9 +24,6 @@ from symmv.core.records import Beat, MediaItem, Note, Reject
 from symmv.matching.titles import ParsedTitle
 from symmv.pipeline.config import BuildConfig
 
-# Kept as a name for readers of older code: a stage's refusal (symmv.core.errors.Refusal).
-StageError = Refusal
-
 
 @dataclass
 class SongWork:
@@ -163,12 +160,15 @@ def semantic_encoder(name: str, threads: int):
     return make_encoder(name)
 
 
-def encoder_version(name: str) -> str:
-    """Name and version of the semantic encoder, without loading its weights twice."""
-    if name == "none":
-        return "none"
-    encoder = semantic_encoder(name, max(1, (os.cpu_count() or 2) // 2))
-    return f"{encoder.name} {encoder.version}"
+def stage_encoder(cfg: BuildConfig):
+    """The semantic encoder of this build, with the cores shared among the workers (loaded once per process)."""
+    return semantic_encoder(cfg.semantic_encoder, (os.cpu_count() or 2) // max(1, cfg.workers))
+
+
+def encoder_version(cfg: BuildConfig) -> str:
+    """Name and version of the build's semantic encoder (the very instance the video stage uses)."""
+    encoder = stage_encoder(cfg)
+    return "none" if encoder is None else f"{encoder.name} {encoder.version}"
 
 
 def extract_video_features(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
@@ -180,7 +180,7 @@ def extract_video_features(work: SongWork, cfg: BuildConfig, ctx: BuildContext) 
 
     if not work.video.media_path:  # e.g. the SymMV release: URLs only, no video files
         return {"provenance": {"semantic": "none (no video file in this source)"}}
-    encoder = semantic_encoder(cfg.semantic_encoder, (os.cpu_count() or 2) // max(1, cfg.workers))
+    encoder = stage_encoder(cfg)
     try:
         feats = video_features(work.video.media_path, encoder, fps=cfg.video_fps)
     except VideoReadError as exc:  # unreadable / zero-frame file: the quality filters' own reason codes
