@@ -67,7 +67,6 @@ def test_tracks_known_tempo_and_beats(clip, track):
 
 
 def test_samples_in_equal_file_in(clip, track):
-    from symmv.transcription.backends import decode_audio
 
     wav, from_file = clip[0], track
     from_samples = track_beats(decode_audio(wav, 22050), sample_rate=22050)

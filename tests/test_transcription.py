@@ -14,11 +14,10 @@ from symmv.transcription.backends import (
     BACKENDS,
     Transcription,
     TranscriptionError,
-    decode_audio,
     default_backend,
-    stream_windows,
     transcribe,
 )
+from symmv.io.audio import decode_audio, stream_windows
 
 pytestmark = pytest.mark.skipif(
     shutil.which("fluidsynth") is None or shutil.which("ffmpeg") is None, reason="needs fluidsynth and ffmpeg"

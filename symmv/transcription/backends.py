@@ -28,9 +28,9 @@ import numpy as np
 
 from symmv.core.records import Note
 from symmv.core.versions import package_version
-from symmv.io.audio import AudioError, check_not_silent, decode_audio, stream_audio, stream_windows  # noqa: F401
+from symmv.io.audio import AudioError, stream_windows
 from symmv.core.schema import NOTES
-from symmv.transcription.events import batched, notes_from_events  # noqa: F401
+from symmv.transcription.events import batched, notes_from_events
 
 # -- result ----------------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ The package (0.0.6, installed with --no-deps: it pulls torch) is used for its mo
 RegressionPostProcessor only, because its entry point `PianoTranscription` is unusable here:
 - its loader runs `wget -O <checkpoint>` whenever the file is missing or smaller than 160 MB -- with no
   network that truncates a good local file to 0 bytes -- so we build the model and load the state dict;
-- its `load_audio` breaks on librosa 0.11 -- we decode with ffmpeg (symmv.transcription.backends.stream_audio);
+- its `load_audio` breaks on librosa 0.11 -- we decode with ffmpeg (symmv.io.audio.stream_audio);
 - its `forward` hard-codes batch_size=1 -- we batch segments;
 - it holds the whole recording in memory -- we stream 10 s segments and stitch their centre halves.
 
