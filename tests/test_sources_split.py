@@ -1,7 +1,9 @@
 import json
 
+import pytest
+
+from symmv.core.split import split_of
 from symmv.sources.local import discover
-from symmv.core.split import assign_splits
 
 
 def _item(folder, item_id, title="A - B (Piano Cover)", media=True, raw=None):
@@ -27,15 +29,17 @@ def test_discover_reads_ytdlp_layout_and_quarantines_broken_items(tmp_path):
 
 def test_split_groups_covers_of_one_video_and_is_deterministic():
     group_of = {f"song{i}": f"video{i // 2}" for i in range(40)}  # pairs of covers share a video
-    split = assign_splits(group_of, 0.1, 0.1, seed=0)
-    assert split == assign_splits(dict(reversed(list(group_of.items()))), 0.1, 0.1, seed=0)
+    split = {song: split_of(group, 0.1, 0.1, seed=0) for song, group in group_of.items()}
     for i in range(0, 40, 2):
         assert split[f"song{i}"] == split[f"song{i + 1}"]
-    counts = {s: sum(v == s for v in split.values()) for s in ("train", "val", "test")}
-    assert counts == {"train": 32, "val": 4, "test": 4}  # 20 groups -> 16/2/2 groups
-    assert assign_splits(group_of, 0.1, 0.1, seed=1) != split
+    assert {s: split_of(g, 0.1, 0.1, seed=0) for s, g in reversed(list(group_of.items()))} == split
+    assert {s: split_of(g, 0.1, 0.1, seed=1) for s, g in group_of.items()} != split
 
 
-def test_split_small_sets_still_get_val_and_test():
-    split = assign_splits({f"s{i}": f"v{i}" for i in range(3)}, 0.1, 0.1)
-    assert sorted(split.values()) == ["test", "train", "val"]
+def test_split_fractions_hold_on_average_and_bad_fractions_are_refused():
+    counts = {s: 0 for s in ("train", "val", "test")}
+    for i in range(4000):
+        counts[split_of(f"https://www.youtube.com/watch?v={i:011d}", 0.1, 0.1)] += 1
+    assert abs(counts["val"] / 4000 - 0.1) < 0.02 and abs(counts["test"] / 4000 - 0.1) < 0.02
+    with pytest.raises(ValueError):
+        split_of("v", 0.6, 0.5)

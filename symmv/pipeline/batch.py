@@ -10,7 +10,6 @@ build stops with BuildAborted instead of quietly rejecting everything.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import statistics
 import time
@@ -25,6 +24,7 @@ from symmv.core.errors import BuildAborted, ConfigError, Refusal
 from symmv.core.records import MediaItem, Reject
 from symmv.core.schema import REJECTED_SPLIT as REJECTED, TABLES
 from symmv.core.shards import to_table
+from symmv.core.split import split_of
 from symmv.core.versions import code_version
 from symmv.pipeline import progress
 from symmv.pipeline import stages as S
@@ -66,13 +66,6 @@ def batch_key(covers: list[MediaItem], cfg: BuildConfig, ctx: S.BuildContext, ve
     code = [code_version(*s.code) for s in STAGES if s.code] + [code_version(*WRITER_CODE)]
     return digest({"covers": content, "videos": digest(ctx.videos.identity(ctx.content_hash)), "config": config,
                    "versions": versions, "code": code})
-
-
-def split_of(group: str, cfg: BuildConfig) -> str:
-    """train / val / test by a stable hash of the song's group (its official-video URL): no global pass,
-    and one video is never in two splits, however many covers it has or which batch they fall in."""
-    u = int(hashlib.sha256(f"{cfg.split_seed}:{group}".encode()).hexdigest()[:12], 16) / 16**12
-    return "test" if u < cfg.test_fraction else "val" if u < cfg.test_fraction + cfg.val_fraction else "train"
 
 
 def _apply(work: S.SongWork, updates: dict, ctx: S.BuildContext) -> S.SongWork:
@@ -177,7 +170,8 @@ def run_batch(index: int, covers: list[MediaItem], cfg: BuildConfig) -> dict:
             for name, seconds in work.timings_s.items():
                 timings.setdefault(name, []).append(round(seconds, 4))
             if work.reject is None:
-                split = split_of(work.video.info.get("webpage_url") or work.video.id, cfg)
+                split = split_of(work.video.info.get("webpage_url") or work.video.id, cfg.val_fraction,
+                                 cfg.test_fraction, cfg.split_seed)
                 try:
                     tables = song_tables(work, split, f"midi/{work.song_id}.mid")
                 except Refusal as exc:
