@@ -386,8 +386,9 @@ def section_provenance(build: Build) -> str:
     if len(build.matches) and "matcher_version" in build.matches.columns:
         text += ["", "Official-video matching (`matches`, all covers including rejected ones):", "",
                  md_table(["Matcher", "Covers"], _count_rows(build.matches["matcher_version"]))]
-    text += ["", "Fields without a provenance entry: `cover_*`, `video_title` and the durations are the source's "
-                 "yt-dlp `info.json` metadata as downloaded; `song` / `artist` are parsed from the cover title "
+    text += ["", "Fields without a provenance entry: `cover_*` and `video_title` are the source's yt-dlp `info.json` "
+                 "metadata as downloaded; the durations are measured (the cover's with ffprobe, or the end of its last "
+                 "note for MIDI sources; the video's from its decoded frames); `song` / `artist` are parsed from the cover title "
                  "(`symmv.matching.titles`); `split` is assigned by `symmv.core.split`; `midi_path` is the build's MIDI "
                  "rendering of `notes`."]
     return "\n".join(text)
