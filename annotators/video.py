@@ -237,9 +237,12 @@ def features_from_streams(
     fps: float,
     encoder: SemanticEncoder | None,
     batch_frames: int = 32,
+    semantic_stride: int = 1,
 ) -> VideoFeatures:
     """Every feature of one video from its decoded frames (symmv.features.video decodes): consume `(stream, time_s, frame)` with stream 0 the per-frame
-    timeline and stream 1 the motion stream (frames MOTION_FPS apart)."""
+    timeline and stream 1 the motion stream (frames MOTION_FPS apart). The encoder sees every
+    `semantic_stride`-th timeline frame; each embedding is held for the frames up to the next one, so the
+    semantic series stays on the timeline (the encoder is the costly part on a CPU)."""
     color, texts, shot_hists, semantic, batch = [], [], [], [], []
     motion_times, motion_values, previous = [], [], None
     for stream, time_s, frame in streams:
@@ -252,7 +255,7 @@ def features_from_streams(
         color.append(rgb_uv_histogram(frame).ravel())
         texts.append(text_score(frame))
         shot_hists.append(rgb_histogram(frame))
-        if encoder is not None:
+        if encoder is not None and (len(color) - 1) % semantic_stride == 0:
             batch.append(frame)
             if len(batch) == batch_frames:
                 semantic.append(encoder.encode(np.stack(batch)))
@@ -263,12 +266,14 @@ def features_from_streams(
     times = np.arange(n) / fps
     if encoder is not None:
         semantic_arr = np.concatenate(semantic) if semantic else np.zeros((0, encoder.dim), np.float32)
+        semantic_arr = np.repeat(semantic_arr, semantic_stride, axis=0)[:n]
         if semantic_arr.shape != (n, encoder.dim):
             raise RuntimeError(f"encoder {encoder.name} {encoder.version} returned {semantic_arr.shape}, expected {(n, encoder.dim)}")
     else:
         semantic_arr = np.zeros((n, 0), np.float32)
     params = {"color_bins": COLOR_BINS, "color_max_side": COLOR_MAX_SIDE, "motion_fps": MOTION_FPS,
-              "motion_size": MOTION_SIZE, "shot_threshold": SHOT_THRESHOLD, "text_contrast": TEXT_CONTRAST}
+              "motion_size": MOTION_SIZE, "shot_threshold": SHOT_THRESHOLD, "text_contrast": TEXT_CONTRAST,
+              "semantic_stride": semantic_stride}
     return VideoFeatures(
         fps=fps,
         n_frames=n,

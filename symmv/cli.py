@@ -26,6 +26,18 @@ def cmd_demo_corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_correspondence_source(args: argparse.Namespace) -> int:
+    from symmv.sources.correspondence import CorrespondenceConfig, build_correspondence_source
+
+    cfg = from_args(CorrespondenceConfig, args)
+    summary = build_correspondence_source(cfg)
+    print(f"correspondence source in {cfg.out}: {summary['songs']} songs with videos rendered from their music "
+          f"({cfg.clip_s:g} s clips), {len(summary['skipped'])} skipped; scenes {summary['scenes']}")
+    print(f"next: symmv build --source symmv-release --source-dir {cfg.out} --out <dataset> "
+          "--transcriber midi-file --beat-tracker notes")
+    return 0
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     """Validate, then run the flow with a live progress display; the full log goes to <out>/build.log."""
     from flows.build import build_symmv
@@ -106,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo-corpus", help="build the offline demo source (yt-dlp layout)")
     add_dataclass_args(p, DemoConfig)
     p.set_defaults(func=cmd_demo_corpus)
+    from symmv.sources.correspondence import CorrespondenceConfig
+
+    p = sub.add_parser("correspondence-source",
+                       help="the correspondence benchmark's source: release songs with videos rendered from their music")
+    add_dataclass_args(p, CorrespondenceConfig)
+    p.set_defaults(func=cmd_correspondence_source)
     p = sub.add_parser("build", help="run the build-symmv Prefect flow")
     add_dataclass_args(p, BuildConfig, build_choices())
     p.set_defaults(func=cmd_build)

@@ -17,15 +17,18 @@ def video_features(
     size: int = 224,
     threads: int = 0,
     batch_frames: int = 32,
+    semantic_stride: int = 1,
 ) -> VideoFeatures:
     """Decode `path` once and compute every feature; `encoder=None` skips the semantic features.
 
     Streams: frames at `fps` x `size` px feed semantic (in batches of `batch_frames`), color, text and
     shot features; a second 5 fps x 64 px stream from the same decode feeds the 0.2 s motion.
+    `semantic_stride` n: the encoder sees every n-th frame and each embedding is held for n frames.
     Raises symmv.io.video.VideoReadError (a ValueError) for unreadable or empty files.
     """
     return features_from_streams(
-        iter_streams(path, [(fps, size), (MOTION_FPS, MOTION_SIZE)], threads=threads), fps, encoder, batch_frames
+        iter_streams(path, [(fps, size), (MOTION_FPS, MOTION_SIZE)], threads=threads), fps, encoder, batch_frames,
+        semantic_stride
     )
 
 

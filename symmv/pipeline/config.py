@@ -42,7 +42,8 @@ class BuildConfig:
     align: bool = False
     min_alignment_confidence: float = 0.4  # cover <-> video soundtrack alignment below this is alignment:low_confidence
     shazam: bool = False  # look genre/lyrics up with ShazamIO (needs the internet; never fatal)
-    video_fps: float = 6.0  # paper sec. 4.1: semantic features at 6 fps
+    video_fps: float = 6.0  # paper sec. 4.1: semantic features at 6 fps (colour, text and shots use the same frames)
+    semantic_stride: int = 1  # encode every n-th of those frames, holding each embedding (n x fewer encoder calls)
     split_seed: int = 0  # seed of the stable hash that assigns each official video to train/val/test
     val_fraction: float = 0.1  # share of official videos (not songs) in the validation split
     test_fraction: float = 0.1  # share of official videos in the test split

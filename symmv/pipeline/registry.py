@@ -79,7 +79,7 @@ STAGES: list[Stage] = [
           config=("shazam",), code=("symmv.matching.metadata",), inputs=_cover_info,
           provenance=(("genre", "songs.genre"),)),
     Stage("video", S.extract_video_features, produces=("video_features",), tables=("video_features",),
-          config=("semantic_encoder", "video_fps"),
+          config=("semantic_encoder", "video_fps", "semantic_stride"),
           code=("annotators.video", "annotators.quality", "symmv.features.video", "symmv.io.video"),
           after=("measure", "match"), inputs=_video,
           versions=lambda cfg, h: {"encoder": S.encoder_version(cfg)},

@@ -94,7 +94,9 @@ def parse_and_match(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict
 
     if work.cover.paired_video is not None:  # the source already knows the pair (the SymMV release)
         paired = work.cover.paired_video
-        return {"video": MediaItem(id=paired["id"], media_path="", info=paired),
+        media_path = paired.get("media_path", "")
+        return {"video": MediaItem(id=paired["id"], media_path=media_path, info=paired),
+                "video_sha256": ctx.content_hash(media_path) if media_path else "",
                 "provenance": {"match": "paired by the source"}}
     parsed = parse_info(work.cover.info)
     if not parsed.song:
@@ -182,7 +184,8 @@ def extract_video_features(work: SongWork, cfg: BuildConfig, ctx: BuildContext) 
         return {"provenance": {"semantic": "none (no video file in this source)"}}
     encoder = stage_encoder(cfg)
     try:
-        feats = video_features(work.video.media_path, encoder, fps=cfg.video_fps)
+        feats = video_features(work.video.media_path, encoder, fps=cfg.video_fps,
+                               semantic_stride=cfg.semantic_stride)
     except VideoReadError as exc:  # unreadable / zero-frame file: the quality filters' own reason codes
         reject = reject_for_read_error(work.video.id, exc)
         raise Refusal(reject.reason, f"video {work.video.id}: {reject.detail}") from exc

@@ -5,7 +5,8 @@
 transcription stage reads them with the "midi-file" backend instead of an audio model, and everything
 after it (rhythm, quantization, skyline, chords, key, split, shards) is the same code path as for audio.
 The release ships no video files: its songs carry the official video URL (the split groups by it) but no
-video features. Its tonality labels are ground truth for evaluation and are never read by the pipeline.
+video features, unless the checkout has `videos/<index>.mp4` (official videos you downloaded yourself, or the
+correspondence benchmark's rendered ones, symmv.sources.correspondence): then the video stage runs on them. Its tonality labels are ground truth for evaluation and are never read by the pipeline.
 
 Quirks handled (the release's README): the MIDI sits on a fixed 120 BPM grid (tempo and bars in the
 file are not musical, so beats are tracked from the notes), and several entries share one video URL.
@@ -56,5 +57,7 @@ def discover_release(root: str | Path, limit: int = 0) -> tuple[list[MediaItem],
                 "extractor": "symmv-release", "shazam_id": row.get("shazam_id") or None,
                 }
         paired = {"id": video, "webpage_url": url, "title": f"SymMV {index} video"}
+        if (video_file := root / "videos" / f"{index}.mp4").is_file():  # e.g. the correspondence benchmark
+            paired["media_path"] = str(video_file)
         items.append(MediaItem(id=info["id"], media_path=str(midi), info=info, paired_video=paired))
     return unique_ids(items, rejects, "discover")
