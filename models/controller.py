@@ -7,6 +7,8 @@ features do not enter here: they set the tempo (`video_tempo_bpm`) that feeds th
 Timing Encoding of the music transformers.
 
 Feature widths come from the data (`ControllerConfig.semantic_dim`, `color_dim`); nothing assumes 512.
+`use_semantic` / `use_color` switch a modality off entirely (no encoder, its input ignored): the
+"w/o semantic" and "w/o color" ablations of sec. 6.4. The memory then holds only the other modality's frames.
 """
 from __future__ import annotations
 
@@ -37,13 +39,17 @@ class VideoController(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         c = cfg.controller
-        if c.semantic_dim <= 0 or c.color_dim <= 0:
+        self.modalities = [m for m, on in (("semantic", c.use_semantic), ("color", c.use_color)) if on]
+        if not self.modalities:
+            raise ValueError("a video controller needs semantic or color input; no video at all is video=False")
+        dims = {"semantic": c.semantic_dim, "color": c.color_dim}
+        if any(dims[m] <= 0 for m in self.modalities):
             raise ValueError("set controller.semantic_dim / color_dim from the data before building the model")
         self.d_model = cfg.d_model
-        self.semantic_in = nn.Linear(c.semantic_dim, cfg.d_model)
-        self.color_in = nn.Linear(c.color_dim, cfg.d_model)
-        self.semantic_encoder = Encoder(cfg, c.n_layer_modality)
-        self.color_encoder = Encoder(cfg, c.n_layer_modality)
+        # Parameter names as before the switches (semantic_in, color_encoder, ...): old checkpoints load.
+        for m in self.modalities:
+            setattr(self, f"{m}_in", nn.Linear(dims[m], cfg.d_model))
+            setattr(self, f"{m}_encoder", Encoder(cfg, c.n_layer_modality))
         self.modality = nn.Embedding(2, cfg.d_model)
         # Training sees windows of a video, generation the whole video: a frame's timing bucket (its
         # place in the whole video, as the music tokens' Timing Encoding) keeps the two aligned.
@@ -57,9 +63,13 @@ class VideoController(nn.Module):
 
     def forward(self, semantic, semantic_valid, color, color_valid, semantic_timing=None, color_timing=None):
         # semantic (B,Ts,Ds), color (B,Tc,Dc), *_valid (B,T*) bool, *_timing (B,T*) int
-        # -> memory (B,Ts+Tc,D), valid (B,Ts+Tc)
-        s = self.encode(self.semantic_in, self.semantic_encoder, semantic, semantic_valid, semantic_timing)
-        c = self.encode(self.color_in, self.color_encoder, color, color_valid, color_timing)
-        x = torch.cat([s + self.modality.weight[SEMANTIC], c + self.modality.weight[COLOR]], dim=1)
-        valid = torch.cat([semantic_valid, color_valid], dim=1)
+        # -> memory (B,Ts+Tc,D), valid (B,Ts+Tc); a switched-off modality contributes no frames
+        inputs = {"semantic": (semantic, semantic_valid, semantic_timing), "color": (color, color_valid, color_timing)}
+        xs, valids = [], []
+        for m in self.modalities:
+            frames, valid, timing = inputs[m]
+            x = self.encode(getattr(self, f"{m}_in"), getattr(self, f"{m}_encoder"), frames, valid, timing)
+            xs.append(x + self.modality.weight[SEMANTIC if m == "semantic" else COLOR])
+            valids.append(valid)
+        x, valid = torch.cat(xs, dim=1), torch.cat(valids, dim=1)
         return self.fusion(x, valid), valid

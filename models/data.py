@@ -106,6 +106,11 @@ def stage_tokens(ex: SongExample, stage: str) -> tuple[np.ndarray, np.ndarray | 
         return tk.encode(chords=ex.chords, **kw), None
     if stage == "melody":
         return tk.encode(ex.melody, ex.chords, **kw), tk.encode(chords=ex.chords, bos_eos=False, **kw)
+    if stage == "music":  # Video2music / CMT-style: chords and every note in one stream, no condition
+        return tk.encode(ex.melody + ex.accompaniment, ex.chords, **kw), None
+    if stage == "notes":  # Video2chord2music: melody + accompaniment in one stream over the chords
+        return (tk.encode(ex.melody + ex.accompaniment, ex.chords, **kw),
+                tk.encode(chords=ex.chords, bos_eos=False, **kw))
     return (tk.encode(ex.accompaniment, ex.chords, **kw),
             tk.encode(ex.melody, ex.chords, bos_eos=False, **kw))
 
@@ -128,7 +133,7 @@ def has_video(ex: SongExample) -> bool:
 
 
 def usable(ex: SongExample, model_cfg: ModelConfig, null_video: bool = False) -> bool:
-    if model_cfg.stage == "chord" and model_cfg.video and not null_video:
+    if model_cfg.video_conditioned and not null_video:
         return has_video(ex)
     return True
 
@@ -171,7 +176,7 @@ def make_window(ex: SongExample, b0: int, model_cfg: ModelConfig, window_bars: i
     item = {"tokens": transpose_tokens(crop_bars(dec, b0, b1, bos_eos=True)[: model_cfg.block_size + 1], semitones)}
     if cond is not None:
         item["cond_tokens"] = transpose_tokens(crop_bars(cond, b0 - 1, b1 + 1, bos_eos=False), semitones)
-    if stage == "chord" and model_cfg.video:
+    if model_cfg.video_conditioned:
         c = model_cfg.controller
         for name, dim in (("semantic", c.semantic_dim), ("color", c.color_dim)):
             item[name], item[f"{name}_timing"] = (

@@ -18,7 +18,9 @@ figure), README.md (the report) and the generated MIDI under `<out_dir>/midi/<va
 Variants are what the checkpoints given can produce: "V-MusProd" (video-conditioned chord stage), any
 extra checkpoint (e.g. the unconditional chord stage of sec. 6.5, `models.train --unconditional`), and
 one inference-only ablation, "fixed tempo" (half of the paper's "w/o motion": the tempo is fixed, the
-Timing Encoding stays). Table 2's other rows need models we do not have; the report lists them as not run.
+Timing Encoding stays). `variants_dir` adds the rows of models/variants.py trained there
+(`python -m models.variants`: w/o semantic / color / motion / video, Video2music, Video2chord2music, CMT);
+rows neither given nor trained are listed as not run.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models import variants as VR
 from models import vmcp as V
 from models.checkpoint import load_model, read_config
 from models.config import STAGES
@@ -47,13 +50,14 @@ VMCP_TINY = V.VMCPConfig(max_segments=8, audio_dim=32, cnn_channels=(8, 16, 32),
                          n_layers=1, embed_dim=32, dropout=0.1, batch_size=8, steps=200, lr=1e-3)
 
 # Table 2 rows we cannot produce, and why (shown in the report when they are absent).
+TRAIN_ROWS = "not trained: `python -m models.variants --data ... --out DIR`, then evaluate with variants_dir=DIR"
 NOT_RUN_REASONS = {
-    "CMT": "the rule-based baseline of Di et al. (2021) is not implemented here",
-    "w/o semantic": "needs a chord stage trained without semantic input; ControllerConfig has no switch for it",
-    "w/o color": "needs a chord stage trained without color input; ControllerConfig has no switch for it",
-    "w/o motion": "needs stages trained without Timing Encoding; only its fixed-tempo half runs (row 'fixed tempo')",
-    "Video2music": "the non-decoupled generator is not implemented",
-    "Video2chord2music": "the chord-then-music generator is not implemented",
+    "CMT": TRAIN_ROWS,
+    "w/o semantic": TRAIN_ROWS,
+    "w/o color": TRAIN_ROWS,
+    "w/o motion": TRAIN_ROWS + " (without it only the fixed-tempo half runs, row 'fixed tempo')",
+    "Video2music": TRAIN_ROWS,
+    "Video2chord2music": TRAIN_ROWS,
     "w/o video (unconditional)": "no unconditional checkpoint given (`python -m models.train --stage all "
                                  "--unconditional ...`)",
 }
@@ -177,6 +181,7 @@ class Variant:
     name: str
     ckpt_dir: str
     fixed_tempo_bpm: float | None = None  # None: the video's motion tempo (sec. 4.1)
+    row: str | None = None  # a models.variants row, its stages in sub-folders of ckpt_dir; None: chord/melody/acc.
 
 
 def checkpoint_info(ckpt_dir: str | Path) -> dict:
@@ -207,18 +212,32 @@ def generation_features(song: EvalSong, fixed_tempo_bpm: float | None = None) ->
     v = song.video
     semantic = None if v.get("semantic") is None else np.asarray([np.asarray(f, np.float32) for f in v["semantic"]])
     color = None if v.get("color") is None else np.asarray([np.asarray(f, np.float32) for f in v["color"]])
+    motion = v.get("motion")
     return {"semantic": semantic, "color": color, "fps": float(v["fps"]), "duration_s": song.duration_s,
-            "video_tempo_bpm": float(fixed_tempo_bpm or song.video_tempo_bpm or DEFAULT_TEMPO_BPM)}
+            "video_tempo_bpm": float(fixed_tempo_bpm or song.video_tempo_bpm or DEFAULT_TEMPO_BPM),
+            "motion": None if motion is None else np.asarray(motion, np.float64),  # CMT's rhythm rules
+            "shot_boundaries_s": song.shot_boundaries_s}
+
+
+def reads_video(variant: Variant) -> bool:
+    """Whether the variant's model reads the video's semantic / color features."""
+    if variant.row:
+        return VR.ROWS[variant.row].reads_video(variant.ckpt_dir)
+    return bool(checkpoint_info(variant.ckpt_dir)["chord"]["video"])
 
 
 def generate_variant(songs: list[EvalSong], variant: Variant, cfg: EvalConfig) -> list[list[Note]]:
     """One generated piece per song (stages loaded once; song i samples with seed + 3 i)."""
-    stage_models = {s: load_model(Path(variant.ckpt_dir) / s) for s in STAGES}
-    if stage_models["chord"].controller is not None and not all(has_semantic(s) for s in songs):
-        raise ValueError(f"{variant.name}: its chord stage reads video features, and some {cfg.split} videos "
+    if reads_video(variant) and not all(has_semantic(s) for s in songs):
+        raise ValueError(f"{variant.name}: its model reads video features, and some {cfg.split} videos "
                          "have no semantic features (run build with a semantic encoder)")
-    return [generate_music(generation_features(song, variant.fixed_tempo_bpm), variant.ckpt_dir,
-                           seed=cfg.seed + 3 * i, temperature=cfg.temperature, top_p=cfg.top_p, models=stage_models)
+    if variant.row:
+        row = VR.ROWS[variant.row]
+        generate, stage_models = row.generate, row.load(variant.ckpt_dir)
+    else:
+        generate, stage_models = generate_music, {s: load_model(Path(variant.ckpt_dir) / s) for s in STAGES}
+    return [generate(generation_features(song, variant.fixed_tempo_bpm), variant.ckpt_dir,
+                     seed=cfg.seed + 3 * i, temperature=cfg.temperature, top_p=cfg.top_p, models=stage_models)
             for i, song in enumerate(songs)]
 
 
@@ -283,7 +302,7 @@ def score_variant(songs: list[EvalSong], pieces: list[list[Note]], variant: Vari
     downbeats = [generated_downbeats_s(t, s.duration_s) for s, t in zip(songs, tempos)]
     out = score_pieces(songs, pieces, tempos, downbeats, cfg)
     out["vmcp"] = vmcp_of(vmcp_model, songs, pieces, cfg)
-    out["chord_video"] = checkpoint_info(variant.ckpt_dir)["chord"]["video"]
+    out["chord_video"], out["row"] = reads_video(variant), variant.row
     return out
 
 
@@ -369,7 +388,8 @@ def vmcp_m(scores: dict[str, dict]) -> int | None:
 
 def rows_not_run(scores: dict[str, dict]) -> dict[str, str]:
     """Table 2's rows (and the unconditional model of sec. 6.5) that this run could not produce, with why."""
-    ran_unconditional = any(not s["chord_video"] for s in scores.values())
+    ran_unconditional = any(name.startswith("w/o video") or (not s["chord_video"] and not s.get("row"))
+                            for name, s in scores.items())
     return {name: why for name, why in NOT_RUN_REASONS.items()
             if name not in scores and not (name.startswith("w/o video") and ran_unconditional)}
 
@@ -479,6 +499,9 @@ def build_provenance(data_root: str | Path, songs: list[EvalSong], variants: lis
     semantic = sorted({str(s.video.get("semantic_encoder")) for s in songs})
     ckpts = {}
     for v in variants:  # the fixed-tempo row shares V-MusProd's checkpoint
+        if v.row:
+            ckpts.setdefault(f"{v.ckpt_dir}:{v.row}", f"{v.name}: {v.ckpt_dir}/{{{','.join(VR.ROWS[v.row].folders.values())}}}")
+            continue
         info = checkpoint_info(v.ckpt_dir)
         ckpts.setdefault(v.ckpt_dir, f"{v.ckpt_dir} (d_model {info['chord']['d_model']}, chord video="
                                      f"{info['chord']['video']}, epochs {'/'.join(str(info[s]['epochs']) for s in STAGES)}"
@@ -521,11 +544,12 @@ def set_threads(cfg: EvalConfig) -> None:
 def evaluate_split(data_root: str | Path, ckpt_dirs: dict[str, str], out_dir: str | Path, *,
                    cfg: EvalConfig | None = None, vmcp_cfg: V.VMCPConfig = VMCP_TINY,
                    vmcp_ckpt: str | Path | None = None, anchor_json: str | Path | None = None,
-                   **overrides) -> dict:
+                   variants_dir: str | Path | None = None, rows=tuple(VR.ROWS), **overrides) -> dict:
     """Generate for every video of `split` with every variant, score everything, write the report.
 
     ckpt_dirs: row name -> checkpoint folder (`<dir>/{chord,melody,accompaniment}/`); the full model is
-    named "V-MusProd". overrides: EvalConfig fields (split="test", seed=0, m=70, ...). Returns the
+    named "V-MusProd". variants_dir: a `models.variants` checkpoint directory; its `rows` that were trained
+    there are evaluated too (a row also given in ckpt_dirs is taken from ckpt_dirs). overrides: EvalConfig fields (split="test", seed=0, m=70, ...). Returns the
     result dict written to evaluation.json, plus "paths".
     """
     cfg = eval_config(cfg, **overrides)
@@ -535,6 +559,8 @@ def evaluate_split(data_root: str | Path, ckpt_dirs: dict[str, str], out_dir: st
         raise ValueError(f"no {cfg.split} songs with video features and notes under {data_root}")
     vmcp_model, vmcp_info = prepare_vmcp(data_root, cfg, vmcp_cfg, vmcp_ckpt, Path(out_dir) / "vmcp")
     variants = variants_for(ckpt_dirs, cfg)
+    if variants_dir is not None:
+        variants += [v for v in VR.eval_variants(variants_dir, rows) if v.name not in ckpt_dirs]
     pieces = {v.name: generate_variant(songs, v, cfg) for v in variants}
     scores = {v.name: score_variant(songs, pieces[v.name], v, cfg, vmcp_model) for v in variants}
     real = score_real(songs, cfg, vmcp_model)

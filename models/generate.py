@@ -6,6 +6,9 @@ the motion tempo `video_tempo_bpm`, duration) and the checkpoint folder written 
 it covers the whole video at the tempo derived from motion (sec. 4.1); notes past the video's end are
 dropped and the last ones cut at its end. `write_midi` and `render_and_mux` (fluidsynth + ffmpeg) turn
 the notes into a music video.
+
+The Table 2 ablations generate through `generate_one_stream` (Video2music; CMT-style with a rhythm plan)
+and `generate_chord2music` (Video2chord2music); models/variants.py says which row uses which.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from pathlib import Path
 
 from models import tokens as tk
 from models.checkpoint import load_model
+from models.rhythm import RhythmConfig, apply_strength, cmt_rhythm
 from models.sample import Grammar, SamplingConfig, condition_context, sample_sequence, video_context
 from symmv.io import media
 from symmv.io.midi import write_notes
@@ -54,6 +58,37 @@ def clip_to(notes: list[Note], duration_s: float) -> list[Note]:
                                                     n.position, n.duration_16th) for n in kept]
 
 
+def piece_timing(features: dict) -> tuple[float, float, int]:
+    """(tempo_bpm, duration_s, n_bars) of the piece for a video: the motion tempo of sec. 4.1, else the
+    dataset-range mapping of `motion_mean`, else DEFAULT_TEMPO_BPM."""
+    tempo = features.get("video_tempo_bpm")
+    if not tempo and "motion_mean" in features and "motion_range" in features:
+        tempo = tempo_from_motion(features["motion_mean"], *features["motion_range"])
+    tempo = float(tempo or DEFAULT_TEMPO_BPM)
+    duration_s = float(features["duration_s"])
+    return tempo, duration_s, bars_for(duration_s, tempo)
+
+
+def make_grammar(stage: str, model, n_bars: int, tempo: float, cfg: SamplingConfig, chords=(), melody=(),
+                 rhythm=None) -> Grammar:
+    pitch_range = cfg.pitch_range or getattr(model.cfg, "pitch_range", (21, 108))
+    return Grammar(stage, n_bars, tempo, chords, pitch_range=pitch_range, max_tokens=cfg.max_tokens,
+                   chord_grid=cfg.chord_grid, melody=melody if cfg.below_melody else (),
+                   max_notes_per_onset=cfg.max_notes_per_onset, rhythm=rhythm)
+
+
+def sampling_config(sampling: SamplingConfig | None, temperature, top_p, max_tokens: int) -> SamplingConfig:
+    return replace(sampling or SamplingConfig(), temperature=temperature, top_p=top_p, max_tokens=max_tokens)
+
+
+def sample_chords(chord_model, features: dict, n_bars: int, tempo: float, cfg: SamplingConfig,
+                  seed: int) -> list[tk.ChordEvent]:
+    """The Chord Transformer's progression for the video (the unconditional one ignores the video)."""
+    ctx = video_context(chord_model, features.get("semantic"), features.get("color"))
+    return tk.decode_chords(sample_sequence(chord_model, ctx, make_grammar("chord", chord_model, n_bars, tempo, cfg),
+                                            cfg, seed))
+
+
 def generate_music(features: dict, ckpt_dir: str | Path, seed: int = 0, temperature: float | dict = 1.0,
                    top_p: float | dict = 0.9, device: str = "cpu", max_tokens: int = 20000,
                    models: dict | None = None, sampling: SamplingConfig | None = None,
@@ -66,38 +101,76 @@ def generate_music(features: dict, ckpt_dir: str | Path, seed: int = 0, temperat
     `sampling` sets the grammar options (temperature / top-p come from the arguments); `return_chords`
     also returns the chord stage's chords.
     """
-    tempo = features.get("video_tempo_bpm")
-    if not tempo and "motion_mean" in features and "motion_range" in features:
-        tempo = tempo_from_motion(features["motion_mean"], *features["motion_range"])
-    tempo = float(tempo or DEFAULT_TEMPO_BPM)
-    duration_s = float(features["duration_s"])
-    n_bars = bars_for(duration_s, tempo)
+    tempo, duration_s, n_bars = piece_timing(features)
     models = models or {s: load_model(Path(ckpt_dir) / s, device=device) for s in ("chord", "melody", "accompaniment")}
-    cfg = replace(sampling or SamplingConfig(), temperature=temperature, top_p=top_p, max_tokens=max_tokens)
-
-    def grammar(stage, chords=(), melody=()):
-        pitch_range = cfg.pitch_range or getattr(models[stage].cfg, "pitch_range", (21, 108))
-        return Grammar(stage, n_bars, tempo, chords, pitch_range=pitch_range, max_tokens=max_tokens,
-                       chord_grid=cfg.chord_grid, melody=melody if cfg.below_melody else (),
-                       max_notes_per_onset=cfg.max_notes_per_onset)
-
-    chord_model = models["chord"]
-    ctx = video_context(chord_model, features.get("semantic"), features.get("color"))
-    chords = tk.decode_chords(sample_sequence(chord_model, ctx, grammar("chord"), cfg, seed))
+    cfg = sampling_config(sampling, temperature, top_p, max_tokens)
+    chords = sample_chords(models["chord"], features, n_bars, tempo, cfg, seed)
 
     cond = tk.encode(chords=chords, n_bars=n_bars, tempo_bpm=tempo, bos_eos=False)
     ctx = condition_context(models["melody"], cond)
-    melody_tokens = sample_sequence(models["melody"], ctx, grammar("melody", chords), cfg, seed + 1)
+    melody_tokens = sample_sequence(models["melody"], ctx, make_grammar("melody", models["melody"], n_bars, tempo, cfg,
+                                                                        chords), cfg, seed + 1)
     melody = tk.decode_notes(melody_tokens, track="melody", tempo_bpm=tempo, velocity=VELOCITY["melody"])
 
     cond = tk.encode(melody, chords, n_bars=n_bars, tempo_bpm=tempo, bos_eos=False)
     ctx = condition_context(models["accompaniment"], cond)
-    accomp_tokens = sample_sequence(models["accompaniment"], ctx, grammar("accompaniment", chords, melody), cfg,
-                                    seed + 2)
+    grammar = make_grammar("accompaniment", models["accompaniment"], n_bars, tempo, cfg, chords, melody)
+    accomp_tokens = sample_sequence(models["accompaniment"], ctx, grammar, cfg, seed + 2)
     accomp = tk.decode_notes(accomp_tokens, track="accompaniment", tempo_bpm=tempo,
                              velocity=VELOCITY["accompaniment"])
     notes = sorted(clip_to(melody + accomp, duration_s), key=lambda n: (n.onset_s, n.pitch, n.track))
     return (notes, chords) if return_chords else notes
+
+
+def split_tracks(notes: list[Note], tempo_bpm: float, n_bars: int) -> list[Note]:
+    """One-stream output -> melody / accompaniment by the dataset's own skyline (annotators/skyline.py),
+    with V-MusProd's per-track velocities, so every Table 2 row is scored and rendered alike."""
+    from annotators.skyline import skyline
+    from symmv.core.records import Beat
+
+    beat_s = 60.0 / tempo_bpm
+    beats = [Beat(k * beat_s, k // 4, k % 4 + 1) for k in range(4 * n_bars + 1)]
+    return [replace(n, velocity=VELOCITY[n.track]) for n in skyline(notes, beats)]
+
+
+def generate_one_stream(features: dict, ckpt_dir: str | Path, seed: int = 0, temperature: float | dict = 1.0,
+                        top_p: float | dict = 0.9, device: str = "cpu", max_tokens: int = 20000,
+                        models: dict | None = None, sampling: SamplingConfig | None = None, stage: str = "music",
+                        rhythm: RhythmConfig | None = None) -> list[Note]:
+    """Video2music (sec. 6.4): the "music" stage writes chords and every note in one stream from the video.
+
+    With an unconditional "music" checkpoint and `rhythm`, the CMT-style baseline: the video steers only
+    the rhythm, through the rule-based plan of models/rhythm.py (onsets, density, strength). `stage`
+    names the checkpoint sub-folder / `models` key.
+    """
+    tempo, duration_s, n_bars = piece_timing(features)
+    model = (models or {}).get(stage) or load_model(Path(ckpt_dir) / stage, device=device)
+    cfg = sampling_config(sampling, temperature, top_p, max_tokens)
+    plan = None
+    if rhythm is not None:
+        plan = cmt_rhythm(features.get("motion"), features.get("shot_boundaries_s"), duration_s, tempo, n_bars, rhythm)
+    ctx = video_context(model, features.get("semantic"), features.get("color"))
+    tokens = sample_sequence(model, ctx, make_grammar("music", model, n_bars, tempo, cfg, rhythm=plan), cfg, seed)
+    notes = split_tracks(tk.decode_notes(tokens, tempo_bpm=tempo), tempo, n_bars)
+    if plan is not None:
+        notes = apply_strength(notes, plan)
+    return sorted(clip_to(notes, duration_s), key=lambda n: (n.onset_s, n.pitch, n.track))
+
+
+def generate_chord2music(features: dict, ckpt_dir: str | Path, seed: int = 0, temperature: float | dict = 1.0,
+                         top_p: float | dict = 0.9, device: str = "cpu", max_tokens: int = 20000,
+                         models: dict | None = None, sampling: SamplingConfig | None = None) -> list[Note]:
+    """Video2chord2music (sec. 6.4): V-MusProd's chord stage, then one "notes" decoder over the chords
+    writing melody and accompaniment together."""
+    tempo, duration_s, n_bars = piece_timing(features)
+    models = models or {s: load_model(Path(ckpt_dir) / s, device=device) for s in ("chord", "notes")}
+    cfg = sampling_config(sampling, temperature, top_p, max_tokens)
+    chords = sample_chords(models["chord"], features, n_bars, tempo, cfg, seed)
+    ctx = condition_context(models["notes"], tk.encode(chords=chords, n_bars=n_bars, tempo_bpm=tempo, bos_eos=False))
+    tokens = sample_sequence(models["notes"], ctx, make_grammar("notes", models["notes"], n_bars, tempo, cfg, chords),
+                             cfg, seed + 1)
+    notes = split_tracks(tk.decode_notes(tokens, tempo_bpm=tempo), tempo, n_bars)
+    return sorted(clip_to(notes, duration_s), key=lambda n: (n.onset_s, n.pitch, n.track))
 
 
 def write_midi(notes: list[Note], path: str | Path, tempo_bpm: float = 120.0) -> Path:

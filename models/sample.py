@@ -12,7 +12,12 @@ Per token: sample the type, then each attribute that type uses, every draw restr
   - the piece has exactly `n_bars` bars (the video length in bars at its tempo): EOS only in the last
     bar, no Bar after it; `max_tokens` forces EOS as a safety net;
   - melody/accompaniment: the chords from the chord stage are copied into the decoder at their
-    positions (the Position token before a chord is forced, then the chord itself).
+    positions (the Position token before a chord is forced, then the chord itself);
+  - the one-stream stages of the ablations: "notes" (Video2chord2music) copies the chords like the melody
+    stage and places up to `max_notes_per_onset` + 1 notes per onset (melody and accompaniment together);
+    "music" (Video2music, CMT-style) generates chords (on the chord grid) and notes in one stream;
+  - optionally a rhythm plan (models/rhythm.py, the CMT-style baseline): onsets on the video's visual
+    beats and a number of onsets per bar set by the motion speed.
 Temperature and top-p may be one number or a dict per attribute ("stochastic temperature-controlled
 sampling", paper sec. 4.3 [19]).
 """
@@ -26,8 +31,11 @@ import torch
 
 from models import tokens as tk
 from models.controller import frame_timing, stride_index
+from models.rhythm import RhythmPlan, bar_positions
 from models.transformers import CompoundDecoder, Context, new_cache
 
+CHORD_STAGES = ("chord", "music")  # stages that generate chords; the others copy the chord stage's
+POLYPHONIC_STAGES = ("accompaniment", "notes", "music")  # several notes may start at one position
 ATTRS_OF_TYPE = {t: [a for i, a in enumerate(tk.ATTRIBUTES) if tk.ATTRIBUTES_USED[t, i] and a != "type"]
                  for t in range(len(tk.TYPE_NAMES))}
 
@@ -77,18 +85,22 @@ class Grammar:
 
     def __init__(self, stage: str, n_bars: int, tempo_bpm: float | None, chords=(), *,
                  pitch_range=(21, 108), max_tokens: int = 20000, chord_grid: int = 1, melody=(),
-                 max_notes_per_onset: int = 10):
+                 max_notes_per_onset: int = 10, rhythm: RhythmPlan | None = None):
         self.stage, self.n_bars, self.max_tokens = stage, max(1, n_bars), max_tokens
         self.tempo, self.pitch_range = tk.tempo_bucket(tempo_bpm), tuple(pitch_range)
-        self.chord_grid = max(1, chord_grid) if stage == "chord" else 1
-        self.max_notes_per_onset = max_notes_per_onset
+        self.chord_grid = max(1, chord_grid) if stage in CHORD_STAGES else 1
+        # The chord stage's positions are its chord grid; "music" places notes on any 16th.
+        self.position_step = self.chord_grid if stage == "chord" else 1
+        # "notes" carries the melody note too: one more per onset than the accompaniment alone.
+        self.max_notes_per_onset = max_notes_per_onset + (stage == "notes")
+        self.rhythm, self.onsets_in_bar = rhythm, 0
         # 16th step -> highest melody pitch sounding there (accompaniment stays below it)
         self.melody_top: dict[int, int] = {}
         for n in melody:
             start = n.bar * tk.STEPS_PER_BAR + n.position
             for step in range(start, start + max(1, n.duration_16th)):
                 self.melody_top[step] = max(self.melody_top.get(step, 0), n.pitch)
-        self.chord_at = {(c.bar, c.position): c for c in chords} if stage != "chord" else {}
+        self.chord_at = {(c.bar, c.position): c for c in chords} if stage not in CHORD_STAGES else {}
         self.bar, self.pos, self.last, self.n_tokens = -1, -1, None, 0
         self.pitches_here: set[int] = set()
         self.chord_done: set[tuple[int, int]] = set()
@@ -120,19 +132,32 @@ class Grammar:
 
     def allowed_types(self) -> np.ndarray:
         ok = np.zeros(len(tk.TYPE_NAMES), dtype=bool)
-        last_bar = self.bar >= self.n_bars - 1
-        can_rhythm = not last_bar or self.pos + self.chord_grid < tk.STEPS_PER_BAR
         after_position = self.last[0] == tk.RHYTHM and self.last[1] != tk.BAR
         if after_position:
-            ok[tk.CHORD if self.stage == "chord" else tk.NOTE] = True
-        else:
-            ok[tk.RHYTHM] = can_rhythm
-            ok[tk.EOS] = last_bar
-            # the melody is a skyline: one note per position
-            ok[tk.NOTE] = (self.stage == "accompaniment" and self.last[0] in (tk.NOTE, tk.CHORD)
-                           and len(self.pitches_here) < self.max_notes_per_onset) or (
-                self.stage == "melody" and self.last[0] == tk.CHORD)
+            ok[tk.CHORD] = self.stage == "chord" or (self.stage == "music" and self.pos % self.chord_grid == 0)
+            ok[tk.NOTE] = self.stage != "chord"
+            return ok
+        if self.rhythm is not None and self.last[0] == tk.CHORD:  # a planned onset is a note onset
+            ok[tk.NOTE] = True
+            return ok
+        positions, may_end_bar = self.next_positions()
+        ok[tk.RHYTHM] = positions.any() or (may_end_bar and not self.in_last_bar())
+        ok[tk.EOS] = self.in_last_bar() and may_end_bar
+        ok[tk.NOTE] = (self.stage in POLYPHONIC_STAGES and self.last[0] in (tk.NOTE, tk.CHORD)
+                       and len(self.pitches_here) < self.max_notes_per_onset) or (
+            self.stage == "melody" and self.last[0] == tk.CHORD)  # the melody is a skyline: one note per position
+        if not ok.any():  # cannot happen for a consistent rhythm plan; never leave the sampler without a move
+            ok[tk.EOS if self.in_last_bar() else tk.RHYTHM] = True
         return ok
+
+    def next_positions(self) -> tuple[np.ndarray, bool]:
+        """(16,) bool: positions the next Position token may take in this bar; whether the bar may end."""
+        if self.rhythm is not None and self.bar >= 0:
+            return bar_positions(self.rhythm, self.bar, self.pos, self.onsets_in_bar)
+        positions = np.zeros(tk.STEPS_PER_BAR, dtype=bool)
+        first = self.pos + 1 + (-(self.pos + 1)) % self.position_step  # next position on the grid
+        positions[first:: self.position_step] = True
+        return positions, True
 
     def in_last_bar(self) -> bool:
         return self.bar >= self.n_bars - 1
@@ -140,9 +165,11 @@ class Grammar:
     def allowed(self, attr: str, values: dict) -> np.ndarray:
         ok = np.zeros(tk.VOCAB[attr], dtype=bool)
         if attr == "barbeat":
-            ok[tk.BAR] = self.bar < self.n_bars - 1
-            first = self.pos + 1 + (-(self.pos + 1)) % self.chord_grid  # next position on the grid
-            ok[2 + first: 2 + tk.STEPS_PER_BAR: self.chord_grid] = True
+            positions, may_end_bar = self.next_positions()
+            ok[tk.BAR] = self.bar < self.n_bars - 1 and may_end_bar
+            ok[2:] = positions
+            if not ok.any():  # see allowed_types
+                ok[tk.BAR] = True
         elif attr == "pitch":
             lo, hi = self.pitch_range
             top = self.melody_top.get(self.bar * tk.STEPS_PER_BAR + self.pos)
@@ -175,6 +202,7 @@ class Grammar:
         type_, bb = int(token[0]), int(token[1])
         if type_ == tk.RHYTHM:
             self.bar, self.pos = (self.bar + 1, -1) if bb == tk.BAR else (self.bar, bb - 2)
+            self.onsets_in_bar = 0 if bb == tk.BAR else self.onsets_in_bar + 1
             self.pitches_here = set()
         elif type_ == tk.NOTE:
             self.pitches_here.add(int(token[tk.F["pitch"]]) - 1)

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from models import data as D
 from models import tokens as tk
 from models.checkpoint import load_model, load_optimizer, save_model, save_optimizer
-from models.config import SIZES, STAGES, ModelConfig, TrainConfig, configs_for, save_json
+from models.config import ALL_STAGES, SIZES, STAGES, ModelConfig, TrainConfig, configs_for, save_json
 from models.transformers import CompoundDecoder, build_model, compound_loss
 
 
@@ -86,9 +86,14 @@ def unigram_parts(log_probs: dict[str, torch.Tensor], items: list[dict],
     return total / max(n, 1), {a: sum(c * b for c, b in v) / sum(b for _, b in v) for a, v in parts.items()}
 
 
+# The tracks whose notes a stage generates ("music" / "notes": both, in one stream).
+STAGE_TRACKS = {"chord": (), "melody": ("melody",), "accompaniment": ("accompaniment",),
+                "music": D.TRACKS, "notes": D.TRACKS}
+
+
 def track_pitch_range(examples: list[D.SongExample], stage: str) -> tuple[int, int]:
     """0.5-99.5th percentile of the stage's training pitches: the sampler's pitch range for the track."""
-    pitches = [n.pitch for ex in examples for n in getattr(ex, stage, [])]
+    pitches = [n.pitch for ex in examples for track in STAGE_TRACKS[stage] for n in getattr(ex, track)]
     if len(pitches) < 100:
         return (21, 108)
     lo, hi = np.percentile(pitches, [0.5, 99.5])
@@ -146,10 +151,13 @@ def data_dims(examples: list[D.SongExample]) -> tuple[int, int]:
 
 def train_stage(stage: str, out_dir: str | Path, *, data_root: str | Path | None = None, tables: dict | None = None,
                 size: str = "tiny", model_cfg: ModelConfig | None = None, train_cfg: TrainConfig | None = None,
-                resume: bool = True, progress: bool = True, provenance: dict | None = None) -> dict:
+                resume: bool = True, progress: bool = True, provenance: dict | None = None,
+                folder: str | None = None) -> dict:
     """Train one stage; returns a summary (best/last validation loss, unigram baseline, history, paths).
 
     `provenance` (data sources, license, command) is stored with the checkpoint's config and summary.
+    `folder` names the checkpoint sub-folder (default: the stage), so that ablations of one stage
+    (models/variants.py: "chord-no-semantic", ...) live next to V-MusProd's stages.
     """
     default_model, default_train = configs_for(stage, size)
     model_cfg, train_cfg = model_cfg or default_model, train_cfg or default_train
@@ -158,14 +166,14 @@ def train_stage(stage: str, out_dir: str | Path, *, data_root: str | Path | None
     rank, world = distributed()
     tables = tables if tables is not None else D.load_tables(data_root)
     train_ex, val_ex = D.build_examples(tables, "train"), D.build_examples(tables, "val")
-    if model_cfg.stage == "chord" and model_cfg.video:
+    if model_cfg.video_conditioned:
         sem, col = data_dims(train_ex)
         if not sem:
             raise ValueError("chord stage with video needs video_features for the training songs")
         model_cfg.controller = replace(model_cfg.controller, semantic_dim=sem, color_dim=col)
-    if model_cfg.encoder_decoder:
-        model_cfg.pitch_range = track_pitch_range(train_ex, stage)
-    out = Path(out_dir) / stage
+    if STAGE_TRACKS[model_cfg.stage]:
+        model_cfg.pitch_range = track_pitch_range(train_ex, model_cfg.stage)
+    out = Path(out_dir) / (folder or stage)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(train_cfg.seed)
     device = train_cfg.device if world == 1 or not train_cfg.device.startswith("cuda") else f"cuda:{rank}"
@@ -256,25 +264,44 @@ def train_stage(stage: str, out_dir: str | Path, *, data_root: str | Path | None
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--stage", choices=[*STAGES, "all"], required=True)
+    p.add_argument("--stage", choices=[*ALL_STAGES, "all"], required=True,
+                   help="all = V-MusProd's chord, melody, accompaniment; music / notes: the one-decoder "
+                        "ablations (Video2music or, with --unconditional, the CMT-style model; Video2chord2music)")
     p.add_argument("--size", choices=list(SIZES), default="tiny")
     p.add_argument("--data", required=True, help="dataset root (Hive-partitioned Parquet tables)")
     p.add_argument("--out", required=True, help="checkpoint directory (one sub-folder per stage)")
+    p.add_argument("--folder", help="checkpoint sub-folder (default: the stage name); one stage only")
     p.add_argument("--epochs", type=int), p.add_argument("--batch-size", type=int), p.add_argument("--lr", type=float)
-    p.add_argument("--device"), p.add_argument("--seed", type=int)
-    p.add_argument("--unconditional", action="store_true", help="chord stage without video (paper sec. 6.5)")
+    p.add_argument("--max-steps", type=int), p.add_argument("--device"), p.add_argument("--seed", type=int)
+    p.add_argument("--unconditional", action="store_true", help="chord / music stage without video (sec. 6.5)")
+    p.add_argument("--no-semantic", action="store_true", help="w/o semantic (sec. 6.4): controller without semantic input")
+    p.add_argument("--no-color", action="store_true", help="w/o color (sec. 6.4): controller without color input")
+    p.add_argument("--no-timing-encoding", action="store_true",
+                   help="w/o motion (sec. 6.4): no Timing Encoding (generate it with a fixed tempo)")
     p.add_argument("--no-resume", action="store_true")
     args = p.parse_args(argv)
+    stages = STAGES if args.stage == "all" else [args.stage]
+    if args.folder and len(stages) > 1:
+        p.error("--folder names one stage's checkpoint; give one --stage")
     tables = D.load_tables(args.data)
-    for stage in STAGES if args.stage == "all" else [args.stage]:
+    for stage in stages:
         model_cfg, train_cfg = configs_for(stage, args.size)
-        model_cfg.video = not args.unconditional
-        for name in ("epochs", "batch_size", "lr", "device", "seed"):
+        apply_switches(model_cfg, video=not args.unconditional, semantic=not args.no_semantic,
+                       color=not args.no_color, timing_encoding=not args.no_timing_encoding)
+        for name in ("epochs", "batch_size", "lr", "device", "seed", "max_steps"):
             if getattr(args, name) is not None:
                 setattr(train_cfg, name, getattr(args, name))
         summary = train_stage(stage, args.out, tables=tables, model_cfg=model_cfg, train_cfg=train_cfg,
-                              resume=not args.no_resume)
+                              resume=not args.no_resume, folder=args.folder)
         print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
+
+
+def apply_switches(model_cfg: ModelConfig, *, video: bool = True, semantic: bool = True, color: bool = True,
+                   timing_encoding: bool = True) -> ModelConfig:
+    """The ablation switches of sec. 6.4 on a stage's config (in place; also returned)."""
+    model_cfg.video, model_cfg.timing_encoding = video, timing_encoding
+    model_cfg.controller = replace(model_cfg.controller, use_semantic=semantic, use_color=color)
+    return model_cfg
 
 
 if __name__ == "__main__":

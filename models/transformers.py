@@ -11,6 +11,11 @@ type as in CP Transformer [21]. They differ only in what the decoder cross-atten
   melody), through the bar-level mask: a decoder token attends only encoder tokens of the previous,
   current and next bar.
 
+The Table 2 ablations (sec. 6.4) reuse the two classes with another decoder stream: stage "music"
+(Video2music; unconditional, the CMT-style baseline's model) is a ChordTransformer whose tokens are
+chords and all notes; stage "notes" (Video2chord2music) a NoteTransformer over the chords whose tokens
+are melody and accompaniment notes together. `timing_encoding=False` drops the Timing Encoding (w/o motion).
+
 The paper uses linear attention [26] for speed; we use exact attention through SDPA.
 """
 from __future__ import annotations
@@ -47,7 +52,7 @@ class TokenEmbedding(nn.Module):
         self.bar = nn.Embedding(cfg.max_bars, cfg.d_model)
         self.beat = nn.Embedding(N_BEAT, cfg.d_model)
         self.tempo = nn.Embedding(tk.N_TEMPO, cfg.d_model)
-        self.timing = nn.Embedding(tk.N_TIMING, cfg.d_model)
+        self.timing = nn.Embedding(tk.N_TIMING, cfg.d_model) if cfg.timing_encoding else None
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, tokens: torch.Tensor, start_pos: int = 0) -> torch.Tensor:
@@ -55,7 +60,8 @@ class TokenEmbedding(nn.Module):
         x = sum(emb(tokens[..., i]) for i, emb in enumerate(self.attributes))
         x = x + self.bar(tokens[..., tk.F["bar"]].clamp(0, self.max_bars - 1))
         x = x + self.beat(tokens[..., tk.F["beat"]]) + self.tempo(tokens[..., tk.F["tempo"]])
-        x = x + self.timing(tokens[..., tk.F["timing"]])
+        if self.timing is not None:  # w/o motion: no Timing Encoding (sec. 6.4)
+            x = x + self.timing(tokens[..., tk.F["timing"]])
         pos = torch.arange(start_pos, start_pos + tokens.shape[1], device=tokens.device)
         return self.drop(x + sinusoid(pos, self.d_model))
 
@@ -145,6 +151,8 @@ class CompoundDecoder(nn.Module):
 
 
 class ChordTransformer(CompoundDecoder):
+    """Chord Transformer, and the one-decoder Video2music / unconditional "music" model (same wiring)."""
+
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg, cross=cfg.video)
         self.controller = VideoController(cfg) if cfg.video else None
@@ -158,7 +166,8 @@ class ChordTransformer(CompoundDecoder):
 
 
 class NoteTransformer(CompoundDecoder):
-    """Melody (condition = chords) or Accompaniment (condition = chords + melody) Transformer."""
+    """Melody (condition = chords), Accompaniment (chords + melody) or Video2chord2music's "notes"
+    (condition = chords, decoder = melody + accompaniment) Transformer."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__(cfg, cross=True)
