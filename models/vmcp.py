@@ -1,7 +1,8 @@
 """VMCP: the video-music CLIP model and its retrieval metric (paper sec. 5.1-5.2), plus a beat-alignment figure.
 
 Model (after Surís et al. 2022, the paper's [46]): split video and music into fixed-length segments; a
-video segment is the mean of its frames' stored semantic features (dim read from the data); a music
+video segment is the mean of its frames' stored semantic features (dim read from the data; `video_inputs`
+adds colour and motion, see VMCPConfig); a music
 segment is a log-mel patch of the fluidsynth rendering (models/audio.py) fed to an `AudioEncoder`; one
 transformer encoder per modality runs over the segment sequence; both map into a shared embedding space
 trained with the segment-level InfoNCE of sec. 5.1, in both directions, with a learnable temperature.
@@ -48,7 +49,11 @@ class VMCPConfig:
     audio_encoder_path: str = ""  # checkpoint for pretrained encoders
     audio_dim: int = 128  # output dim of the audio encoder ("cnn" only; pretrained ones report theirs)
     cnn_channels: tuple[int, ...] = (16, 32, 64, 128)  # "cnn": one conv+pool block each (T, n_mels >= 2**len)
-    video_dim: int = 0  # semantic feature dim; 0 = read from the training data
+    video_dim: int = 0  # video segment feature dim; 0 = read from the training data
+    # Per-segment video inputs: the paper's CLIP semantic features; "color" (mean RGB-uv histogram) and
+    # "motion" (RGB difference) add what a one-frame-per-segment semantic encoder cannot see (the
+    # correspondence benchmark's colour <-> harmony and motion <-> rhythm).
+    video_inputs: tuple[str, ...] = ("semantic",)
     d_model: int = 128
     n_heads: int = 4
     n_layers: int = 2
@@ -66,10 +71,13 @@ class VMCPConfig:
 
 @dataclass(frozen=True)
 class VideoClip:
-    """Per-frame semantic features of one video (the `semantic` column of VIDEO_FEATURES)."""
+    """Per-frame features of one video (the `semantic` and `color` columns of VIDEO_FEATURES) and its
+    per-second motion."""
 
     semantic: np.ndarray  # (n_frames, D)
     fps: float
+    color: np.ndarray | None = None  # (n_frames, C)
+    motion: np.ndarray | None = None  # (n_seconds,)
 
     @property
     def duration_s(self) -> float:
@@ -90,8 +98,11 @@ class MusicClip:
 
 def video_clip_from_row(row) -> VideoClip:
     """A VIDEO_FEATURES row (dict / pandas Series) -> VideoClip."""
-    semantic = np.asarray([np.asarray(f, np.float32) for f in row["semantic"]], np.float32)
-    return VideoClip(semantic=semantic, fps=float(row["fps"]))
+    frames = lambda cell: None if cell is None else np.asarray([np.asarray(f, np.float32) for f in cell], np.float32)  # noqa: E731
+    motion = row.get("motion") if hasattr(row, "get") else None
+    return VideoClip(semantic=frames(row["semantic"]), fps=float(row["fps"]),
+                     color=frames(row.get("color") if hasattr(row, "get") else None),
+                     motion=None if motion is None else np.asarray(motion, np.float32))
 
 
 def music_clip_from_notes(notes, mel_cfg=None) -> MusicClip:
@@ -115,16 +126,38 @@ def n_segments(duration_s: float, segment_s: float) -> int:
     return max(1, int(math.floor(duration_s / segment_s + 1e-9)))
 
 
-def video_segments(clip: VideoClip, segment_s: float) -> np.ndarray:
-    """(S, D) mean semantic feature of the frames in each segment [s*seg, (s+1)*seg)."""
-    feats = np.asarray(clip.semantic, np.float32)
-    seg_of_frame = np.floor(np.arange(len(feats)) / clip.fps / segment_s + 1e-9).astype(int)
-    s_count = n_segments(clip.duration_s, segment_s)
+MOTION_LEVELS = np.linspace(0.0, 0.3, 8)  # RBF centres that spread the scalar motion over 8 inputs
+
+
+def video_segments(clip: VideoClip, segment_s: float, inputs: Sequence[str] = ("semantic",)) -> np.ndarray:
+    """(S, D) per segment [s*seg, (s+1)*seg): the mean of its frames' features, for each of `inputs`
+    ("semantic", "color", "motion"), each block scaled to unit norm so none drowns the others."""
+    blocks = []
+    for name in inputs:
+        if name == "motion":
+            block = _frame_means(_motion_frames(clip), 1.0, clip.duration_s, segment_s)
+        else:
+            feats = clip.semantic if name == "semantic" else np.sqrt(np.maximum(clip.color, 0))  # Hellinger
+            block = _frame_means(np.asarray(feats, np.float32), clip.fps, clip.duration_s, segment_s)
+        blocks.append(block / np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-6)
+                      if len(inputs) > 1 else block)
+    return np.concatenate(blocks, axis=1)
+
+
+def _motion_frames(clip: VideoClip) -> np.ndarray:
+    """(n_seconds, 8): each second's motion as soft memberships of MOTION_LEVELS."""
+    m = np.zeros(1, np.float32) if clip.motion is None or not len(clip.motion) else np.asarray(clip.motion, np.float32)
+    return np.exp(-0.5 * ((m[:, None] - MOTION_LEVELS[None]) / 0.03) ** 2).astype(np.float32)
+
+
+def _frame_means(feats: np.ndarray, fps: float, duration_s: float, segment_s: float) -> np.ndarray:
+    seg_of_frame = np.floor(np.arange(len(feats)) / fps / segment_s + 1e-9).astype(int)
+    s_count = n_segments(duration_s, segment_s)
     out = np.zeros((s_count, feats.shape[1]), np.float32)
     for s in range(s_count):
         in_seg = feats[seg_of_frame == s]
         # At low fps a segment may hold no frame: take the nearest one.
-        out[s] = in_seg.mean(axis=0) if len(in_seg) else feats[min(len(feats) - 1, int((s + 0.5) * segment_s * clip.fps))]
+        out[s] = in_seg.mean(axis=0) if len(in_seg) else feats[min(len(feats) - 1, int((s + 0.5) * segment_s * fps))]
     return out
 
 
@@ -296,7 +329,7 @@ class _Segmented:
 def _segment_pairs(pairs: Sequence[tuple[VideoClip, MusicClip]], cfg: VMCPConfig) -> _Segmented:
     vids, mus = [], []
     for video, music in pairs:
-        vs, ms = video_segments(video, cfg.segment_s), music_segments(music, cfg.segment_s)
+        vs, ms = video_segments(video, cfg.segment_s, cfg.video_inputs), music_segments(music, cfg.segment_s)
         s = min(len(vs), len(ms))  # the pair is aligned from t = 0; drop the longer one's tail
         vids.append(vs[:s])
         mus.append(ms[:s])
@@ -327,7 +360,8 @@ def train_vmcp(pairs: Sequence[tuple[VideoClip, MusicClip]], cfg: VMCPConfig = V
     """
     if len(pairs) < 2:
         raise ValueError("contrastive training needs at least 2 pairs")
-    cfg = VMCPConfig(**{**asdict(cfg), "video_dim": cfg.video_dim or int(pairs[0][0].semantic.shape[1])})
+    video_dim = cfg.video_dim or int(video_segments(pairs[0][0], cfg.segment_s, cfg.video_inputs).shape[1])
+    cfg = VMCPConfig(**{**asdict(cfg), "video_dim": video_dim})
     mel_fps = pairs[0][1].frames_per_second
     if abs(mel_fps - cfg.mel_fps) > 1e-6 or pairs[0][1].log_mel.shape[1] != cfg.n_mels:
         raise ValueError(f"log-mel is {mel_fps} fps x {pairs[0][1].log_mel.shape[1]} mels; cfg says "
@@ -384,6 +418,7 @@ def load_vmcp(ckpt_dir: str | Path) -> VMCP:
     meta = json.loads((ckpt_dir / "config.json").read_text())
     conf = meta["config"]
     conf["cnn_channels"] = tuple(conf["cnn_channels"])  # JSON gives a list
+    conf["video_inputs"] = tuple(conf.get("video_inputs", ("semantic",)))
     model = VMCP(VMCPConfig(**conf))
     missing, unexpected = model.load_state_dict(load_file(str(ckpt_dir / "model.safetensors")), strict=False)
     missing = [k for k in missing if not k.startswith("audio_encoder.module.")]
@@ -408,7 +443,8 @@ def _pooled(encode, segs: np.ndarray, cfg: VMCPConfig) -> np.ndarray:
 def embed_videos(model: VMCP, videos: Sequence[VideoClip]) -> np.ndarray:
     """(n, E) unit piece-level video embeddings."""
     model.eval()
-    return np.stack([_pooled(model.encode_video, video_segments(v, model.cfg.segment_s), model.cfg) for v in videos])
+    return np.stack([_pooled(model.encode_video, video_segments(v, model.cfg.segment_s, model.cfg.video_inputs),
+                             model.cfg) for v in videos])
 
 
 def embed_musics(model: VMCP, musics: Sequence[MusicClip]) -> np.ndarray:

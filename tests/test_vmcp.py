@@ -249,3 +249,18 @@ def test_vmcp_through_fluidsynth_beats_chance():
     print({k: (v["P@5"], v["AR"], v["AR_chance"]) for k, v in check.items()})
     assert check["real"]["AR"] < check["real"]["AR_chance"] * 0.6
     assert check["real"]["P@5"] > check["real"]["P@5_chance"] + 15
+
+
+def test_video_inputs_add_colour_and_motion_blocks_of_unit_norm():
+    fps, n = 2.0, 8  # 4 s of video, two 2 s segments
+    color = np.zeros((n, 6), np.float32)
+    color[:4, 0], color[4:, 5] = 1.0, 1.0  # the colour changes at 2 s
+    clip = VideoClip(semantic=np.ones((n, 3), np.float32), fps=fps, color=color,
+                     motion=np.array([0.0, 0.0, 0.3, 0.3], np.float32))
+    segs = video_segments(clip, 2.0, ("semantic", "color", "motion"))
+    assert segs.shape == (2, 3 + 6 + 8)
+    for block in (segs[:, :3], segs[:, 3:9], segs[:, 9:]):
+        assert np.allclose(np.linalg.norm(block, axis=1), 1.0, atol=1e-5)
+    assert segs[0, 3] > 0.99 and segs[1, 8] > 0.99  # each segment's own colour
+    assert np.argmax(segs[0, 9:]) == 0 and np.argmax(segs[1, 9:]) == 7  # still, then fast motion
+    assert np.allclose(video_segments(clip, 2.0), 1.0)  # the paper's semantic-only input is unchanged
