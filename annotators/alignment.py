@@ -12,16 +12,22 @@ cover (piano) is aligned to the video's soundtrack (any instrumentation):
 Features, as in synctoolbox's chroma + DLNCO recipe (Mueller et al.), simplified: the harmonic part of a
 CQT (median-filter HPSS, so the video's drums do not smear the chroma), folded to chroma and normalized per
 frame (timbre-robust: a piano and a band playing the same chords share it), plus decaying locally normalized
-chroma onsets, which sharpen the path at note onsets. Cost: cosine distance on both, summed. Leading and
-trailing silence of either signal is cut before DTW (a silent tail cannot be matched and drags the path). DTW:
-librosa.sequence.dtw with subsequence matching (the cover may start and end anywhere in the video: intros,
-outros, a cover that skips nothing but the video has a spoken prelude), step sizes (1,1),(1,2),(2,1)
-weighted so that a tempo ratio up to 2x either way is reachable.
+chroma onsets taken from the CQT before HPSS (the harmonic filter's 1.2-s median smears onsets: with it, the
+onset cost of bowed strings was lowest 120 ms after the truth), which sharpen the path at note onsets. Cost:
+cosine distance on both, summed. Leading and trailing silence of either signal is cut before DTW (a silent
+tail cannot be matched and drags the path). DTW: librosa.sequence.dtw with subsequence matching (the cover may
+start and end anywhere in the video: intros, outros, a spoken prelude), steps (1,1),(1,2),(2,1), so a tempo
+ratio up to 2x either way is reachable, each costing the same per cover frame (no tempo direction is
+favoured), plus STEP_PENALTY per non-diagonal step: without it, long held chords (equal chroma for seconds)
+let the path drift at no cost (two demo lead sheets drifted by 1.7 s).
 
-Confidence (in [0, 1]): the share of the cover's path frames whose chroma cost lies in the lowest
-`MATCH_QUANTILE` of all cost-matrix cells. An aligned pair runs along the matrix's valley of low costs; an
-unrelated pair has no valley and the optimal path still has to cross ordinary cells. Threshold measured in
-bench/bench_alignment.py: see LOW_CONFIDENCE.
+Confidence: the path's mean chroma cost against a null -- the same DTW run against the video's chroma rotated
+by 3, 6 and 9 semitones (same rhythm, same harmony statistics, wrong pitches): 1 - path cost / the lowest null
+path cost. About 0 for a soundtrack of another piece (the optimal path through unrelated music is no better
+than through a transposed copy), 0.55-0.9 for aligned pairs (bench/bench_alignment.py, the demo's pairs).
+Chroma only: the onset term is close to its null on every pair (rhythm alone does not identify a piece).
+Threshold: LOW_CONFIDENCE. Limits: a cover transposed to another key than the video is refused (its chroma
+does not match; a key-invariant search over the 12 rotations would find it at 12x the DTW time).
 
 Limits: the whole (non-silent) cover is mapped into the video; subsequence matching frees only the video's
 ends. Cover material the video lacks (a talking intro, an extra chorus) is forced onto neighbouring video
@@ -37,13 +43,16 @@ import numpy as np
 
 from symmv.core import schema as _schema
 
-ANNOTATOR_VERSION = "align-chroma-dlnco-dtw 1"
-METHOD = "chroma_cqt+dlnco, subsequence DTW (librosa)"
+ANNOTATOR_VERSION = "align-chroma-dlnco-dtw 2"
+METHOD = "chroma_cqt+dlnco, subsequence DTW (librosa), confidence vs transposed null"
 
 FEATURE_RATE_HZ = 25.0  # 40-ms frames: path quantization +-20 ms, cost matrix of a 5-min song ~ 7500^2 cells
 PATH_STEP_S = 0.5  # the stored path is resampled every 0.5 s of cover time
-MATCH_QUANTILE = 0.10  # "low cost" = among the lowest 10% of the cost matrix
-LOW_CONFIDENCE = 0.4  # below: no alignment (bench: aligned pairs >= 0.57, median 0.79; unrelated <= 0.23)
+STEP_PENALTY = 0.1  # added per (1,2)/(2,1) step, on a cost in [0, 2] (demo + bench sweep: 0.05-0.2 all work)
+NULL_ROTATIONS = (3, 6, 9)  # semitones: the transposed copies of the video the confidence is measured against
+# below: no alignment. Measured (bench/bench_alignment.py --demo): aligned pairs >= 0.31 (30-s demo pairs),
+# >= 0.55 (6-s demo clips, 40-s bench pairs); soundtracks of another piece <= 0.24 (6 s), <= 0.11 (30-40 s)
+LOW_CONFIDENCE = 0.27
 SILENCE_DB = -40.0  # frames this far below the loudest are silence when trimming the ends (room tone, hiss)
 # DTW holds ~20 bytes per cell (cost, accumulated cost, step index): 30M cells ~ 0.6 GB, i.e. two 3.6-min
 # signals at 25 Hz; longer pairs are aligned on a coarser grid (a 5-min pair at ~18 Hz, 55-ms frames)
@@ -93,18 +102,18 @@ def sync_features(audio: np.ndarray, sample_rate: int, rate_hz: float = FEATURE_
 
     hop = _hop(sample_rate, rate_hz)
     audio = np.asarray(audio, np.float32)
-    cqt = np.abs(librosa.cqt(audio, sr=sample_rate, hop_length=hop, fmin=librosa.note_to_hz("A0"),
-                             n_bins=84, bins_per_octave=12))
+    raw_cqt = np.abs(librosa.cqt(audio, sr=sample_rate, hop_length=hop, fmin=librosa.note_to_hz("A0"),
+                                 n_bins=84, bins_per_octave=12))
     # harmonic part (librosa's kernel_size = (harmonic: 31 frames ~ 1.2 s along time, percussive: 9 bins along
     # frequency)): on the bench, drums otherwise pull the path off by seconds (p95 1.5 s -> 0.2 s without pair 9)
-    cqt, _ = librosa.decompose.hpss(cqt, kernel_size=(31, 9))
+    cqt, _ = librosa.decompose.hpss(raw_cqt, kernel_size=(31, 9))
     log_cqt = np.log1p(100.0 * cqt)  # compressed, so loud bass notes do not own the chroma
     chroma = np.zeros((12, log_cqt.shape[1]))
     for b in range(log_cqt.shape[0]):
         chroma[(b + 9) % 12] += log_cqt[b]  # bin 0 is A
     chroma = _unit(chroma)
-    # DLNCO-like: half-wave-rectified chroma increase, locally normalized, then decayed over ~0.2 s
-    onset = np.maximum(0.0, np.diff(np.concatenate([np.zeros((84, 1)), log_cqt], axis=1), axis=1))
+    # DLNCO-like: half-wave-rectified chroma increase (of the CQT before HPSS), locally normalized, decayed ~0.2 s
+    onset = np.maximum(0.0, np.diff(np.concatenate([np.zeros((84, 1)), np.log1p(100.0 * raw_cqt)], axis=1), axis=1))
     onset_chroma = np.zeros_like(chroma)
     for b in range(84):
         onset_chroma[(b + 9) % 12] += onset[b]
@@ -144,8 +153,6 @@ def active_range(audio: np.ndarray, sample_rate: int, frame_s: float) -> tuple[i
 def align(cover_audio: np.ndarray, video_audio: np.ndarray, sample_rate: int, song_id: str = "",
           rate_hz: float = FEATURE_RATE_HZ) -> Alignment:
     """Align the cover (query) into the video soundtrack (reference). Both mono float, same sample rate."""
-    import librosa
-
     n_cover, n_video = len(cover_audio) / sample_rate * rate_hz, len(video_audio) / sample_rate * rate_hz
     if n_cover * n_video > MAX_CELLS:  # keep memory bounded on long songs: a coarser grid
         rate_hz = rate_hz * np.sqrt(MAX_CELLS / (n_cover * n_video))
@@ -156,31 +163,44 @@ def align(cover_audio: np.ndarray, video_audio: np.ndarray, sample_rate: int, so
     c1, v1 = min(c1, chroma_c.shape[1]), min(v1, chroma_v.shape[1])
     chroma_c, onset_c = chroma_c[:, c0:c1], onset_c[:, c0:c1]
     chroma_v, onset_v = chroma_v[:, v0:v1], onset_v[:, v0:v1]
-    cost = 2.0 - chroma_c.T @ chroma_v  # (Tc, Tv): cosine distances of chroma and of onsets, summed in place
-    cost -= onset_c.T @ onset_v
-    _, path = librosa.sequence.dtw(C=cost, subseq=True, step_sizes_sigma=np.array([[1, 1], [1, 2], [2, 1]]),
-                                   weights_add=np.array([0.0, 0.0, 0.0]), weights_mul=np.array([1.0, 2.0, 2.0]))
-    # librosa's backtracking with (2, 1)/(1, 2) steps can end one cell past the matrix: clip to it
-    path = np.minimum(path[::-1], np.array(cost.shape) - 1)  # (L, 2) increasing: (cover frame, video frame)
-    confidence = path_confidence(chroma_c, chroma_v, path)
+    path = warping_path(chroma_c, onset_c, chroma_v, onset_v)
+    null_cost = min(_transposed_path_cost(chroma_c, onset_c, chroma_v, onset_v, k) for k in NULL_ROTATIONS)
+    confidence = float(np.clip(1.0 - path_chroma_cost(chroma_c, chroma_v, path) / max(null_cost, 1e-9), 0.0, 1.0))
     cover_t, video_t = _resample_path(path + np.array([c0, v0]), frame_s)
     return Alignment(song_id=song_id, cover_time_s=cover_t, video_time_s=video_t, confidence=confidence)
 
 
-def path_confidence(chroma_cover: np.ndarray, chroma_video: np.ndarray, path: np.ndarray,
-                    quantile: float = MATCH_QUANTILE, n_sample: int = 200_000) -> float:
-    """Share of path cells (one per cover frame) whose chroma cost is in the lowest `quantile` of all cells.
+def _transposed_path_cost(chroma_c, onset_c, chroma_v, onset_v, semitones: int) -> float:
+    """The null: the optimal path's chroma cost against the video transposed by `semitones`."""
+    chroma_t, onset_t = np.roll(chroma_v, semitones, axis=0), np.roll(onset_v, semitones, axis=0)
+    return path_chroma_cost(chroma_c, chroma_t, warping_path(chroma_c, onset_c, chroma_t, onset_t))
 
-    The quantile comes from `n_sample` random cells (seeded: the same pair gives the same confidence), so no
-    second full-size matrix is held beside the DTW's."""
-    rng = np.random.default_rng(0)
-    i = rng.integers(0, chroma_cover.shape[1], n_sample)
-    j = rng.integers(0, chroma_video.shape[1], n_sample)
-    cut = np.quantile(1.0 - np.einsum("ct,ct->t", chroma_cover[:, i], chroma_video[:, j]), quantile)
-    _, first = np.unique(path[:, 0], return_index=True)  # one cell per cover frame: slow passages weigh the same
+
+def warping_path(chroma_cover: np.ndarray, onset_cover: np.ndarray, chroma_video: np.ndarray,
+                 onset_video: np.ndarray) -> np.ndarray:
+    """(L, 2) increasing (cover frame, video frame): subsequence DTW on chroma + onset cosine distances."""
+    import librosa
+
+    cost = 2.0 - chroma_cover.T @ chroma_video  # (Tc, Tv): cosine distances of chroma and of onsets, summed
+    cost -= onset_cover.T @ onset_video
+    # per cover frame, (1,1), (2,1) and (1,2) cost the same (weights 1, 2 for 2 frames, 1), plus the step penalty
+    _, path = librosa.sequence.dtw(C=cost, subseq=True, step_sizes_sigma=np.array([[1, 1], [1, 2], [2, 1]]),
+                                   weights_add=np.array([0.0, STEP_PENALTY, STEP_PENALTY]),
+                                   weights_mul=np.array([1.0, 1.0, 2.0]))
+    # librosa 0.11 quirk: with subseq=True and a cost matrix taller than wide it returns the path as (column,
+    # row) (it flips the path for an X/Y transpose it only does when given X and Y, not C). Undone here: a
+    # cover sounding longer than the video's soundtrack (a faster official video) was read transposed, which
+    # is what refused the demo's faster soundtracks (strings or not) at confidence 0.15-0.3.
+    if cost.shape[0] > cost.shape[1]:
+        path = path[:, ::-1]
+    return path[::-1]
+
+
+def path_chroma_cost(chroma_cover: np.ndarray, chroma_video: np.ndarray, path: np.ndarray) -> float:
+    """Mean chroma cosine distance along the path, one cell per cover frame (slow passages weigh the same)."""
+    _, first = np.unique(path[:, 0], return_index=True)
     a, b = path[first, 0], path[first, 1]
-    on_path = 1.0 - np.einsum("ct,ct->t", chroma_cover[:, a], chroma_video[:, b])
-    return float(np.mean(on_path <= cut))
+    return float(np.mean(1.0 - np.einsum("ct,ct->t", chroma_cover[:, a], chroma_video[:, b])))
 
 
 def _resample_path(path: np.ndarray, frame_s: float, step_s: float = PATH_STEP_S) -> tuple[np.ndarray, np.ndarray]:

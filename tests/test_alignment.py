@@ -90,3 +90,33 @@ def test_silent_ends_of_the_cover_are_cut_before_dtw():
     err_ms = np.abs(a.video_time(onsets + lead) - warp(onsets)) * 1000
     assert np.median(err_ms) < 80 and np.percentile(err_ms, 95) < 250, err_ms
     assert al.active_range(np.zeros(SR), SR, 0.04) == (0, 25)  # all silent: the whole range
+
+
+def test_aligns_a_faster_soundtrack_that_sounds_shorter_than_the_cover():
+    """A video 15% faster than the cover: the cost matrix is taller than wide, where librosa returns the
+    subsequence path transposed (the bug that refused the demo's faster soundtracks)."""
+    chords = chord_sequence(5)
+    end = chords[-1][0] + chords[-1][1]
+    faster = lambda t: 0.8 + 0.85 * np.asarray(t, float)  # noqa: E731
+    cover = synth(chords, lambda t: t, end + 0.5, sustained=False)
+    video = synth(chords, faster, float(faster(end)) + 1.0, sustained=True, seed=5)
+    a = al.align(cover, video, SR)
+    onsets = np.array([c[0] for c in chords])
+    err_ms = np.abs(a.video_time(onsets) - faster(onsets)) * 1000
+    assert np.median(err_ms) < 80 and np.percentile(err_ms, 95) < 250, err_ms
+    assert al.low_confidence(a) is None
+
+
+def test_confidence_separates_the_same_piece_from_another_piece_over_several_seeds():
+    """The same chords re-voiced and re-timed align above LOW_CONFIDENCE, other chord sequences stay below."""
+    right, wrong = [], []
+    for seed in (11, 12, 13):
+        chords = chord_sequence(seed, n=16)
+        end = chords[-1][0] + chords[-1][1]
+        cover = synth(chords, lambda t: t, end + 0.5, sustained=False)
+        video = synth(chords, lambda t: 1.0 + 1.1 * t, 1.0 + 1.1 * end + 1.0, sustained=True, seed=seed)
+        other = synth(chord_sequence(seed + 50, n=16), lambda t: 1.0 + 1.1 * t, 1.0 + 1.1 * end + 1.0,
+                      sustained=True, seed=seed)
+        right.append(al.align(cover, video, SR).confidence)
+        wrong.append(al.align(cover, other, SR).confidence)
+    assert min(right) >= al.LOW_CONFIDENCE > max(wrong), (right, wrong)
