@@ -272,3 +272,48 @@ def test_cmt_row_plays_on_the_cut_and_densest_where_the_video_moves(trained_rows
     assert per_bar[peak_bar] > per_bar.min()
     # strength: the loudest notes are the burst's
     assert max(notes, key=lambda n: n.velocity).bar == peak_bar
+
+
+# ----------------------------------------------------------------------------------------------------
+# Table 2 from the registry: models.evaluate takes the trained rows
+
+
+@pytest.mark.slow  # ~45 s on the shared 2-core box: VMCP training and fluidsynth renders of 3 rows
+def test_evaluate_split_reports_the_registry_rows(tmp_path):
+    from test_evaluate import HAVE_FLUIDSYNTH, VMCP_TEST, write_dataset
+
+    from models import evaluate as E
+
+    if not HAVE_FLUIDSYNTH:
+        pytest.skip("fluidsynth / TimGM6mb soundfont not installed (VMCP renders the music)")
+    root = write_dataset(tmp_path / "data")  # 3 test videos, cuts at 2 s and 4 s
+    rows = ("w/o semantic", "Video2music", "CMT")
+    VR.train_all_variants(root, tmp_path / "ckpt", "tiny", steps=2, rows=rows, progress=False,
+                          train_overrides=dict(window_bars=4, windows_per_song=1, max_val_windows=2, warmup_steps=1))
+    result = E.evaluate_split(root, {}, tmp_path / "report", vmcp_cfg=VMCP_TEST, split="test", n_boot=20,
+                              fixed_tempo_ablation=False, variants_dir=tmp_path / "ckpt", rows=VR.ROWS)
+    assert set(result["variants"]) == set(rows)  # rows not trained there are left out ...
+    assert {"w/o color", "Video2chord2music", "w/o video (unconditional)"} <= set(result["not_run"])
+    assert not set(rows) & set(result["not_run"])  # ... and reported as not run, the trained ones not
+    for name in rows:
+        assert result["variants"][name]["quality"]["n_pieces_quality"] == 3 and result["variants"][name]["vmcp"]["M"] == 3
+    assert result["variants"]["Video2music"]["chord_video"] and not result["variants"]["CMT"]["chord_video"]
+    # CMT plays a note onset on the 16th nearest each cut: at most half a 16th (<= 0.094 s at 80 BPM) away
+    assert result["variants"]["CMT"]["beat_alignment"]["onsets"]["score"] > math.exp(-0.094 ** 2 / (2 * 0.1 ** 2))
+    assert "CMT: " in result["provenance"]["checkpoints"]
+
+
+def test_train_cli_flags_reach_the_checkpoint(tmp_path):
+    from models.synthetic import write_synthetic_dataset
+    from models.train import main
+
+    root = write_synthetic_dataset(tmp_path / "data", n_songs=6, semantic_dim=SEM, color_dim=COL)
+    common = ["--size", "tiny", "--data", str(root), "--out", str(tmp_path / "ckpt"), "--max-steps", "1"]
+    main(["--stage", "chord", "--no-color", "--folder", "chord-no-color", *common])
+    main(["--stage", "music", "--unconditional", "--no-timing-encoding", *common])
+    cfg = read_config(tmp_path / "ckpt" / "chord-no-color")
+    assert cfg.stage == "chord" and cfg.video and cfg.controller.use_semantic and not cfg.controller.use_color
+    cfg = read_config(tmp_path / "ckpt" / "music")
+    assert cfg.stage == "music" and not cfg.video and not cfg.timing_encoding
+    with pytest.raises(SystemExit):  # one folder cannot hold three stages
+        main(["--stage", "all", "--folder", "x", *common])
