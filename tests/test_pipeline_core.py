@@ -202,6 +202,8 @@ def hostile_build(tiny_source, tiny_build, build_cache, tmp_path_factory):
     cover("dupcover001", stem="dupcover001b")
     cover("claimpair01", paired_video={"id": "someother1", "webpage_url": "https://youtu.be/someother1"})
     cover("liar0000001", duration=32.0)  # a 6 s file claiming 32 s
+    other = next(c for c in good if c.id in built and c.id != song.id)  # another piece, titled as this one:
+    cover("wrongpiece1", media=Path(other.media_path), duration=other.duration_s)  # its video's soundtrack differs
     blip = covers / "blip0000001.m4a"
     subprocess.run(["ffmpeg", "-y", "-v", "error", "-i", str(audio), "-t", "0.3", str(blip)], check=True)
     _info(covers, "blip0000001", title=title, duration=0.3)
@@ -227,6 +229,8 @@ def test_each_bad_item_is_its_own_reject_row(hostile_build):
     assert ("blip0000001", "measure", "too_short") in got
     assert ("baddur00001", "discover_videos", "bad_metadata:duration") in got
     assert ("dangling001", "discover_videos", "missing_media") in got
+    assert ("wrongpiece1", "alignment", "low_confidence") in got  # the video's soundtrack is another piece
+    assert summary["reject_reasons"]["alignment:low_confidence"] == 1  # and only that cover is refused
 
 
 def test_bad_items_neither_sink_nor_poison_the_good_ones(hostile_build, tiny_build):
@@ -254,24 +258,27 @@ def test_music_qc_rows_for_every_song(tiny_build):
     assert all("music_qc" in json.loads(p) for p in songs.provenance)
 
 
-@pytest.mark.slow
-def test_alignment_stage_writes_monotone_confident_paths_or_refuses(tiny_source, build_cache, tmp_path):
-    """The stage's contract on the demo's soundtracks. Its accuracy against the known answer is measured by
-    bench/bench_alignment.py on 40-s+ pieces (median 24 ms); on these 6-s clips one accepted pair was
-    300 ms off (confidence 0.48), which is why --align is off by default."""
+def test_default_build_aligns_every_demo_pair_to_its_known_time_map(tiny_build, tiny_source):
+    """Alignment is on by default: every matched demo pair gets a monotone path that agrees with the demo's
+    known answer (ground_truth/<cover>.alignment.json: video_s = intro_s + cover_s * stretch) at the cover's
+    note onsets, and none is refused (each soundtrack is the same piece)."""
     import numpy as np
 
-    from flows.build import build_symmv
+    from annotators.alignment import LOW_CONFIDENCE
+    from symmv.io.midi import read_notes
 
-    out = tmp_path / "aligned"
-    summary = build_symmv(config=BuildConfig(source_dir=tiny_source, out=out, card_dir=tmp_path / "cards",
-                                             progress=False, cache_dir=build_cache, align=True, **TINY))
-    songs, alignment = symmv.load("songs", root=out).set_index("song_id"), symmv.load("alignment", root=out)
-    refused = summary["reject_reasons"].get("alignment:low_confidence", 0)
-    assert len(alignment) == len(songs) and len(alignment) + refused >= 2  # every matched pair: aligned or refused
+    root, summary = tiny_build
+    songs, alignment = symmv.load("songs", root=root).set_index("song_id"), symmv.load("alignment", root=root)
+    assert summary["reject_reasons"].get("alignment:low_confidence", 0) == 0
+    assert len(alignment) == len(songs) >= 2  # every kept song has its alignment row
     for row in alignment.itertuples():
         cover, video = np.asarray(row.cover_time_s), np.asarray(row.video_time_s)
-        assert row.confidence >= 0.4 and len(cover) == len(video) >= 2
+        assert row.confidence >= LOW_CONFIDENCE and len(cover) == len(video) >= 2
         assert np.all(np.diff(cover) > 0) and np.all(np.diff(video) >= 0)  # a warping path: monotone
         assert 0 <= video[0] and video[-1] <= songs.loc[row.song_id, "video_duration_s"] + 0.5
         assert json.loads(songs.loc[row.song_id, "provenance"])["alignment"].startswith("align-")
+        cover_id = songs.loc[row.song_id, "cover_id"]
+        truth = json.loads((tiny_source / "ground_truth" / f"{cover_id}.alignment.json").read_text())
+        onsets = np.unique([n.onset_s for n in read_notes(tiny_source / "ground_truth" / f"{cover_id}.mid")])
+        err_ms = np.abs(np.interp(onsets, cover, video) - (truth["intro_s"] + onsets * truth["stretch"])) * 1000
+        assert np.median(err_ms) < 100 and np.percentile(err_ms, 95) < 300, (cover_id, truth, err_ms)

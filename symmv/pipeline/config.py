@@ -13,6 +13,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from annotators.alignment import LOW_CONFIDENCE
+
 
 def _env_path(name: str) -> Path | None:
     value = os.environ.get(name)
@@ -37,10 +39,9 @@ class BuildConfig:
     max_cover_s: float = 900.0  # longer covers (medleys, streams, broken files) are rejected as too_long
     min_cover_s: float = 3.0  # shorter covers (a 0.3 s blip, a broken download) are rejected as too_short
     qc_min_duration_s: float = 20.0  # music QC: shorter covers are too_short (measured on real covers, annotators.music_qc)
-    # Align the cover to the official video's soundtrack (refusing pairs below min_alignment_confidence). Off by
-    # default for now: on the demo, soundtracks played by bowed strings align with confidence 0.16-0.20 (issue 15).
-    align: bool = False
-    min_alignment_confidence: float = 0.4  # cover <-> video soundtrack alignment below this is alignment:low_confidence
+    align: bool = True  # align the cover to the official video's soundtrack (the `alignment` table); --no-align skips it
+    # cover <-> video soundtrack alignment confidence below this is alignment:low_confidence (measured in annotators.alignment)
+    min_alignment_confidence: float = LOW_CONFIDENCE
     shazam: bool = False  # look genre/lyrics up with ShazamIO (needs the internet; never fatal)
     video_fps: float = 6.0  # paper sec. 4.1: semantic features at 6 fps (colour, text and shots use the same frames)
     semantic_stride: int = 1  # encode every n-th of those frames, holding each embedding (n x fewer encoder calls)

@@ -209,9 +209,11 @@ def align_to_video(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
     from symmv.io.media import has_stream
 
     if not cfg.align:
-        return {"provenance": {"alignment": "off (--align)"}}
+        return {"provenance": {"alignment": "off (--no-align)"}}
     if not work.video or not work.video.media_path:
         return {"provenance": {"alignment": "none (no video file in this source)"}}
+    if Path(work.cover.media_path).suffix.lower() in (".mid", ".midi"):  # the release: no cover recording
+        return {"provenance": {"alignment": "none (the cover is MIDI, not a recording)"}}
     if not has_stream(work.video.media_path, "audio"):
         return {"provenance": {"alignment": "none (the official video has no soundtrack)"}}
     try:
