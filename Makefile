@@ -13,14 +13,19 @@ DEMO_SPLIT_SEED ?= 1
 PYTEST_ARGS ?=
 
 CKPT ?= checkpoints/tiny
-CKPT_UNCOND ?= checkpoints/tiny-unconditional
 EVAL_OUT ?= reports/demo
-EVAL_EPOCHS ?= 2
+EVAL_STEPS ?= 30
+CORR_SRC ?= data/correspondence-source
+CORR_OUT ?= data/correspondence
+CORR_CKPT ?= checkpoints/table2
+CORR_REPORT ?= reports/correspondence
+CORR_STEPS ?= 300
 EVAL_THREADS ?= 0
 SIZE ?= tiny
 EPOCHS ?= 8
 
-.PHONY: test-slow setup demo demo-corpus build build-release train-all generate eval serve stop test test-all bench clean help
+.PHONY: test-slow setup demo demo-corpus build build-release train-all generate eval eval-demo correspondence \
+  eval-correspondence serve stop test test-all bench clean help
 
 help:
 	@echo "make demo   - set up, build the offline demo source, run build-symmv on it ($(DEMO_OUT))"
@@ -28,7 +33,7 @@ help:
 	@echo "make bench  - run the benchmarks under bench/ (JSON in bench/results/)"
 	@echo "make serve  - local Prefect server + UI (http://127.0.0.1:4200) + worker; registers prefect.yaml deployments"
 	@echo "make stop   - stop them"
-	@echo "make eval   - Table 2 as a report on the demo test split ($(EVAL_OUT))"
+	@echo "make eval   - Table 2 (every row) on the demo ($(EVAL_OUT)) and the correspondence benchmark ($(CORR_REPORT))"
 	@echo "make build-release / train-all / generate VIDEO=.. OUT=.. - SymMV release data, V-MusProd, music for a video"
 
 setup:
@@ -81,16 +86,30 @@ test-all: setup
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-# Table 2 as a report (models/evaluate.py, flows/evaluate.py): tiny checkpoints trained on the demo if absent.
-eval: setup
+# Table 2 as reports (models/variants.py trains every row, flows/evaluate.py scores them): on the demo (a
+# code-path check: 3 test videos, arbitrary video/music pairs) and on the correspondence benchmark (release songs
+# with videos rendered from their own music, M = 70; needs the SymMV release at SYMMV_RELEASE).
+eval: eval-demo eval-correspondence
+
+eval-demo: setup
 	@test -d $(DEMO_OUT)/video_features || $(MAKE) demo
-	@test -f $(CKPT)/accompaniment/model.safetensors || $(PY) -m models.train --stage all --size tiny \
-	  --data $(DEMO_OUT) --out $(CKPT) --epochs $(EVAL_EPOCHS)
-	@test -f $(CKPT_UNCOND)/accompaniment/model.safetensors || ($(PY) -m models.train --stage chord --size tiny \
-	  --unconditional --data $(DEMO_OUT) --out $(CKPT_UNCOND) --epochs $(EVAL_EPOCHS) && \
-	  cp -r $(CKPT)/melody $(CKPT)/accompaniment $(CKPT_UNCOND)/)
-	$(PY) -m flows.evaluate --data $(DEMO_OUT) --ckpt $(CKPT) --unconditional-ckpt $(CKPT_UNCOND) --out $(EVAL_OUT) \
+	$(PY) -m models.variants --data $(DEMO_OUT) --out $(CKPT) --size tiny --steps $(EVAL_STEPS)
+	$(PY) -m flows.evaluate --data $(DEMO_OUT) --ckpt '' --variants-dir $(CKPT) --out $(EVAL_OUT) \
 	  --threads $(EVAL_THREADS) $$(test -f out/eval_release.json && echo --anchor-json out/eval_release.json)
+
+# The benchmark's dataset: render (symmv correspondence-source), then the ordinary build over it (colour and shots
+# at 2 fps, the semantic encoder on every 4th frame; 15% of the videos in test, >= 140 for M = 70).
+correspondence: setup
+	@test -f $(SYMMV_RELEASE)/SymMV.csv || { echo "make correspondence: no SymMV release at SYMMV_RELEASE=$(SYMMV_RELEASE)" >&2; exit 2; }
+	@test -f $(CORR_SRC)/SymMV.csv || $(PY) -m symmv.cli correspondence-source --release $(SYMMV_RELEASE) --out $(CORR_SRC)
+	@test -f $(CORR_OUT)/_manifest.json || $(PY) -m symmv.cli build --source symmv-release --source-dir $(CORR_SRC) \
+	  --out $(CORR_OUT) --transcriber midi-file --beat-tracker notes --video-fps 2 --semantic-stride 4 \
+	  --val-fraction 0.1 --test-fraction 0.15
+
+eval-correspondence: correspondence
+	$(PY) -m models.variants --data $(CORR_OUT) --out $(CORR_CKPT) --size cpu --steps $(CORR_STEPS)
+	$(PY) -m flows.evaluate --data $(CORR_OUT) --ckpt '' --variants-dir $(CORR_CKPT) --vmcp benchmark \
+	  --out $(CORR_REPORT) --threads $(EVAL_THREADS)
 
 # Prefect server (SQLite under .prefect/) + process worker in the background; PIDs in .prefect/pids/.
 serve: demo-corpus

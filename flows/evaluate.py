@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from models import evaluate as E
+from models import variants as VR
 
 # Tasks hand big Python objects (notes, torch modules) to each other in-process: nothing to cache.
 load_songs = task(E.load_eval_songs, name="load-eval-songs", cache_policy=NO_CACHE)
@@ -26,12 +27,15 @@ write_evaluation = task(E.write_evaluation, name="write-evaluation", cache_polic
 
 
 @flow(name="evaluate")
-def evaluate(data_root: str = "data/symmv-demo", ckpt_dir: str = "checkpoints/tiny", split: str = "test",
+def evaluate(data_root: str = "data/symmv-demo", ckpt_dir: str | None = "checkpoints/tiny", split: str = "test",
              out_dir: str = "reports/demo", seed: int = 0, m: int = 70,
              extra_ckpt_dirs: dict[str, str] | None = None, vmcp_ckpt: str | None = None,
-             anchor_json: str | None = None, fixed_tempo_ablation: bool = True, num_threads: int = 0) -> dict:
-    """Evaluate `ckpt_dir` as "V-MusProd" (plus `extra_ckpt_dirs`, e.g. {"w/o video (unconditional)": dir})
-    on `split`; returns paths and headline figures. A trained VMCP is saved to `vmcp_ckpt` or <out_dir>/vmcp."""
+             anchor_json: str | None = None, fixed_tempo_ablation: bool = True, num_threads: int = 0,
+             variants_dir: str | None = None, vmcp: str = "tiny") -> dict:
+    """Evaluate `ckpt_dir` as "V-MusProd" (plus `extra_ckpt_dirs`, e.g. {"w/o video (unconditional)": dir},
+    plus every Table 2 row trained under `variants_dir` by `python -m models.variants`) on `split`; returns
+    paths and headline figures. VMCP (preset `vmcp`: models.evaluate.VMCP_PRESETS) is trained on the train
+    split's real pairs unless `vmcp_ckpt` holds one; it is saved to `vmcp_ckpt` or <out_dir>/vmcp."""
     log = get_run_logger()
     cfg = E.eval_config(split=split, seed=seed, m=m, fixed_tempo_ablation=fixed_tempo_ablation,
                         num_threads=num_threads)
@@ -39,9 +43,12 @@ def evaluate(data_root: str = "data/symmv-demo", ckpt_dir: str = "checkpoints/ti
     songs = load_songs(data_root, cfg.split)
     if not songs:
         raise ValueError(f"no {split} songs with video features and notes under {data_root}")
-    vmcp_model, vmcp_info = prepare_vmcp(data_root, cfg, E.VMCP_TINY, vmcp_ckpt, str(Path(out_dir) / "vmcp"))
+    vmcp_model, vmcp_info = prepare_vmcp(data_root, cfg, E.VMCP_PRESETS[vmcp], vmcp_ckpt, str(Path(out_dir) / "vmcp"))
     log.info("%d %s videos; VMCP: %s", len(songs), split, vmcp_info.get("source") or vmcp_info.get("skipped"))
-    variants = E.variants_for({"V-MusProd": ckpt_dir, **(extra_ckpt_dirs or {})}, cfg)
+    given = {**({"V-MusProd": ckpt_dir} if ckpt_dir else {}), **(extra_ckpt_dirs or {})}
+    variants = E.variants_for(given, cfg)
+    if variants_dir:
+        variants += [v for v in VR.eval_variants(variants_dir) if v.name not in given]
     pieces, scores = {}, {}
     for v in variants:  # one at a time: generation already uses every core
         pieces[v.name] = generate_variant(songs, v, cfg)
@@ -72,7 +79,10 @@ if __name__ == "__main__":
     import json
 
     p = argparse.ArgumentParser(description="Prefect flow evaluate (Table 2 as a report)")
-    p.add_argument("--data", default="data/symmv-demo"), p.add_argument("--ckpt", default="checkpoints/tiny")
+    p.add_argument("--data", default="data/symmv-demo")
+    p.add_argument("--ckpt", default="checkpoints/tiny", help="V-MusProd checkpoint ('' = only --variants-dir rows)")
+    p.add_argument("--variants-dir", help="checkpoint directory of `python -m models.variants`: all its Table 2 rows")
+    p.add_argument("--vmcp", default="tiny", choices=["tiny", "benchmark"], help="VMCP preset (models.evaluate.VMCP_PRESETS)")
     p.add_argument("--split", default="test"), p.add_argument("--out", default="reports/demo")
     p.add_argument("--seed", type=int, default=0), p.add_argument("--m", type=int, default=70)
     p.add_argument("--unconditional-ckpt", help="checkpoint whose chord stage was trained with --unconditional")
@@ -84,6 +94,6 @@ if __name__ == "__main__":
 
     prefect_defaults()
     extra = {"w/o video (unconditional)": a.unconditional_ckpt} if a.unconditional_ckpt else None
-    out = evaluate(a.data, a.ckpt, a.split, a.out, a.seed, a.m, extra, a.vmcp_ckpt, a.anchor_json,
-                   not a.no_fixed_tempo, a.threads)
+    out = evaluate(a.data, a.ckpt or None, a.split, a.out, a.seed, a.m, extra, a.vmcp_ckpt, a.anchor_json,
+                   not a.no_fixed_tempo, a.threads, a.variants_dir, a.vmcp)
     print(json.dumps({k: out[k] for k in ("paths", "M", "not_run")}, indent=1))

@@ -48,6 +48,13 @@ MUSIC_TRACKS = ("melody", "accompaniment")
 # pretrained music-tagging transformer fine-tuned from ~20k music videos: not available here).
 VMCP_TINY = V.VMCPConfig(max_segments=8, audio_dim=32, cnn_channels=(8, 16, 32), d_model=64, n_heads=2,
                          n_layers=1, embed_dim=32, dropout=0.1, batch_size=8, steps=200, lr=1e-3)
+# The correspondence benchmark's VMCP (symmv.sources.correspondence, ~800 training pairs): wider, longer
+# trained, and it sees colour and motion beside the semantic features (VMCPConfig.video_inputs), since
+# there the correspondence is carried by colour <-> harmony and motion <-> rhythm.
+VMCP_BENCHMARK = V.VMCPConfig(max_segments=12, audio_dim=64, cnn_channels=(16, 32, 64), d_model=96, n_heads=4,
+                              n_layers=1, embed_dim=64, dropout=0.1, batch_size=32, steps=800, lr=1e-3,
+                              video_inputs=("semantic", "color", "motion"))
+VMCP_PRESETS = {"tiny": VMCP_TINY, "benchmark": VMCP_BENCHMARK}
 
 # Table 2 rows we cannot produce, and why (shown in the report when they are absent).
 TRAIN_ROWS = "not trained: `python -m models.variants --data ... --out DIR`, then evaluate with variants_dir=DIR"
