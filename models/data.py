@@ -6,8 +6,9 @@ absolute Bar / Timing values of its tokens, starts with BOS and ends with EOS on
 of the song. The melody / accompaniment encoder gets one extra bar on each side (the bar-level mask
 looks one bar back and ahead). The chord stage gets the slice of the video features that covers the
 same fraction of the piece (bars and frames are mapped proportionally, which is what the Timing
-Encoding also assumes), strided to `max_frames`; a song without video gets the one-frame all-zero
-"null video" (`TrainConfig.null_video`), so the chord stage can learn its music from the SymMV release,
+Encoding also assumes; where the build aligned the cover to the video, the bars' start times go through
+the stored warping path instead, models/timebase.py), strided to `max_frames`; a song without video gets
+the one-frame all-zero "null video" (`TrainConfig.null_video`), so the chord stage can learn its music from the SymMV release,
 which ships no videos.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from models import timebase
 from models import tokens as tk
 from models.config import ModelConfig, TrainConfig
 from models.controller import frame_timing, stride_index
@@ -38,13 +40,15 @@ class SongExample:
     semantic: np.ndarray | None = None  # (n_frames, semantic_dim)
     color: np.ndarray | None = None  # (n_frames, color_dim)
     stage_tokens: dict = field(default_factory=dict)  # stage -> (decoder tokens, condition tokens | None)
+    bar_frame: np.ndarray | None = None  # (n_bars + 1,) video frame at each bar start (aligned songs only)
 
 
 def load_tables(root: str | Path, splits=("train", "val")) -> dict[str, pd.DataFrame]:
-    """The four tables the models read, as pandas (Hive-partitioned Parquet under `root`)."""
+    """The tables the models read, as pandas (Hive-partitioned Parquet under `root`; an absent one is empty)."""
     from symmv.core.shards import load
 
-    return {t: load(t, split=list(splits), root=root) for t in ("songs", "notes", "chords", "video_features")}
+    return {t: load(t, split=list(splits), root=root)
+            for t in ("songs", "notes", "chords", "video_features", "beats", "alignment")}
 
 
 def concat_tables(*tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -79,6 +83,8 @@ def build_examples(tables: dict[str, pd.DataFrame], split: str | None = None) ->
     chords_by_song = dict(tuple(chords.dropna(subset=["bar", "position"]).groupby("song_id")))
     video = tables.get("video_features")
     video_by_song = {r["song_id"]: r for r in video.to_dict("records")} if video is not None else {}
+    paths, beats = timebase.alignment_by_song(tables.get("alignment")), tables.get("beats")
+    downbeats = dict(tuple(beats[beats["beat_in_bar"] == 1].groupby("song_id"))) if beats is not None and len(beats) else {}
     examples = []
     for song in songs.to_dict("records"):
         sid = song["song_id"]
@@ -89,14 +95,25 @@ def build_examples(tables: dict[str, pd.DataFrame], split: str | None = None) ->
                        for r in chords_by_song.get(sid, pd.DataFrame(columns=["bar"])).to_dict("records")]
         v = video_by_song.get(sid)
         tempo = song.get("tempo_bpm")
+        n_bars = tk.count_bars(song_notes, song_chords)
         examples.append(SongExample(
-            song_id=sid, n_bars=tk.count_bars(song_notes, song_chords),
+            song_id=sid, n_bars=n_bars,
             tempo_bpm=None if tempo is None or pd.isna(tempo) else float(tempo), chords=song_chords,
             melody=[n for n in song_notes if n.track == "melody"],
             accompaniment=[n for n in song_notes if n.track == "accompaniment"],
             semantic=frames(v["semantic"]) if v is not None else None,
-            color=frames(v["color"]) if v is not None else None))
+            color=frames(v["color"]) if v is not None else None,
+            bar_frame=aligned_bar_frames(downbeats.get(sid), paths.get(sid), v, n_bars)))
     return examples
+
+
+def aligned_bar_frames(downbeats: pd.DataFrame | None, path, video_row, n_bars: int) -> np.ndarray | None:
+    """Video frame index at each bar start through the song's alignment path; None (proportional mapping)
+    without a path, a video or downbeats."""
+    if path is None or video_row is None or downbeats is None:
+        return None
+    starts = timebase.bar_start_s(downbeats["bar"].to_numpy(), downbeats["time_s"].to_numpy(), n_bars)
+    return None if starts is None else timebase.video_time(starts, path) * float(video_row["fps"])
 
 
 def stage_tokens(ex: SongExample, stage: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -143,11 +160,14 @@ def null_video_window(dim: int) -> tuple[np.ndarray, np.ndarray]:
     return np.zeros((1, dim), np.float32), np.zeros(1, np.int64)
 
 
-def video_window(arr: np.ndarray, b0: int, b1: int, n_bars: int, max_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Frames covering bars [b0, b1) (proportionally), strided to max_frames -> (frames, timing buckets)."""
+def video_window(arr: np.ndarray, b0: int, b1: int, n_bars: int, max_frames: int,
+                 bar_frame: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Frames covering bars [b0, b1) (through `bar_frame`, the aligned frame of each bar start, else
+    proportionally), strided to max_frames -> (frames, timing buckets)."""
     n = len(arr)
-    f0 = min(n - 1, int(np.floor(b0 / n_bars * n)))
-    f1 = max(f0 + 1, int(np.ceil(b1 / n_bars * n)))
+    start, end = (bar_frame[b0], bar_frame[b1]) if bar_frame is not None else (b0 / n_bars * n, b1 / n_bars * n)
+    f0 = min(n - 1, max(0, int(np.floor(start))))
+    f1 = max(f0 + 1, int(np.ceil(end)))
     index = f0 + stride_index(min(f1, n) - f0, max_frames)
     return arr[index], frame_timing(index, n)
 
@@ -180,7 +200,7 @@ def make_window(ex: SongExample, b0: int, model_cfg: ModelConfig, window_bars: i
         c = model_cfg.controller
         for name, dim in (("semantic", c.semantic_dim), ("color", c.color_dim)):
             item[name], item[f"{name}_timing"] = (
-                video_window(getattr(ex, name), b0, min(b1, ex.n_bars), ex.n_bars, c.max_frames)
+                video_window(getattr(ex, name), b0, min(b1, ex.n_bars), ex.n_bars, c.max_frames, ex.bar_frame)
                 if has_video(ex) else null_video_window(dim))
     return item
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models import timebase
 from models import variants as VR
 from models import vmcp as V
 from models.checkpoint import load_model, read_config
@@ -143,6 +144,9 @@ def load_eval_songs(data_root: str | Path, split: str) -> list[EvalSong]:
     notes = dict(tuple(load("notes", split=split, root=data_root).groupby("song_id")))
     beats = dict(tuple(load("beats", split=split, root=data_root).groupby("song_id")))
     videos = load("video_features", split=split, root=data_root)
+    # aligned songs: the ground truth moves onto the video's clock, so beat alignment and VMCP's segment
+    # pairs compare the music with the video frames it actually plays under (models/timebase.py)
+    paths = timebase.alignment_by_song(load("alignment", split=split, root=data_root))
     motion_range = motion_mean_range(data_root)
     out = []
     for row in videos.to_dict("records"):
@@ -153,11 +157,11 @@ def load_eval_songs(data_root: str | Path, split: str) -> list[EvalSong]:
         video_tempo = _opt_float(song.get("video_tempo_bpm"))
         if video_tempo is None and row.get("motion_mean") is not None and motion_range is not None:
             video_tempo = tempo_from_motion(float(row["motion_mean"]), *motion_range)
-        song_beats = beats.get(sid)
+        song_beats, path = beats.get(sid), paths.get(sid)
         out.append(EvalSong(
-            song_id=sid, video=row, notes=ground_truth_notes(notes[sid]),
-            beats=[] if song_beats is None else [Beat(float(b.time_s), int(b.bar), int(b.beat_in_bar))
-                                                 for b in song_beats.itertuples()],
+            song_id=sid, video=row, notes=timebase.notes_in_video_time(ground_truth_notes(notes[sid]), path),
+            beats=[] if song_beats is None else timebase.beats_in_video_time(
+                [Beat(float(b.time_s), int(b.bar), int(b.beat_in_bar)) for b in song_beats.itertuples()], path),
             tempo_bpm=_opt_float(song.get("tempo_bpm")), video_tempo_bpm=video_tempo))
     return sorted(out, key=lambda s: s.song_id)
 
