@@ -274,7 +274,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--epochs", type=int), p.add_argument("--batch-size", type=int), p.add_argument("--lr", type=float)
     p.add_argument("--max-steps", type=int), p.add_argument("--device"), p.add_argument("--seed", type=int)
     p.add_argument("--unconditional", action="store_true", help="chord / music stage without video (sec. 6.5)")
-    p.add_argument("--no-semantic", action="store_true", help="w/o semantic (sec. 6.4): controller without semantic input")
+    p.add_argument("--no-semantic", action="store_true",
+                   help="w/o semantic (sec. 6.4): controller without semantic input")
     p.add_argument("--no-color", action="store_true", help="w/o color (sec. 6.4): controller without color input")
     p.add_argument("--no-timing-encoding", action="store_true",
                    help="w/o motion (sec. 6.4): no Timing Encoding (generate it with a fixed tempo)")

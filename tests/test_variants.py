@@ -2,7 +2,6 @@
 ablation switches doing what they say, the CMT-style rhythm rules on a synthetic motion curve, and every
 row trained for a few steps on the synthetic corpus writing a well-formed piece for a video."""
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -296,7 +295,8 @@ def test_evaluate_split_reports_the_registry_rows(tmp_path):
     assert {"w/o color", "Video2chord2music", "w/o video (unconditional)"} <= set(result["not_run"])
     assert not set(rows) & set(result["not_run"])  # ... and reported as not run, the trained ones not
     for name in rows:
-        assert result["variants"][name]["quality"]["n_pieces_quality"] == 3 and result["variants"][name]["vmcp"]["M"] == 3
+        scores = result["variants"][name]
+        assert scores["quality"]["n_pieces_quality"] == 3 and scores["vmcp"]["M"] == 3
     assert result["variants"]["Video2music"]["chord_video"] and not result["variants"]["CMT"]["chord_video"]
     # CMT plays a note onset on the 16th nearest each cut: at most half a 16th (<= 0.094 s at 80 BPM) away
     assert result["variants"]["CMT"]["beat_alignment"]["onsets"]["score"] > math.exp(-0.094 ** 2 / (2 * 0.1 ** 2))
