@@ -51,3 +51,38 @@ def test_eval_command_on_fake_release(tmp_path):
     ch = res["chords_vs_release_chord_files"]
     assert ch["n_beats"] == 6 and ch["root_and_quality"] == pytest.approx(4 / 6) and ch["root"] == pytest.approx(4 / 6)
     assert res["chord_agreement_with_chorder"]["agreement"] == 1.0
+
+
+@pytest.mark.slow  # a real Prefect build (~1.5 min on 2 busy cores)
+def test_tables_as_written_are_measured_from_a_real_release_build(tmp_path):
+    """A real `build-symmv` over a fake release, then the evaluation of what it wrote: the key as stored and
+    the chords table on the build's beats against the release files, beside the reference-grid figures, and
+    the build's card reports them with the chords table's beat grid."""
+    from flows.build import build_symmv
+    from symmv.pipeline.config import BuildConfig
+
+    rel = tmp_path / "release"
+    (rel / "midi").mkdir(parents=True)
+    (rel / "chord").mkdir()
+    progression = [(48, 60, 64, 67), (41, 57, 60, 65), (43, 55, 59, 62), (48, 60, 64, 67)]  # C F G C, 1 s each
+    write_song(rel / "midi" / "00001.mid", progression * 6)
+    # right labels for the first 16 s, then 8 s labelled with the wrong root (D minor for every chord)
+    spans = [f"{i * 440} {(i + 1) * 440} {('CM', 'FM', 'GM', 'CM')[i % 4]}" for i in range(16)]
+    (rel / "chord" / "00001.txt").write_text("\n".join(spans + [f"{16 * 440} {24 * 440} Dm"]) + "\n")
+    (rel / "SymMV.csv").write_text("index\tyoutube_url\ttonality\tshazam_id\n"
+                                   "00001\thttps://youtu.be/abcdefghijk\tC major\t\n")
+    root = tmp_path / "built"
+    build_symmv(config=BuildConfig(source="symmv-release", source_dir=rel, out=root, card_dir=tmp_path / "cards",
+                                   transcriber="midi-file", beat_tracker="notes", progress=False,
+                                   cache_dir=tmp_path / "cache", qc_min_duration_s=3.0))
+    res = main(["--out", str(tmp_path / "r.json"), "--release", str(rel), "--no-corpus", "--reference-every", "0",
+                "--tables", str(root)])["tables_as_written"]
+    assert res["n_songs"] == 1 and res["keys_as_stored_vs_release_labels"]["exact"] == 1.0
+    built = res["chords_on_build_beats_vs_release_chord_files"]
+    # 16 of the 24 labelled seconds are right, whatever the tracked beat period (evenly spaced beats)
+    assert built["n_beats"] >= 20 and built["root_and_quality"] == pytest.approx(16 / 24, abs=0.06)
+    ref = res["reference_grid_same_songs"]["chords_vs_release_chord_files"]
+    assert ref["n_beats"] == 48 and ref["root_and_quality"] == pytest.approx(32 / 48)
+    assert json.loads((root / "annotator_accuracy.json").read_text())["tables_as_written"] == json.loads(json.dumps(res))
+    card = (root / "README.md").read_text()
+    assert "Beat grid of the `chords` table" in card and "tables_as_written / keys_as_stored_vs_release_labels" in card

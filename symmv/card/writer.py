@@ -30,6 +30,8 @@ from symmv.pipeline.registry import provenance_fields
 CARD_VERSION = "symmv-card 1"
 LICENSE = "cc-by-nc-sa-4.0"
 ANNOTATOR_EVAL_JSON = Path(__file__).resolve().parents[1] / "bench" / "results" / "eval_annotators.json"
+# in a dataset root: `python -m symmv.evaluation.annotators --tables ROOT` measured that build's own tables
+BUILD_ACCURACY_JSON = "annotator_accuracy.json"
 SPLIT_ORDER = ("train", "val", "test", "rejected")
 PLOT_FILES = {
     "bpm": "bpm_density_per_genre.png",
@@ -449,12 +451,14 @@ def _metric(value) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:.3f}"
 
 
-def annotator_accuracy(extra: dict | None) -> tuple[dict | None, str]:
-    """The annotator evaluation to report: extra['annotator_accuracy'] (dict or JSON path), else the bench file."""
+def annotator_accuracy(extra: dict | None, root: Path | None = None) -> tuple[dict | None, str]:
+    """The annotator evaluation to report: extra['annotator_accuracy'] (dict or JSON path), else the build's
+    own (<root>/annotator_accuracy.json), else the bench file."""
     source = (extra or {}).get("annotator_accuracy")
     if isinstance(source, dict):
         return source, "passed to the card generator"
-    path = Path(source) if source else ANNOTATOR_EVAL_JSON
+    own = Path(root) / BUILD_ACCURACY_JSON if root is not None else None
+    path = Path(source) if source else (own if own is not None and own.is_file() else ANNOTATOR_EVAL_JSON)
     if path.is_file():
         repo = ANNOTATOR_EVAL_JSON.parents[2]
         shown = path.resolve().relative_to(repo) if path.resolve().is_relative_to(repo) else path.name
@@ -462,11 +466,42 @@ def annotator_accuracy(extra: dict | None) -> tuple[dict | None, str]:
     return None, ""
 
 
-def section_accuracy(extra: dict | None) -> str:
-    data, source = annotator_accuracy(extra)
+def chord_grid_note(build: Build, data: dict | None) -> str:
+    """Which beat grid the `chords` table is on, why, and (when measured) what that costs against the
+    release's labels."""
+    trackers = sorted({json.loads(p).get("beats") for p in build.songs["provenance"].dropna()} - {None}) \
+        if len(build.songs) and "provenance" in build.songs else []
+    text = ("**Beat grid of the `chords` table.** One chord per beat of this build's `beats` table"
+            + (f" ({', '.join(f'`{t}`' for t in trackers)})" if trackers else "")
+            + ", the grid `notes.bar` / `position` are quantized on, so a chord and the notes under it share "
+              "bar and position, which is how the models read them (chord tokens at bar/position). Not the "
+              "SymMV release's own grid: its MIDI and chord files sit on a fixed 120-BPM clock (0.5 s per "
+              "'beat') whatever the song's tempo, and an audio cover has no such grid at all.")
+    tables = (data or {}).get("tables_as_written")
+    if isinstance(tables, dict):
+        built = tables.get("chords_on_build_beats_vs_release_chord_files", {})
+        ref = tables.get("reference_grid_same_songs", {}).get("chords_vs_release_chord_files", {})
+        keys, ref_keys = tables.get("keys_as_stored_vs_release_labels", {}), \
+            tables.get("reference_grid_same_songs", {}).get("key_vs_release_labels", {})
+        if built.get("n_beats") and ref.get("n_beats"):
+            text += (f" Measured on {tables.get('n_songs')} songs of a release build (`tables_as_written` below): "
+                     f"root+quality agreement with the release chord files {built['root_and_quality']:.3f} on this "
+                     f"grid vs {ref['root_and_quality']:.3f} with the annotator re-run on the release's 0.5-s grid "
+                     f"(roots {built['root']:.3f} vs {ref['root']:.3f}); the labels themselves are on that 0.5-s "
+                     "grid, so the reference figure is the ceiling for a grid-matched comparison.")
+        if keys.get("n") and ref_keys.get("n"):
+            text += (f" Keys as stored in `songs`: exact {keys['exact']:.3f} vs the release labels "
+                     f"({ref_keys['exact']:.3f} re-estimated from the release MIDI).")
+    return text
+
+
+def section_accuracy(extra: dict | None, build: Build | None = None) -> str:
+    data, source = annotator_accuracy(extra, build.root if build is not None else None)
+    grid = [chord_grid_note(build, data), ""] if build is not None and build.has("chords") else []
     if not data:
-        return f"## Annotator accuracy\n\nAnnotator accuracy figures: {NOT_AVAILABLE} (no evaluation JSON found)."
-    text = ["## Annotator accuracy", "",
+        return "\n".join(["## Annotator accuracy", "", *grid,
+                          f"Annotator accuracy figures: {NOT_AVAILABLE} (no evaluation JSON found)."])
+    text = ["## Annotator accuracy", "", *grid,
             f"Measured agreement of the annotators with reference labels, from {source}. Shares are in [0, 1]; "
             "`n` / `n_beats` is the number of items compared. The SymMV release's own labels are noisy "
             "(its chord boundaries lie on a fixed 0.5 s grid), so they are a reference, not ground truth.", ""]
@@ -688,7 +723,7 @@ def render_card(build: Build, name: str, card_dir: Path, extra: dict | None = No
         section_genres(build),
         section_figures(build, card_dir),
         section_provenance(build),
-        section_accuracy(extra),
+        section_accuracy(extra, build),
         section_rejects(build),
         section_licenses(build),
         section_limitations(build, extra, encoders),

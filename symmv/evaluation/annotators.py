@@ -1,7 +1,14 @@
 """Accuracy of the symbolic annotators against references nobody here wrote, and agreement with the
 reference implementations they replace.
 
-    python -m symmv.evaluation.annotators --out results.json [--release DIR] [--limit N]
+    python -m symmv.evaluation.annotators --out results.json [--release DIR] [--limit N] [--tables ROOT]
+
+`--tables ROOT` (a build of the release: `symmv build --source symmv-release ...`) also measures the tables
+that build wrote, read through `symmv.load` as a user reads them -- keys as stored in `songs`, the `chords`
+table on the beats of the build's `beats` table -- beside the reference-grid figures of the same songs (the
+annotators re-run on the release's own 120-BPM grid), writes them to ROOT/annotator_accuracy.json and
+re-renders ROOT/README.md, the build's data card, which reports them (`symmv card --root ROOT` refreshes the
+copy under data_cards/).
 
 Keys
 - SymMV release tonality labels (SymMV.csv, music21 spelling) over the release MIDI. These labels were
@@ -38,6 +45,7 @@ from annotators import key as key_mod
 from annotators.chords import CHORDER_TO_SYMMV, Chord, chords
 from annotators.key import estimate_key, parse_key_name
 from annotators.quantize import constant_tempo_beats
+from symmv.card.writer import BUILD_ACCURACY_JSON, write_card
 from symmv.core.records import Note
 
 RELEASE_TICKS_PER_BEAT = 220  # SymMV release MIDI: 220 tpq at a fixed 120 BPM, so 1 s = 440 ticks
@@ -257,9 +265,10 @@ def _chorder_agreement(mine: list[Chord], ref: list[tuple[int, str, int]]) -> tu
 
 
 # ----------------------------------------------------------------------------------------- evaluation
-def eval_release(release: Path, limit: int | None, music21_every: int) -> dict:
+def eval_release(release: Path, limit: int | None, music21_every: int, indexes: set[str] | None = None) -> dict:
     rows = list(csv.DictReader(open(release / "SymMV.csv"), delimiter="\t"))
-    rows = [r for r in rows if (release / "midi" / f"{r['index']}.mid").exists()][:limit]
+    rows = [r for r in rows if (release / "midi" / f"{r['index']}.mid").exists()
+            and (indexes is None or r["index"] in indexes)][:limit]
     key_pairs, m21_pairs, m21_vs_label = [], [], []
     chord_est, chord_ref, agree, total = [], [], 0, 0
     failures = []
@@ -291,6 +300,63 @@ def eval_release(release: Path, limit: int | None, music21_every: int) -> dict:
         "chords_vs_release_chord_files": _chord_scores(chord_est, chord_ref),
         "chord_agreement_with_chorder": {"songs_every": music21_every, "beats": total,
                                          "agreement": agree / total if total else None},
+    }
+
+
+def chord_at(chord_rows, times_s: np.ndarray) -> list[tuple[int, str]]:
+    """(root, quality) of the chords-table row active at each time ((-1, "N") where none is)."""
+    starts, ends = chord_rows["start_s"].to_numpy(), chord_rows["end_s"].to_numpy()
+    order = np.argsort(starts)
+    starts, ends = starts[order], ends[order]
+    roots, qualities = chord_rows["root"].to_numpy()[order], chord_rows["quality"].to_numpy()[order]
+    i = np.searchsorted(starts, times_s, side="right") - 1
+    return [(int(roots[k]), str(qualities[k])) if k >= 0 and t < ends[k] else (-1, "N") for k, t in zip(i, times_s)]
+
+
+def release_label_at(path: Path, times_s: np.ndarray) -> list[tuple[int, str] | None]:
+    """The release chord file's label active at each time (None where unlabelled); 1 s = 440 ticks."""
+    spans = []
+    for line in path.read_text().split("\n"):
+        parts = line.split()
+        if len(parts) == 3:
+            spans.append((int(parts[0]), int(parts[1]), parse_chord_label(parts[2])))
+    ticks = np.asarray(times_s) * RELEASE_TEMPO_BPM / 60.0 * RELEASE_TICKS_PER_BEAT
+    return [next((label for a, b, label in spans if a <= t < b), None) for t in ticks]
+
+
+def eval_tables(root: Path, release: Path) -> dict:
+    """Keys as stored and the chords table on the build's own beats, against the release's labels.
+
+    Per beat of the `beats` table, the chords-table row active at the beat's midpoint is compared with the
+    release chord file's label active at the same instant (the build reads the release MIDI on its own clock,
+    so seconds match). Songs are the build's (`cover_id` = symmv-<index>)."""
+    from symmv.core.shards import load
+
+    songs, chords_t, beats = load("songs", root=root), load("chords", root=root), load("beats", root=root)
+    labels = {r["index"]: r["tonality"] for r in csv.DictReader(open(release / "SymMV.csv"), delimiter="\t")}
+    index_of = {r.song_id: r.cover_id.removeprefix("symmv-") for r in songs.itertuples()}
+    keyed = songs.dropna(subset=["key_tonic"])
+    key_pairs = [((int(r.key_tonic), str(r.key_mode)), parse_key_name(labels[index_of[r.song_id]]))
+                 for r in keyed.itertuples() if labels.get(index_of[r.song_id])]
+    chords_by_song, beats_by_song = dict(tuple(chords_t.groupby("song_id"))), dict(tuple(beats.groupby("song_id")))
+    est, ref, beat_s = [], [], []
+    for sid, index in index_of.items():
+        chord_file = release / "chord" / f"{index}.txt"
+        if sid not in beats_by_song or sid not in chords_by_song or not chord_file.is_file():
+            continue
+        times = np.sort(beats_by_song[sid]["time_s"].to_numpy())
+        if len(times) < 2:
+            continue
+        mids = (times[:-1] + times[1:]) / 2
+        est += chord_at(chords_by_song[sid], mids)
+        ref += release_label_at(chord_file, mids)
+        beat_s.append(float(np.median(np.diff(times))))
+    return {
+        "n_songs": len(songs),
+        "keys_as_stored_vs_release_labels": _key_summary(key_pairs),
+        "chords_on_build_beats_vs_release_chord_files": _chord_scores(est, ref),
+        "median_build_beat_s": float(np.median(beat_s)) if beat_s else None,
+        "reference_grid_same_songs": eval_release(release, None, 0, indexes=set(index_of.values())),
     }
 
 
@@ -388,6 +454,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     ap.add_argument("--reference-every", type=int, default=5,
                     help="run music21/chorder reference paths on every N-th release song (0 = never)")
     ap.add_argument("--no-corpus", action="store_true")
+    ap.add_argument("--tables", default=None, help="a release build's dataset root: measure the tables it wrote "
+                                                  "(written to ROOT/annotator_accuracy.json for its card)")
     args = ap.parse_args(argv)
     t0 = time.time()
     result = {
@@ -399,11 +467,16 @@ def main(argv: Sequence[str] | None = None) -> dict:
         result["symmv_release"] = eval_release(release, args.limit, args.reference_every)
     else:
         result["symmv_release"] = {"skipped": f"{release} not found"}
+    if args.tables:
+        result["tables_as_written"] = eval_tables(Path(args.tables), release) | {"root": str(args.tables)}
     if not args.no_corpus:
         result["music21_corpus"] = eval_corpus()
     result["wall_s"] = round(time.time() - t0, 1)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
+    if args.tables:  # the build's own figures, next to its tables; its card (ROOT/README.md) is re-rendered
+        (Path(args.tables) / BUILD_ACCURACY_JSON).write_text(json.dumps(result, indent=2))
+        write_card(Path(args.tables), out_dir=None)
     return result
 
 
