@@ -144,7 +144,7 @@ def generate_one_stream(features: dict, ckpt_dir: str | Path, seed: int = 0, tem
     names the checkpoint sub-folder / `models` key.
     """
     tempo, duration_s, n_bars = piece_timing(features)
-    model = (models or {}).get(stage) or load_model(Path(ckpt_dir) / stage, device=device)
+    model = models[stage] if models and stage in models else load_model(Path(ckpt_dir) / stage, device=device)
     cfg = sampling_config(sampling, temperature, top_p, max_tokens)
     plan = None
     if rhythm is not None:
