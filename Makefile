@@ -19,7 +19,8 @@ CORR_SRC ?= data/correspondence-source
 CORR_OUT ?= data/correspondence
 CORR_CKPT ?= checkpoints/table2
 CORR_REPORT ?= reports/correspondence
-CORR_STEPS ?= 300
+CORR_STEPS ?= 200
+CORR_CHORD_STEPS ?= 600
 EVAL_THREADS ?= 0
 SIZE ?= tiny
 EPOCHS ?= 8
@@ -107,7 +108,7 @@ correspondence: setup
 	  --val-fraction 0.1 --test-fraction 0.15
 
 eval-correspondence: correspondence
-	$(PY) -m models.variants --data $(CORR_OUT) --out $(CORR_CKPT) --size cpu --steps $(CORR_STEPS)
+	$(PY) -m models.variants --data $(CORR_OUT) --out $(CORR_CKPT) --size cpu --steps $(CORR_STEPS) --chord-steps $(CORR_CHORD_STEPS)
 	$(PY) -m flows.evaluate --data $(CORR_OUT) --ckpt '' --variants-dir $(CORR_CKPT) --vmcp benchmark \
 	  --out $(CORR_REPORT) --threads $(EVAL_THREADS)
 

@@ -185,11 +185,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True, help="checkpoint directory (one sub-folder per trained stage)")
     p.add_argument("--size", choices=list(SIZES), default="tiny")
     p.add_argument("--steps", type=int, help="optimizer steps for every stage (default: the size's budget)")
+    p.add_argument("--chord-steps", type=int, help="steps for the chord stages (cheap: short sequences), "
+                                                   "the others keep --steps")
     p.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS), metavar="ROW")
     p.add_argument("--report", help="evaluate the rows on --split and write Table 2 here")
     p.add_argument("--split", default="test")
     args = p.parse_args(argv)
-    summaries = train_all_variants(args.data, args.out, args.size, args.steps, args.rows)
+    steps = args.steps
+    if args.chord_steps:
+        steps = {stage: args.chord_steps if stage == "chord" else args.steps
+                 for stage in ("chord", "melody", "accompaniment", "music", "notes")}
+    summaries = train_all_variants(args.data, args.out, args.size, steps, args.rows)
     print(json.dumps({f: {k: s[k] for k in ("best_val", "unigram_val", "steps")} for f, s in summaries.items()}))
     if args.report:
         from models.evaluate import evaluate_split
