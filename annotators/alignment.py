@@ -50,6 +50,10 @@ FEATURE_RATE_HZ = 25.0  # 40-ms frames: path quantization +-20 ms, cost matrix o
 PATH_STEP_S = 0.5  # the stored path is resampled every 0.5 s of cover time
 STEP_PENALTY = 0.1  # added per (1,2)/(2,1) step, on a cost in [0, 2] (demo + bench sweep: 0.05-0.2 all work)
 NULL_ROTATIONS = (3, 6, 9)  # semitones: the transposed copies of the video the confidence is measured against
+# the confidence's DTWs run on at most this many cells (~ two 56-s signals at 25 Hz): a 3-min pair's four
+# full-size DTWs took 18 s of its alignment, pooled 4x in time they cost ~1/16 of that each. Short pairs
+# stay at full resolution (pooling 6-s clips 2x let another piece reach 0.28)
+NULL_MAX_CELLS = 2_000_000
 # below: no alignment. Measured (bench/bench_alignment.py --demo): aligned pairs >= 0.31 (30-s demo pairs),
 # >= 0.55 (6-s demo clips, 40-s bench pairs); soundtracks of another piece <= 0.24 (6 s), <= 0.11 (30-40 s)
 LOW_CONFIDENCE = 0.27
@@ -164,10 +168,27 @@ def align(cover_audio: np.ndarray, video_audio: np.ndarray, sample_rate: int, so
     chroma_c, onset_c = chroma_c[:, c0:c1], onset_c[:, c0:c1]
     chroma_v, onset_v = chroma_v[:, v0:v1], onset_v[:, v0:v1]
     path = warping_path(chroma_c, onset_c, chroma_v, onset_v)
-    null_cost = min(_transposed_path_cost(chroma_c, onset_c, chroma_v, onset_v, k) for k in NULL_ROTATIONS)
-    confidence = float(np.clip(1.0 - path_chroma_cost(chroma_c, chroma_v, path) / max(null_cost, 1e-9), 0.0, 1.0))
+    confidence = alignment_confidence(chroma_c, onset_c, chroma_v, onset_v, path)
     cover_t, video_t = _resample_path(path + np.array([c0, v0]), frame_s)
     return Alignment(song_id=song_id, cover_time_s=cover_t, video_time_s=video_t, confidence=confidence)
+
+
+def alignment_confidence(chroma_c, onset_c, chroma_v, onset_v, path) -> float:
+    """1 - the path's chroma cost / the lowest null (transposed video) path cost, in [0, 1]. A long pair is
+    measured on frames pooled to <= NULL_MAX_CELLS cells (its path recomputed there), so the three null DTWs
+    stay cheap; short pairs, where every frame of evidence counts, keep full resolution."""
+    pool = int(np.ceil(np.sqrt(chroma_c.shape[1] * chroma_v.shape[1] / NULL_MAX_CELLS)))
+    if pool > 1:
+        chroma_c, onset_c, chroma_v, onset_v = (_pooled(x, pool) for x in (chroma_c, onset_c, chroma_v, onset_v))
+        path = warping_path(chroma_c, onset_c, chroma_v, onset_v)
+    null_cost = min(_transposed_path_cost(chroma_c, onset_c, chroma_v, onset_v, k) for k in NULL_ROTATIONS)
+    return float(np.clip(1.0 - path_chroma_cost(chroma_c, chroma_v, path) / max(null_cost, 1e-9), 0.0, 1.0))
+
+
+def _pooled(features: np.ndarray, k: int) -> np.ndarray:
+    """Means of k consecutive frames, unit-normalized again."""
+    n = features.shape[1] // k * k
+    return _unit(features[:, :n].reshape(features.shape[0], -1, k).mean(axis=2))
 
 
 def _transposed_path_cost(chroma_c, onset_c, chroma_v, onset_v, semitones: int) -> float:
