@@ -11,6 +11,10 @@ SHARED_RELEASE = REPO.parent / "shared" / "data" / "symmv-release"
 
 from symmv.pipeline.config import prefect_defaults  # noqa: E402
 
+# Builds in tests use Basic Pitch unless a test names another backend: the CPU default is Transkun (the
+# most accurate, ~0.6 CPU-s per audio second), which would make every test build minutes longer.
+os.environ.setdefault("SYMMV_TRANSCRIBER", "basic-pitch")
+
 prefect_defaults(PREFECT_HOME=str(REPO / ".prefect" / "tests"), PREFECT_LOGGING_LEVEL="WARNING")
 
 

@@ -1,6 +1,7 @@
 """Transcription backends on a rendered clip of known notes, and bad audio rejected with a reason."""
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
@@ -60,6 +61,18 @@ def encode(src: Path, dst: Path, *args: str) -> Path:
 def test_registry_names_backends():
     assert {"basic-pitch", "transkun", "pti"} <= set(BACKENDS)
     assert default_backend() in BACKENDS
+
+
+def test_default_backend_is_transkun_on_two_cores(monkeypatch):
+    import os
+
+    monkeypatch.delenv("SYMMV_TRANSCRIBER", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert default_backend() == ("transkun" if importlib.util.find_spec("transkun") else "basic-pitch")
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert default_backend() == "basic-pitch"
+    monkeypatch.setenv("SYMMV_TRANSCRIBER", "pti")
+    assert default_backend() == "pti"
 
 
 def test_basic_pitch_transcribes_rendered_clip(clip):
@@ -211,7 +224,8 @@ def test_transkun_transcribes_rendered_clip(clip):
     pytest.importorskip("transkun")
     wav, midi = clip
     result = transcribe(wav, backend="transkun")
-    assert result.backend == "transkun" and result.version == "2.0.1-v2+seg16-hop14"
+    assert result.backend == "transkun"
+    assert result.version == "2.0.1-v2+seg16-hop14+batch4+sdpa4d+bf16+trimtail"
     assert note_scores(midi_notes(midi), result.notes)["onset_f1"] >= 0.95
 
 
@@ -225,7 +239,7 @@ def test_transkun_streaming_equals_its_own_transcribe(clip):
     from symmv.transcription.backends import get_backend
 
     wav, _ = clip
-    backend = get_backend("transkun")
+    backend = get_backend("transkun", batch_segments=0)  # the per-segment path: transkun's own maths
     ours = backend.transcribe(wav)
     with torch.inference_mode():
         theirs = backend.model.transcribe(torch.from_numpy(decode_audio(wav, 44100))[:, None],
@@ -233,6 +247,85 @@ def test_transkun_streaming_equals_its_own_transcribe(clip):
                                           segmentSizeInSecond=backend.segment_size_s)
     theirs = sorted((round(e.start, 6), e.pitch) for e in theirs if e.pitch >= 0)
     assert [(n.onset_s, n.pitch) for n in ours] == [(pytest.approx(t, abs=1e-5), p) for t, p in theirs]
+
+
+def test_transkun_viterbi_port_backtracks_like_transkun():
+    """Our NumPy recursion over (begin, track, end) scores + backtracking = transkun's viterbiBackward,
+    ties included (integer scores make many), from arbitrary forced start frames."""
+    pytest.importorskip("transkun")
+    import sys
+
+    import torch
+
+    import transkun.CRF  # noqa: F401  (the package re-exports a class under the module's name)
+    from symmv.transcription.transkun import _backtrack, _viterbi_pointers
+
+    viterbi_backward = sys.modules["transkun.CRF.NeuralSemiCRFInterval"].viterbiBackward
+    generator = torch.Generator().manual_seed(0)
+    T, n = 40, 12
+    score = torch.randint(-4, 4, (T, T, n), generator=generator).float()  # (end, begin, track)
+    starts = torch.randint(0, T // 2, (n,), generator=generator).tolist()
+    theirs = viterbi_backward(score, torch.zeros(T - 1, n), forcedStartPos=starts)
+    ptr, singleton = _viterbi_pointers(score.permute(1, 2, 0).contiguous().numpy())
+    ours = _backtrack(ptr, singleton, starts)
+    assert sum(len(path) for path in ours) > n  # intervals were found, not only empty paths
+    assert ours == [list(path) for path in theirs]
+
+
+def test_transkun_windows_batched_and_last_one_trimmed(tmp_path):
+    """Windows come in batches of one length; with trim_tail the last stops at the end of the padded audio."""
+    import soundfile as sf
+
+    from symmv.transcription.transkun import _batches_of_windows
+
+    fs, segment, step, pad = 1000, 4000, 3000, 1000
+    wav = tmp_path / "tone.wav"
+    sf.write(wav, 0.5 * np.sin(np.arange(9500) * 0.3), fs)  # 9.5 s: padded 11.5 s
+    full = [w for batch in _batches_of_windows(wav, fs, segment, step, pad, 2, trim_tail=False) for w in batch]
+    assert [b for b, _ in full] == [0, 3000, 6000, 9000] and {len(w) for _, w in full} == {4000}
+    batches = list(_batches_of_windows(wav, fs, segment, step, pad, 2, trim_tail=True))
+    assert [[b for b, _ in batch] for batch in batches] == [[0, 3000], [6000], [9000]]
+    assert [len(w) for batch in batches for _, w in batch] == [4000, 4000, 4000, 2500]  # 11500 - 9000
+    np.testing.assert_array_equal(batches[-1][0][1], full[-1][1][:2500])
+
+
+@pytest.fixture(scope="module")
+def transkun_reference(clip):
+    """Per-segment transkun on the clip with short segments (4 s every 3 s: three segments)."""
+    pytest.importorskip("transkun")
+    from symmv.transcription.transkun import Transkun
+
+    wav, _ = clip
+    return Transkun(segment_size_s=4.0, segment_hop_s=3.0, batch_segments=0).transcribe(wav)
+
+
+def test_transkun_batched_path_gives_the_per_segment_notes(clip, transkun_reference):
+    """Segments batched two per forward, Viterbi recursion batched, scores in our layout: the same notes
+    (start frames carried across batches, notes merged across segment boundaries) as transcribeFrames."""
+    from symmv.transcription.transkun import Transkun
+
+    wav, _ = clip
+    batched = Transkun(segment_size_s=4.0, segment_hop_s=3.0, batch_segments=2, flash_attention=False,
+                       bf16=False, trim_tail=False)
+    assert batched.version.endswith("+seg4-hop3+batch2")
+    notes = batched.transcribe(wav)
+    assert len(transkun_reference) >= 4
+    assert [(n.pitch, n.velocity) for n in notes] == [(n.pitch, n.velocity) for n in transkun_reference]
+    np.testing.assert_allclose([(n.onset_s, n.offset_s) for n in notes],
+                               [(n.onset_s, n.offset_s) for n in transkun_reference], atol=1e-4)
+
+
+def test_transkun_fast_options_keep_the_onsets(clip, transkun_reference):
+    """Fused attention + bf16 transformer + trimmed last segment: the same onsets (50 ms) on the clip,
+    and a version string of its own, so cached notes of the exact path are not reused."""
+    from symmv.transcription.transkun import Transkun
+
+    wav, midi = clip
+    fast = Transkun(segment_size_s=4.0, segment_hop_s=3.0, batch_segments=2)
+    assert fast.version.endswith("+seg4-hop3+batch2+sdpa4d+bf16+trimtail")
+    notes = fast.transcribe(wav)
+    assert note_scores(transkun_reference, notes)["onset_f1"] >= 0.99
+    assert note_scores(midi_notes(midi), notes)["onset_f1"] >= 0.95
 
 
 # -- piano_transcription_inference -----------------------------------------------------------------

@@ -155,17 +155,17 @@ BACKENDS: dict[str, Callable] = {
 def default_backend() -> str:
     """The backend a run uses when its config names none: env SYMMV_TRANSCRIBER, else by machine size.
 
-    Decision (measured with bench/bench_transcription.py and symmv/evaluation/transcription.py on fluidsynth
-    renders of music21 works and SymMV release MIDI): Transkun V2 is the most accurate (onset F1 0.997-1.0
-    vs Basic Pitch's 0.83-0.90) but needs ~2 CPU-s per audio second with our 14 s hop (Basic Pitch ~0.05),
-    so it is the default where it runs at least about realtime -- 8+ cores -- and Basic Pitch on small
-    machines such as the 2-core build box, where Transkun would take hours per hour of covers.
-    PTI needs a checkpoint that cannot be downloaded here, so it is never a default.
+    Decision (bench/bench_transcription.py, bench/results/transcription_speedup.json: fluidsynth renders of
+    SymMV release covers and music21 pieces): Transkun V2 is the most accurate (onset F1 ~0.99-1.0 vs
+    Basic Pitch's ~0.75-0.87) and our batched bf16 path runs it faster than realtime on 2 CPU threads, so
+    it is the default on any CPU machine with 2+ cores; on one core it would fall behind realtime, and
+    Basic Pitch (~20x cheaper) takes over. PTI needs a checkpoint that cannot be downloaded here, so it is
+    never a default.
     """
     env = os.environ.get("SYMMV_TRANSCRIBER")
     if env:
         return env
-    return "transkun" if (os.cpu_count() or 1) >= 8 and importlib.util.find_spec("transkun") else "basic-pitch"
+    return "transkun" if (os.cpu_count() or 1) >= 2 and importlib.util.find_spec("transkun") else "basic-pitch"
 
 
 @functools.lru_cache(maxsize=4)
