@@ -231,6 +231,7 @@ def test_each_bad_item_is_its_own_reject_row(hostile_build):
     assert ("dangling001", "discover_videos", "missing_media") in got
     assert ("wrongpiece1", "alignment", "low_confidence") in got  # the video's soundtrack is another piece
     assert summary["reject_reasons"]["alignment:low_confidence"] == 1  # and only that cover is refused
+    assert "| `alignment` | `low_confidence` | 1 | `wrongpiece1` |" in (out / "README.md").read_text()
 
 
 def test_bad_items_neither_sink_nor_poison_the_good_ones(hostile_build, tiny_build):
@@ -282,3 +283,5 @@ def test_default_build_aligns_every_demo_pair_to_its_known_time_map(tiny_build, 
         onsets = np.unique([n.onset_s for n in read_notes(tiny_source / "ground_truth" / f"{cover_id}.mid")])
         err_ms = np.abs(np.interp(onsets, cover, video) - (truth["intro_s"] + onsets * truth["stretch"])) * 1000
         assert np.median(err_ms) < 100 and np.percentile(err_ms, 95) < 300, (cover_id, truth, err_ms)
+    card = (root / "README.md").read_text()
+    assert "## Cover <-> video alignment" in card and f"{len(alignment)} of {len(songs)} songs are aligned" in card

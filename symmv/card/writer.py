@@ -57,7 +57,7 @@ TABLE_PURPOSE = {
     "matches": "the official-video matcher's decision for every cover (audit trail)",
     "metadata": "ShazamIO genre / lyrics lookups",
     "music_qc": "what the music/audio quality filters measured per cover (piano share, gaps, density, range)",
-    "alignment": "cover time -> official-video time (every 0.5 s) and its confidence (--align)",
+    "alignment": "cover time -> official-video time (every 0.5 s) and its confidence (on by default; --no-align)",
     "rejects": "items dropped by a stage, with the stage, reason and detail",
 }
 
@@ -84,6 +84,7 @@ class Build:
     matches: pd.DataFrame
     video: pd.DataFrame  # song_id, semantic_encoder, annotator, mean_semantic (one vector per video)
     report: dict = field(default_factory=dict)
+    alignment: pd.DataFrame = field(default_factory=pd.DataFrame)  # the `alignment` table (empty: none)
 
     def rows(self, table: str, split: str | None = None) -> int:
         counts = self.row_counts.get(table, {})
@@ -161,6 +162,7 @@ def read_build(root: Path) -> Build:
         matches=_load(root, "matches", ["cover_id", "reason", "matcher_version"]),
         video=mean_semantic_features(root),
         report=json.loads(report_path.read_text()) if report_path.is_file() else {},
+        alignment=_load(root, "alignment"),
     )
 
 
@@ -417,6 +419,37 @@ def section_licenses(build: Build) -> str:
     return "\n".join(lines)
 
 
+def section_alignment(build: Build) -> str:
+    """How many pairs were aligned to the video's own soundtrack, how well, and what the path says (the
+    video's intro before the cover's music, the tempo ratio); the reasons of the unaligned ones."""
+    text = ["## Cover <-> video alignment", ""]
+    aligned, songs = build.alignment, build.songs
+    refused = int((build.rejects["reason"] == "low_confidence").sum()) if len(build.rejects) else 0
+    if len(aligned):
+        confidence = aligned["confidence"].astype(float)
+        paths = [(np.asarray(c, float), np.asarray(v, float)) for c, v in zip(aligned["cover_time_s"], aligned["video_time_s"])]
+        intro_s = np.median([v[0] - c[0] for c, v in paths])
+        ratio = [(v[-1] - v[0]) / (c[-1] - c[0]) for c, v in paths if len(c) >= 2 and c[-1] > c[0]]
+        methods = ", ".join(sorted(aligned["method"].unique()))
+        text += [f"{len(aligned):,} of {len(songs):,} songs are aligned to their official video's soundtrack "
+                 f"(`alignment`: the video second of every 0.5 s of cover time; {methods}). Confidence median "
+                 f"{confidence.median():.2f} (min {confidence.min():.2f}); {refused:,} pairs were refused as "
+                 "`alignment:low_confidence` (their video's soundtrack is not the cover's piece, or not "
+                 f"recognisably). The video's intro before the cover's first aligned second: median {intro_s:.1f} s"
+                 + (f"; video/cover tempo ratio median {np.median(ratio):.3f} (range {min(ratio):.3f}-{max(ratio):.3f})."
+                    if ratio else "."),
+                 "", "Training and evaluation read music time through this path where a song has a row "
+                 "(`models/timebase.py`: the chord stage's video window, the ground truth of beat alignment and "
+                 "VMCP's segment pairs); elsewhere music second t is video second t, as in the paper."]
+    else:
+        text.append(f"No `alignment` rows in this build{f' ({refused:,} pairs refused as `alignment:low_confidence`)' if refused else ''}.")
+    states = [json.loads(p).get("alignment") for p in songs["provenance"].dropna()] if "provenance" in songs else []
+    unaligned = pd.Series([s for s in states if s and not str(s).startswith("align-")], dtype=object)
+    if len(unaligned):
+        text += ["", md_table(["Not aligned because", "Songs"], [[f"`{k}`", f"{v:,}"] for k, v in unaligned.value_counts().items()])]
+    return "\n".join(text)
+
+
 def section_rejects(build: Build) -> str:
     rejects = build.rejects
     if not len(rejects):
@@ -488,10 +521,11 @@ def chord_grid_note(build: Build, data: dict | None) -> str:
                      f"root+quality agreement with the release chord files {built['root_and_quality']:.3f} on this "
                      f"grid vs {ref['root_and_quality']:.3f} with the annotator re-run on the release's 0.5-s grid "
                      f"(roots {built['root']:.3f} vs {ref['root']:.3f}); the labels themselves are on that 0.5-s "
-                     "grid, so the reference figure is the ceiling for a grid-matched comparison.")
+                     "grid, which favours the reference figure.")
         if keys.get("n") and ref_keys.get("n"):
             text += (f" Keys as stored in `songs`: exact {keys['exact']:.3f} vs the release labels "
-                     f"({ref_keys['exact']:.3f} re-estimated from the release MIDI).")
+                     f"({ref_keys['exact']:.3f} re-estimated from the release MIDI as it is; the stored key is "
+                     "estimated on the quantized, skyline-split notes, which can tip a near-tie).")
     return text
 
 
@@ -724,6 +758,7 @@ def render_card(build: Build, name: str, card_dir: Path, extra: dict | None = No
         section_figures(build, card_dir),
         section_provenance(build),
         section_accuracy(extra, build),
+        section_alignment(build),
         section_rejects(build),
         section_licenses(build),
         section_limitations(build, extra, encoders),

@@ -51,7 +51,7 @@ from symmv.core.records import Note
 RELEASE_TICKS_PER_BEAT = 220  # SymMV release MIDI: 220 tpq at a fixed 120 BPM, so 1 s = 440 ticks
 RELEASE_TEMPO_BPM = 120.0
 DEFAULT_RELEASE = os.environ.get(
-    "SYMMV_RELEASE", str(Path(__file__).resolve().parents[2] / "shared/data/symmv-release")
+    "SYMMV_RELEASE", str(Path(__file__).resolve().parents[3] / "shared/data/symmv-release")
 )
 
 # Pieces whose key the composer/editor states in the title; only movements in that key (first/last).
