@@ -1,7 +1,8 @@
 """Prefect flow `evaluate`: Table 2 of the paper (sec. 6.2) as a generated report.
 
-    test videos + checkpoints -> VMCP (load or train on the train split's real pairs)
-        -> generate one piece per video per variant -> score quality / VMCP / beat alignment per variant
+    test videos + Table 2 rows (models/variants.py, trained under --variants-dir; and/or checkpoints given)
+        -> VMCP (load or train on the train split's real pairs)
+        -> generate one piece per video per row -> score quality / VMCP / beat alignment per row
         -> score the Real row (+ real-vs-shuffled check) -> reports/<name>/{README.md, table2.*, evaluation.json, midi/}
 
 Thin wiring over models/evaluate.py (the same steps `evaluate_split` runs in plain Python); parameters

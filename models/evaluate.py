@@ -15,12 +15,13 @@ For every video of the split (its `video_features` row) each model variant gener
 `write_evaluation` writes table2.{md,json,png} (models/report.py), evaluation.json (every per-piece
 figure), README.md (the report) and the generated MIDI under `<out_dir>/midi/<variant>/`.
 
-Variants are what the checkpoints given can produce: "V-MusProd" (video-conditioned chord stage), any
-extra checkpoint (e.g. the unconditional chord stage of sec. 6.5, `models.train --unconditional`), and
-one inference-only ablation, "fixed tempo" (half of the paper's "w/o motion": the tempo is fixed, the
-Timing Encoding stays). `variants_dir` adds the rows of models/variants.py trained there
-(`python -m models.variants`: w/o semantic / color / motion / video, Video2music, Video2chord2music, CMT);
-rows neither given nor trained are listed as not run.
+Variants are the Table 2 rows of models/variants.py trained under `variants_dir` (`python -m
+models.variants`: V-MusProd, w/o semantic / color / motion / video, Video2music, Video2chord2music, CMT),
+plus any checkpoint directory given by name in `ckpt_dirs` (`<dir>/{chord,melody,accompaniment}/`, e.g.
+the shipped models/checkpoints/cpu as "V-MusProd", or an unconditional one as "w/o video (unconditional)").
+A "V-MusProd" given that way also gets one inference-only row, "fixed tempo" (the tempo half of "w/o
+motion": the tempo is fixed, the Timing Encoding stays). Registry rows neither given nor trained are
+listed as not run, with the command that trains them.
 """
 from __future__ import annotations
 
@@ -57,17 +58,12 @@ VMCP_BENCHMARK = V.VMCPConfig(max_segments=12, audio_dim=64, cnn_channels=(16, 3
                               video_inputs=("semantic", "color", "motion"))
 VMCP_PRESETS = {"tiny": VMCP_TINY, "benchmark": VMCP_BENCHMARK}
 
-# Table 2 rows we cannot produce, and why (shown in the report when they are absent).
+# Why a Table 2 row (models/variants.py ROWS) is absent from a report.
 TRAIN_ROWS = "not trained: `python -m models.variants --data ... --out DIR`, then evaluate with variants_dir=DIR"
-NOT_RUN_REASONS = {
-    "CMT": TRAIN_ROWS,
-    "w/o semantic": TRAIN_ROWS,
-    "w/o color": TRAIN_ROWS,
-    "w/o motion": TRAIN_ROWS + " (without it only the fixed-tempo half runs, row 'fixed tempo')",
-    "Video2music": TRAIN_ROWS,
-    "Video2chord2music": TRAIN_ROWS,
-    "w/o video (unconditional)": "no unconditional checkpoint given (`python -m models.train --stage all "
-                                 "--unconditional ...`)",
+NOT_RUN_EXTRA = {
+    "w/o motion": " (a V-MusProd checkpoint given by name runs only its fixed-tempo half, row 'fixed tempo')",
+    "w/o video": " (or give an unconditional checkpoint, `python -m models.train --stage all --unconditional`, "
+                 "as 'w/o video (unconditional)')",
 }
 
 
@@ -398,11 +394,42 @@ def vmcp_m(scores: dict[str, dict]) -> int | None:
 
 
 def rows_not_run(scores: dict[str, dict]) -> dict[str, str]:
-    """Table 2's rows (and the unconditional model of sec. 6.5) that this run could not produce, with why."""
-    ran_unconditional = any(name.startswith("w/o video") or (not s["chord_video"] and not s.get("row"))
-                            for name, s in scores.items())
-    return {name: why for name, why in NOT_RUN_REASONS.items()
-            if name not in scores and not (name.startswith("w/o video") and ran_unconditional)}
+    """The registry's Table 2 rows (models/variants.py) this run did not produce, with why. An unconditional
+    checkpoint given by name ("w/o video (unconditional)") stands for the "w/o video" row."""
+    ran = set(scores)
+    if any(name.startswith("w/o video") or (not s["chord_video"] and not s.get("row")) for name, s in scores.items()):
+        ran.add("w/o video")
+    return {name: TRAIN_ROWS + NOT_RUN_EXTRA.get(name, "") for name in VR.ROWS if name not in ran}
+
+
+def row_descriptions(variants: list[Variant]) -> dict[str, str]:
+    """What each evaluated row is: the registry's description and folders (with the training budget and
+    validation loss of `python -m models.variants`, from its variants.json), or the checkpoint given."""
+    out = {}
+    for v in variants:
+        tempo = f"tempo fixed at {v.fixed_tempo_bpm:g} BPM" if v.fixed_tempo_bpm else "tempo from the video's motion"
+        if v.row:
+            row = VR.ROWS[v.row]
+            runs = _variants_runs(v.ckpt_dir)
+            folders = ", ".join(f"{f}{_run_summary(runs.get(f))}" for f in row.folders.values())
+            extra = f"; {', '.join(f'{k}: {type(o).__name__}' for k, o in row.options.items())}" if row.options else ""
+            out[v.name] = f"{row.about}; {row.pipeline} pipeline over {v.ckpt_dir}/ {folders}; {tempo}{extra}"
+        else:
+            video = "video-conditioned" if checkpoint_info(v.ckpt_dir)["chord"]["video"] else "unconditional"
+            out[v.name] = f"checkpoint given: {v.ckpt_dir} (chord stage {video}; chord -> melody -> accompaniment); {tempo}"
+    return out
+
+
+def _variants_runs(ckpt_dir: str | Path) -> dict:
+    path = Path(ckpt_dir) / "variants.json"
+    return json.loads(path.read_text()).get("summaries", {}) if path.exists() else {}
+
+
+def _run_summary(summary: dict | None) -> str:
+    if not summary:
+        return ""
+    return (f" ({summary.get('steps')} steps, val {_fmt(summary.get('best_val'), 2)} vs unigram "
+            f"{_fmt(summary.get('unigram_val'), 2)})")
 
 
 def table_row(scores: dict) -> dict:
@@ -433,15 +460,19 @@ def _fmt(x, digits: int = 3) -> str:
 def report_markdown(result: dict, table_md: str) -> str:
     """README.md of an evaluation: honesty notes, Table 2, the shuffled check, beat alignment, not-run rows."""
     prov = result["provenance"]
-    lines = [f"# Evaluation of V-MusProd on {prov['data']}", ""]
+    lines = [f"# Table 2 (Zhuo et al., ICCV 2023, sec. 6.2) on {prov['data']}", ""]
     if prov["data"].startswith("demo"):
         lines += ["**Read this first.** The demo's video-music pairs are arbitrary: its music comes from the "
                   "music21 corpus and its footage from sample clips, so nothing in a video predicts its music. "
                   "VMCP, the real-vs-shuffled check and beat alignment on the demo exercise the code path; they "
-                  "do not measure video-music correspondence. The models are tiny and briefly trained.", ""]
-    lines += [f"VMCP candidate pool: M = {result['M']} (requested {result['m_requested']}); with few videos the "
-              "P@K chance levels are high and the figures are coarse.", "",
-              table_md.replace("# Objective evaluation", "## Objective evaluation", 1), ""]
+                  "do not measure video-music correspondence, and no row can be ranked above another by them. "
+                  f"The models are tiny and briefly trained (steps and validation loss below); {result['n_songs']} "
+                  "videos are scored.", ""]
+    m_line = (f"M = {result['M']} (requested {result['m_requested']}); with few videos the P@K chance levels are "
+              "high and the figures are coarse." if result["M"] is not None else "not run (no VMCP model).")
+    lines += [f"VMCP candidate pool: {m_line}", "", "## The rows", ""]
+    lines += [f"- {name}: {about}" for name, about in result.get("rows", {}).items()] or ["- none"]
+    lines += ["", table_md.replace("# Objective evaluation", "## Objective evaluation", 1), ""]
     check = result["real"]["shuffled_check"]
     lines += ["## Does this VMCP model measure correspondence? (held-out real pairs vs shuffled)", ""]
     if check is None:
@@ -489,7 +520,8 @@ def write_evaluation(out_dir: str | Path, songs: list[EvalSong], variants: list[
         not_run["VMCP (all rows)"] = vmcp_info["skipped"]
     result = {"provenance": provenance, "config": asdict(cfg), "M": vmcp_m(scores), "m_requested": cfg.m,
               "n_songs": len(songs), "song_ids": [s.song_id for s in songs], "vmcp_info": vmcp_info,
-              "real": real, "variants": scores, "not_run": not_run, "anchor": anchor}
+              "rows": row_descriptions(variants), "real": real, "variants": scores, "not_run": not_run,
+              "anchor": anchor}
     paths = write_table2(rows, real["quality"], out_dir, provenance)
     (out_dir / "evaluation.json").write_text(json.dumps(result, indent=1, default=_json_default))
     (out_dir / "README.md").write_text(report_markdown(result, paths["markdown"].read_text()))

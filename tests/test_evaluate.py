@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from models import evaluate as E
+from models import variants as VR
 from models.audio import notes_from_midi
 from models.config import ModelConfig, TrainConfig
 from models.metrics import quality_metrics
@@ -82,13 +83,30 @@ def test_ground_truth_prefers_the_skyline_tracks_over_the_unsplit_piano():
     assert [n.pitch for n in E.ground_truth_notes(rows.iloc[:1])] == [60]  # unsplit songs keep their piano
 
 
-def test_rows_not_run_lists_the_paper_rows_we_cannot_produce():
-    ran = {"V-MusProd": {"chord_video": True}}
+def test_rows_not_run_lists_the_registry_rows_not_produced():
+    ran = {"V-MusProd": {"chord_video": True, "row": None}}
     missing = E.rows_not_run(ran)
-    assert {"CMT", "w/o semantic", "w/o color", "w/o motion", "Video2music", "Video2chord2music",
-            "w/o video (unconditional)"} == set(missing)
-    ran["w/o video (unconditional)"] = {"chord_video": False}
-    assert "w/o video (unconditional)" not in E.rows_not_run(ran)
+    assert set(missing) == set(VR.ROWS) - {"V-MusProd"}
+    assert "fixed-tempo" in missing["w/o motion"] and "--unconditional" in missing["w/o video"]
+    ran["w/o video (unconditional)"] = {"chord_video": False, "row": None}
+    assert "w/o video" not in E.rows_not_run(ran)  # the unconditional checkpoint given stands for the row
+    # CMT's model is unconditional too, but it is not the unconditional chord stage
+    cmt = {"CMT": {"chord_video": False, "row": "CMT"}}
+    assert "CMT" not in E.rows_not_run(cmt) and "w/o video" in E.rows_not_run(cmt)
+
+
+def test_row_descriptions_name_folders_budget_and_tempo(tmp_path):
+    (tmp_path / "variants.json").write_text(json.dumps({"summaries": {
+        "music-unconditional": {"steps": 30, "best_val": 1.234, "unigram_val": 4.5},
+        "melody-no-timing": {"steps": 30, "best_val": 2.0, "unigram_val": 3.0}}}))
+    rows = [E.Variant(name, str(tmp_path), VR.ROWS[name].fixed_tempo_bpm, row=name) for name in ("CMT", "w/o motion")]
+    about = E.row_descriptions(rows)
+    assert about["CMT"].startswith(VR.ROWS["CMT"].about)
+    assert f"one-stream pipeline over {tmp_path}/ music-unconditional (30 steps, val 1.23 vs unigram 4.50)" in about["CMT"]
+    assert "tempo from the video's motion; rhythm: RhythmConfig" in about["CMT"]
+    # w/o motion: a folder without a summary is named bare, and the fixed tempo is stated
+    assert f"{tmp_path}/ chord, melody-no-timing (30 steps, val 2.00 vs unigram 3.00), accompaniment-no-timing;" \
+        in about["w/o motion"] and about["w/o motion"].endswith("tempo fixed at 110 BPM")
 
 
 def test_unknown_setting_is_refused():
@@ -172,7 +190,7 @@ def report(trained):
 
 
 def test_evaluate_split_writes_a_table2_report(report):
-    root, out, result, _ = report
+    root, out, result, ckpts = report
     for name in ("table2.md", "table2.json", "table2.png", "evaluation.json", "README.md", "vmcp/model.safetensors"):
         assert (out / name).is_file(), name
     table = json.loads((out / "table2.json").read_text())
@@ -195,7 +213,11 @@ def test_evaluate_split_writes_a_table2_report(report):
     assert "Chance (M = 3)" in md and "| Real |" in md
     readme = (out / "README.md").read_text()
     assert "arbitrary" in readme and "M = 3" in readme and "- CMT:" in readme
-    assert "CMT" in result["not_run"] and "w/o video (unconditional)" not in result["not_run"]
+    assert "CMT" in result["not_run"] and "w/o video" not in result["not_run"]
+    # the report says what each row is: here two checkpoints given by name, both at the video's tempo
+    assert f"- V-MusProd: checkpoint given: {ckpts['V-MusProd']} (chord stage video-conditioned" in readme
+    assert f"- w/o video (unconditional): checkpoint given: {ckpts['w/o video (unconditional)']} (chord stage " \
+           "unconditional" in readme and "tempo from the video's motion" in readme
 
     check = result["real"]["shuffled_check"]
     assert check["real"]["M"] == check["shuffled"]["M"] == 3
