@@ -21,6 +21,8 @@ CORR_CKPT ?= checkpoints/table2
 CORR_REPORT ?= reports/correspondence
 CORR_STEPS ?= 200
 CORR_CHORD_STEPS ?= 600
+# one torch thread per step: on a busy 2-core machine two threads made a training step ~6x slower (OpenMP waits)
+CORR_THREADS ?= 1
 EVAL_THREADS ?= 0
 SIZE ?= tiny
 EPOCHS ?= 8
@@ -108,7 +110,8 @@ correspondence: setup
 	  --val-fraction 0.1 --test-fraction 0.15
 
 eval-correspondence: correspondence
-	$(PY) -m models.variants --data $(CORR_OUT) --out $(CORR_CKPT) --size cpu --steps $(CORR_STEPS) --chord-steps $(CORR_CHORD_STEPS)
+	$(PY) -m models.variants --data $(CORR_OUT) --out $(CORR_CKPT) --size cpu --steps $(CORR_STEPS) --chord-steps $(CORR_CHORD_STEPS) \
+	  --threads $(CORR_THREADS)
 	$(PY) -m flows.evaluate --data $(CORR_OUT) --ckpt '' --variants-dir $(CORR_CKPT) --vmcp benchmark \
 	  --out $(CORR_REPORT) --threads $(EVAL_THREADS)
 

@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, help="optimizer steps for every stage (default: the size's budget)")
     p.add_argument("--chord-steps", type=int, help="steps for the chord stages (cheap: short sequences), "
                                                    "the others keep --steps")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads per step (0 = the size's setting; on a busy machine 1 is fastest)")
     p.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS), metavar="ROW")
     p.add_argument("--report", help="evaluate the rows on --split and write Table 2 here")
     p.add_argument("--split", default="test")
@@ -195,7 +197,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.chord_steps:
         steps = {stage: args.chord_steps if stage == "chord" else args.steps
                  for stage in ("chord", "melody", "accompaniment", "music", "notes")}
-    summaries = train_all_variants(args.data, args.out, args.size, steps, args.rows)
+    summaries = train_all_variants(args.data, args.out, args.size, steps, args.rows,
+                                   train_overrides={"num_threads": args.threads} if args.threads else None)
     print(json.dumps({f: {k: s[k] for k in ("best_val", "unigram_val", "steps")} for f, s in summaries.items()}))
     if args.report:
         from models.evaluate import evaluate_split
