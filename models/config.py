@@ -81,6 +81,10 @@ class TrainConfig:
     max_steps: int = 0  # > 0: train this many optimizer steps (epochs follow from the data size)
     transpose: int = 0  # training windows shifted by a random -k..k semitones (pitches and chord roots)
     max_val_windows: int = 0  # validation on at most this many fixed windows (evenly spread), 0 = all
+    # Share of training windows that start at the song's first bar. Generation always starts a piece at bar 0,
+    # and random crops of ~100-bar songs almost never show one, so without this the model writes every
+    # piece as if it were the middle of a song (denser than real openings: issue 14's PE / IOI gap).
+    opening_share: float = 0.0
     # Chord stage with video: songs without video features (the SymMV release ships none) train with a
     # one-frame all-zero "null video" memory, so the chord language is learned from all songs and the
     # video pathway from the songs that have videos. False = such songs are skipped.
@@ -97,7 +101,7 @@ SIZES: dict[str, tuple[dict, dict]] = {  # size -> (ModelConfig overrides, Train
     # few of them to learn.
     "cpu": (dict(d_model=96, n_head=4, n_layer=3, n_enc_layer=1, block_size=512),
             dict(epochs=1000, batch_size=16, lr=1.5e-3, warmup_steps=100, window_bars=16, windows_per_song=4,
-                 patience=3, num_threads=2, max_val_windows=256, transpose=6)),
+                 patience=3, num_threads=2, max_val_windows=256, transpose=6, opening_share=0.25)),
     # Assumed, not from the paper (appendix unavailable): CP-Transformer-like width, 200/200/400 epochs (sec. 4.3).
     "paper": (dict(d_model=512, n_head=8, n_layer=12, n_enc_layer=4, dropout=0.1, block_size=1024,
                    controller=ControllerConfig(n_layer_modality=2, n_layer_fusion=2)),

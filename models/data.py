@@ -207,7 +207,8 @@ def make_window(ex: SongExample, b0: int, model_cfg: ModelConfig, window_bars: i
 
 def windows(examples: list[SongExample], model_cfg: ModelConfig, train_cfg: TrainConfig,
             rng: np.random.Generator | None) -> list[dict]:
-    """rng given: `windows_per_song` random crops per song, each transposed by a random shift in
+    """rng given: `windows_per_song` random crops per song (a share `opening_share` of them from the first
+    bar), each transposed by a random shift in
     [-transpose, transpose] semitones (the key is not what the stages should memorise; 300-800 songs
     are few); rng None: consecutive untransposed crops (validation),
     at most `max_val_windows` of them, evenly spread over the songs."""
@@ -219,6 +220,8 @@ def windows(examples: list[SongExample], model_cfg: ModelConfig, train_cfg: Trai
             starts, shifts = range(0, ex.n_bars, W), [0] * len(range(0, ex.n_bars, W))
         else:
             starts = rng.integers(0, max(1, ex.n_bars - W + 1), size=train_cfg.windows_per_song)
+            if train_cfg.opening_share:  # a piece's opening bars
+                starts[rng.random(len(starts)) < train_cfg.opening_share] = 0
             k = train_cfg.transpose
             shifts = rng.integers(-k, k + 1, size=len(starts)) if k else [0] * len(starts)
         items.extend(make_window(ex, int(b0), model_cfg, W, int(s)) for b0, s in zip(starts, shifts))

@@ -2,6 +2,7 @@
 pitch ranges, beat-grid chords, accompaniment under the melody, DDP under torchrun, the music benchmark's
 measures."""
 import json
+from dataclasses import replace
 import shutil
 import subprocess
 import sys
@@ -171,3 +172,14 @@ def test_a_model_that_wants_a_new_bar_ends_the_piece_in_the_last_bar():
     # the last bar's "new bar" is the end: nothing between its Bar token and EOS (without `end_of_piece`
     # the sampler walks the positions of the last bar and fills them instead)
     assert [int(t[0]) for t in seq[bars[-1] + 1:]] == [tk.EOS]
+
+
+def test_opening_share_starts_that_share_of_training_windows_at_the_first_bar():
+    cfg = small("melody")
+    examples = [ex for ex in D.build_examples(synthetic_tables(n_songs=24), "train") if ex.n_bars > 8]
+    first_bars = lambda items: np.mean([it["tokens"][1, tk.F["bar"]] == 0 for it in items])  # noqa: E731
+    many = fast_train(windows_per_song=40)
+    assert first_bars(D.windows(examples, cfg, many, np.random.default_rng(0))) < 0.2
+    opening = D.windows(examples, cfg, replace(many, opening_share=0.5), np.random.default_rng(0))
+    assert 0.4 < first_bars(opening) < 0.65
+    assert first_bars(D.windows(examples, cfg, replace(many, opening_share=1.0), np.random.default_rng(0))) == 1.0
