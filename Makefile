@@ -19,8 +19,8 @@ CORR_SRC ?= data/correspondence-source
 CORR_OUT ?= data/correspondence
 CORR_CKPT ?= checkpoints/table2
 CORR_REPORT ?= reports/correspondence
-CORR_STEPS ?= 200
-CORR_CHORD_STEPS ?= 600
+CORR_STEPS ?= 150
+CORR_CHORD_STEPS ?= 300
 # one torch thread per step: on a busy 2-core machine two threads made a training step ~6x slower (OpenMP waits)
 CORR_THREADS ?= 1
 EVAL_THREADS ?= 0
