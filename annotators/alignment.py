@@ -27,8 +27,14 @@ path cost. Median 0 for a soundtrack of another piece (the optimal path through 
 than through a transposed copy; max 0.24 on 6-s clips), median 0.73-0.83 and min 0.31 for aligned pairs
 (bench/bench_alignment.py: the demo's pairs and re-rendered ones; the lowest are held-chord lead sheets).
 Chroma only: the onset term is close to its null on every pair (rhythm alone does not identify a piece).
-Threshold: LOW_CONFIDENCE. Limits: a cover transposed to another key than the video is refused (its chroma
-does not match; a key-invariant search over the 12 rotations would find it at 12x the DTW time).
+Threshold: LOW_CONFIDENCE.
+
+Transposition: piano covers are often played in another key than the recording (an easier key, the singer's
+range). Before the DTW the cover's key shift against the soundtrack is estimated (estimate_transposition:
+the 12 rotations of the soundtrack's mean chroma ranked by correlation with the cover's, then a DTW on pooled
+frames for the best KEY_CANDIDATES of them, lowest path chroma cost wins); the soundtrack's chroma and onsets
+are rolled by that shift, and the confidence's null is that shift + 3, 6, 9. The shift is stored
+(`transposition_semitones`, -5..+6: the cover sounds that many semitones above the soundtrack).
 
 Limits: the whole (non-silent) cover is mapped into the video; subsequence matching frees only the video's
 ends. Cover material the video lacks (a talking intro, an extra chorus) is forced onto neighbouring video
@@ -44,8 +50,8 @@ import numpy as np
 
 from symmv.core import schema as _schema
 
-ANNOTATOR_VERSION = "align-chroma-dlnco-dtw 2"
-METHOD = "chroma_cqt+dlnco, subsequence DTW (librosa), confidence vs transposed null"
+ANNOTATOR_VERSION = "align-chroma-dlnco-dtw 3"
+METHOD = "chroma_cqt+dlnco, key-shift search, subsequence DTW (librosa), confidence vs transposed null"
 
 FEATURE_RATE_HZ = 25.0  # 40-ms frames: path quantization +-20 ms, cost matrix of a 5-min song ~ 7500^2 cells
 PATH_STEP_S = 0.5  # the stored path is resampled every 0.5 s of cover time
@@ -55,6 +61,11 @@ NULL_ROTATIONS = (3, 6, 9)  # semitones: the transposed copies of the video the 
 # full-size DTWs took 18 s of its alignment, pooled 4x in time they cost ~1/16 of that each. Short pairs
 # stay at full resolution (pooling 6-s clips 2x let another piece reach 0.28)
 NULL_MAX_CELLS = 2_000_000
+# key search: the mean-chroma correlation ranks the 12 shifts, a DTW on frames pooled to <= KEY_MAX_CELLS
+# cells decides between the best KEY_CANDIDATES (bench/bench_alignment.py measures how often the true shift
+# is the profile's first, second, ... choice)
+KEY_CANDIDATES = 2
+KEY_MAX_CELLS = 250_000
 # below: no alignment. Measured (bench/bench_alignment.py --demo): aligned pairs >= 0.31 (30-s demo pairs),
 # >= 0.55 (6-s demo clips, 40-s bench pairs); soundtracks of another piece <= 0.24 (6 s), <= 0.11 (30-40 s)
 LOW_CONFIDENCE = 0.27
@@ -72,6 +83,7 @@ class Alignment:
     cover_time_s: np.ndarray  # (K,) increasing
     video_time_s: np.ndarray  # (K,) non-decreasing
     confidence: float
+    transposition_semitones: int = 0  # the cover sounds this many semitones above the soundtrack (-5..+6)
     method: str = METHOD
 
     def video_time(self, cover_time_s):
@@ -93,7 +105,8 @@ class Alignment:
     def row(self) -> dict:
         return {"song_id": self.song_id, "cover_time_s": self.cover_time_s.astype(np.float32).tolist(),
                 "video_time_s": self.video_time_s.astype(np.float32).tolist(),
-                "confidence": float(self.confidence), "method": self.method}
+                "confidence": float(self.confidence), "transposition_semitones": int(self.transposition_semitones),
+                "method": self.method}
 
 
 def _hop(sample_rate: int, rate_hz: float) -> int:
@@ -156,8 +169,9 @@ def active_range(audio: np.ndarray, sample_rate: int, frame_s: float) -> tuple[i
 
 
 def align(cover_audio: np.ndarray, video_audio: np.ndarray, sample_rate: int, song_id: str = "",
-          rate_hz: float = FEATURE_RATE_HZ) -> Alignment:
-    """Align the cover (query) into the video soundtrack (reference). Both mono float, same sample rate."""
+          rate_hz: float = FEATURE_RATE_HZ, key_invariant: bool = True) -> Alignment:
+    """Align the cover (query) into the video soundtrack (reference). Both mono float, same sample rate.
+    key_invariant=False assumes the cover is in the soundtrack's key (the aligner before version 3)."""
     n_cover, n_video = len(cover_audio) / sample_rate * rate_hz, len(video_audio) / sample_rate * rate_hz
     if n_cover * n_video > MAX_CELLS:  # keep memory bounded on long songs: a coarser grid
         rate_hz = rate_hz * np.sqrt(MAX_CELLS / (n_cover * n_video))
@@ -168,10 +182,41 @@ def align(cover_audio: np.ndarray, video_audio: np.ndarray, sample_rate: int, so
     c1, v1 = min(c1, chroma_c.shape[1]), min(v1, chroma_v.shape[1])
     chroma_c, onset_c = chroma_c[:, c0:c1], onset_c[:, c0:c1]
     chroma_v, onset_v = chroma_v[:, v0:v1], onset_v[:, v0:v1]
+    shift = estimate_transposition(chroma_c, onset_c, chroma_v, onset_v) if key_invariant else 0
+    # the soundtrack in the cover's key: path, confidence and its null (shift + 3, 6, 9) are all measured there
+    chroma_v, onset_v = np.roll(chroma_v, shift, axis=0), np.roll(onset_v, shift, axis=0)
     path = warping_path(chroma_c, onset_c, chroma_v, onset_v)
     confidence = alignment_confidence(chroma_c, onset_c, chroma_v, onset_v, path)
     cover_t, video_t = _resample_path(path + np.array([c0, v0]), frame_s)
-    return Alignment(song_id=song_id, cover_time_s=cover_t, video_time_s=video_t, confidence=confidence)
+    return Alignment(song_id=song_id, cover_time_s=cover_t, video_time_s=video_t, confidence=confidence,
+                     transposition_semitones=shift)
+
+
+def key_shift_ranking(chroma_cover: np.ndarray, chroma_video: np.ndarray) -> np.ndarray:
+    """The 12 shifts (-5..+6), best first, by the correlation of the cover's mean chroma with the soundtrack's
+    mean chroma rolled by the shift (a global key profile: cheap, but a piece's tonic and dominant look alike)."""
+    profile_c = chroma_cover.mean(axis=1) - chroma_cover.mean()
+    profile_v = chroma_video.mean(axis=1) - chroma_video.mean()
+    score = np.array([profile_c @ np.roll(profile_v, k) for k in range(12)])
+    return np.array([signed_shift(k) for k in np.argsort(-score, kind="stable")])
+
+
+def signed_shift(semitones: int) -> int:
+    """A rotation of the 12 pitch classes as -5..+6 semitones."""
+    return (int(semitones) + 5) % 12 - 5
+
+
+def estimate_transposition(chroma_c, onset_c, chroma_v, onset_v, candidates: int = KEY_CANDIDATES) -> int:
+    """The cover's key shift against the soundtrack (-5..+6): of the key profile's best `candidates` shifts,
+    the one whose optimal DTW path has the lowest chroma cost, on frames pooled to <= KEY_MAX_CELLS cells."""
+    ranked = key_shift_ranking(chroma_c, chroma_v)[:candidates]
+    if len(ranked) == 1:
+        return int(ranked[0])
+    pool = int(np.ceil(np.sqrt(chroma_c.shape[1] * chroma_v.shape[1] / KEY_MAX_CELLS)))
+    if pool > 1:
+        chroma_c, onset_c, chroma_v, onset_v = (_pooled(x, pool) for x in (chroma_c, onset_c, chroma_v, onset_v))
+    cost = [_transposed_path_cost(chroma_c, onset_c, chroma_v, onset_v, k) for k in ranked]
+    return int(ranked[int(np.argmin(cost))])
 
 
 def alignment_confidence(chroma_c, onset_c, chroma_v, onset_v, path) -> float:

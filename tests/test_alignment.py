@@ -120,3 +120,53 @@ def test_confidence_separates_the_same_piece_from_another_piece_over_several_see
         right.append(al.align(cover, video, SR).confidence)
         wrong.append(al.align(cover, other, SR).confidence)
     assert min(right) >= al.LOW_CONFIDENCE > max(wrong), (right, wrong)
+
+
+def transposed(chords, semitones):
+    return [(onset, dur, tuple(p + semitones for p in pitches)) for onset, dur, pitches in chords]
+
+
+@pytest.mark.parametrize("semitones", [2, -5])
+def test_aligns_a_transposed_cover_and_reports_its_shift(semitones):
+    """A cover played 2 semitones up / 5 down from the soundtrack's key: same error bound as the untransposed
+    pair of test_aligns_a_slower_later_differently_voiced_soundtrack, and the shift is reported."""
+    chords = chord_sequence(1)
+    end = chords[-1][0] + chords[-1][1]
+    cover = synth(transposed(chords, semitones), lambda t: t, end + 0.5, sustained=False)
+    video = synth(chords, warp, float(warp(end)) + 1.5, sustained=True, seed=1)
+    a = al.align(cover, video, SR, song_id="s1")
+    onsets = np.array([c[0] for c in chords])
+    err_ms = np.abs(a.video_time(onsets) - warp(onsets)) * 1000
+    assert a.transposition_semitones == semitones
+    assert np.median(err_ms) < 80 and np.percentile(err_ms, 95) < 250, err_ms
+    assert al.low_confidence(a) is None
+    assert a.row()["transposition_semitones"] == semitones
+    # the aligner that assumes one key refuses the same pair: the search is what makes it align
+    assert al.low_confidence(al.align(cover, video, SR, key_invariant=False)) == "low_confidence"
+
+
+def test_an_untransposed_pair_is_aligned_as_without_the_key_search():
+    chords = chord_sequence(5, n=16)
+    end = chords[-1][0] + chords[-1][1]
+    cover = synth(chords, lambda t: t, end + 0.5, sustained=False)
+    video = synth(chords, lambda t: 1.0 + 1.1 * t, 1.0 + 1.1 * end + 1.0, sustained=True, seed=5)
+    searched, fixed = al.align(cover, video, SR), al.align(cover, video, SR, key_invariant=False)
+    assert searched.transposition_semitones == 0 == fixed.transposition_semitones
+    assert np.array_equal(searched.video_time_s, fixed.video_time_s) and searched.confidence == fixed.confidence
+
+
+def test_another_piece_is_refused_in_every_transposition():
+    other = synth(chord_sequence(7, n=16), lambda t: t * 1.1 + 1.0, 16.0, sustained=True, seed=2)
+    chords = chord_sequence(1, n=16)
+    confidences = [al.align(synth(transposed(chords, k), lambda t: t, 13.0, sustained=False), other, SR).confidence
+                   for k in range(-5, 7)]
+    assert max(confidences) < al.LOW_CONFIDENCE, confidences
+
+
+def test_key_shift_ranking_and_signed_shift():
+    chords = chord_sequence(2, n=12)
+    cover = al.sync_features(synth(transposed(chords, 3), lambda t: t, 10.0, sustained=False), SR)[0]
+    video = al.sync_features(synth(chords, lambda t: t, 10.0, sustained=True), SR)[0]
+    ranking = al.key_shift_ranking(cover, video)
+    assert sorted(ranking) == list(range(-5, 7)) and 3 in ranking[:al.KEY_CANDIDATES]
+    assert [al.signed_shift(k) for k in (0, 6, 7, 11, -1, 12)] == [0, 6, -5, -1, -1, 0]
