@@ -192,6 +192,8 @@ ALIGNMENT = pa.schema(
         ("cover_time_s", pa.list_(pa.float32())),  # every 0.5 s of the cover, from its first aligned frame
         ("video_time_s", pa.list_(pa.float32())),  # the video time each cover time maps to (monotone)
         ("confidence", pa.float64()),
+        # the cover's key against the soundtrack's, -5..+6 semitones (null in builds before alignment version 3)
+        ("transposition_semitones", pa.int8()),
         ("method", pa.string()),
     ]
 )
