@@ -57,7 +57,8 @@ TABLE_PURPOSE = {
     "matches": "the official-video matcher's decision for every cover (audit trail)",
     "metadata": "ShazamIO genre / lyrics lookups",
     "music_qc": "what the music/audio quality filters measured per cover (piano share, gaps, density, range)",
-    "alignment": "cover time -> official-video time (every 0.5 s) and its confidence (on by default; --no-align)",
+    "alignment": "cover time -> official-video time (every 0.5 s), its confidence and the cover's transposition "
+                 "against the video (on by default; --no-align)",
     "rejects": "items dropped by a stage, with the stage, reason and detail",
 }
 
@@ -419,6 +420,19 @@ def section_licenses(build: Build) -> str:
     return "\n".join(lines)
 
 
+def _transposition_text(aligned: pd.DataFrame) -> str:
+    """One sentence: how many covers are played in another key than their video (the aligner searches the
+    cover's key shift and aligns in it; `transposition_semitones`, null in builds before alignment version 3)."""
+    shifts = aligned["transposition_semitones"].dropna().astype(int) if "transposition_semitones" in aligned else pd.Series(dtype=int)
+    if not len(shifts):
+        return "No transposition was measured in this build (alignment before version 3)."
+    moved = shifts[shifts != 0]
+    counts = ", ".join(f"{k:+d}: {v:,}" for k, v in moved.value_counts().sort_index().items())
+    return (f"{len(moved):,} of {len(shifts):,} aligned covers are played in another key than their video's soundtrack"
+            + (f" (semitones: {counts})" if counts else "") + "; the alignment searches the cover's key shift "
+            "(`transposition_semitones`, -5..+6) and aligns in it, so a transposed cover is aligned, not refused.")
+
+
 def section_alignment(build: Build) -> str:
     """How many pairs were aligned to the video's own soundtrack, how well, and what the path says (the
     video's intro before the cover's music, the tempo ratio); the reasons of the unaligned ones."""
@@ -438,6 +452,7 @@ def section_alignment(build: Build) -> str:
                  f"recognisably). The video's intro before the cover's first aligned second: median {intro_s:.1f} s"
                  + (f"; video/cover tempo ratio median {np.median(ratio):.3f} (range {min(ratio):.3f}-{max(ratio):.3f})."
                     if ratio else "."),
+                 "", _transposition_text(aligned),
                  "", "Training and evaluation read music time through this path where a song has a row "
                  "(`models/timebase.py`: the chord stage's video window, the ground truth of beat alignment and "
                  "VMCP's segment pairs); elsewhere music second t is video second t, as in the paper."]

@@ -202,8 +202,9 @@ ALIGN_SAMPLE_RATE = 22050
 
 
 def align_to_video(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
-    """Cover audio <-> the official video's own soundtrack (chroma + onset features, subsequence DTW), so
-    music second t can be matched with the right video second; a failed alignment refuses the pair."""
+    """Cover audio <-> the official video's own soundtrack (chroma + onset features, subsequence DTW, in the
+    cover's key: its transposition against the soundtrack is searched and stored), so music second t can be
+    matched with the right video second; a failed alignment refuses the pair."""
     from annotators import alignment as A
     from symmv.io.audio import AudioError, decode_audio
     from symmv.io.media import has_stream
@@ -224,7 +225,8 @@ def align_to_video(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
     alignment = A.align(cover, soundtrack, ALIGN_SAMPLE_RATE, work.song_id)
     if A.low_confidence(alignment, cfg.min_alignment_confidence):
         raise Refusal("low_confidence", f"video {work.video.id}: alignment confidence {alignment.confidence:.2f} "
-                                        f"< {cfg.min_alignment_confidence}")
+                                        f"< {cfg.min_alignment_confidence} (best key shift "
+                                        f"{alignment.transposition_semitones:+d} semitones)")
     return {"alignment": alignment, "provenance": {"alignment": A.ANNOTATOR_VERSION}}
 
 
