@@ -420,6 +420,18 @@ def row_descriptions(variants: list[Variant]) -> dict[str, str]:
     return out
 
 
+def above_unigram(variants: list[Variant]) -> dict[str, int]:
+    """How many of the rows' trained folders (models.variants summaries) ended with a validation loss at or
+    above the unigram baseline's, i.e. learned less than token frequencies: {"above": n, "of": m}."""
+    runs = {}
+    for v in variants:
+        if v.row:
+            summaries = _variants_runs(v.ckpt_dir)
+            runs.update({(v.ckpt_dir, f): summaries[f] for f in VR.ROWS[v.row].folders.values() if f in summaries})
+    above = [k for k, r in runs.items() if r.get("best_val") is not None and r["best_val"] >= r.get("unigram_val", math.inf)]
+    return {"above": len(above), "of": len(runs)}
+
+
 def _variants_runs(ckpt_dir: str | Path) -> dict:
     path = Path(ckpt_dir) / "variants.json"
     return json.loads(path.read_text()).get("summaries", {}) if path.exists() else {}
@@ -472,6 +484,11 @@ def report_markdown(result: dict, table_md: str) -> str:
               "high and the figures are coarse." if result["M"] is not None else "not run (no VMCP model).")
     lines += [f"VMCP candidate pool: {m_line}", "", "## The rows", ""]
     lines += [f"- {name}: {about}" for name, about in result.get("rows", {}).items()] or ["- none"]
+    unigram = result.get("above_unigram") or {}
+    if unigram.get("above"):
+        lines += ["", f"**{unigram['above']} of the {unigram['of']} trained folders ended with a validation loss at "
+                  "or above the unigram baseline's**: they have learned less than the tokens' frequencies, so "
+                  "their rows' figures describe barely trained models, not the architectures."]
     lines += ["", table_md.replace("# Objective evaluation", "## Objective evaluation", 1), ""]
     check = result["real"]["shuffled_check"]
     lines += ["## Does this VMCP model measure correspondence? (held-out real pairs vs shuffled)", ""]
@@ -520,7 +537,8 @@ def write_evaluation(out_dir: str | Path, songs: list[EvalSong], variants: list[
         not_run["VMCP (all rows)"] = vmcp_info["skipped"]
     result = {"provenance": provenance, "config": asdict(cfg), "M": vmcp_m(scores), "m_requested": cfg.m,
               "n_songs": len(songs), "song_ids": [s.song_id for s in songs], "vmcp_info": vmcp_info,
-              "rows": row_descriptions(variants), "real": real, "variants": scores, "not_run": not_run,
+              "rows": row_descriptions(variants), "above_unigram": above_unigram(variants), "real": real,
+              "variants": scores, "not_run": not_run,
               "anchor": anchor}
     paths = write_table2(rows, real["quality"], out_dir, provenance)
     (out_dir / "evaluation.json").write_text(json.dumps(result, indent=1, default=_json_default))

@@ -106,9 +106,15 @@ def table2_markdown(report: dict) -> str:
     for m_used, chance in sorted(chance_rows, key=lambda x: -(x[0] or 0)):
         cells = [_fmt(v, 1) for v in chance] + ["-"] * len(QUALITY_COLUMNS)
         lines.append(f"| Chance (M = {m_used}) | " + " | ".join(cells) + " |")
-    notes = [f"- {name}: {row['note']}" for name, row in report["rows"].items() if "note" in row]
-    counts = [f"{name}: VMCP over {row.get('n_pieces_vmcp', '-')} pieces, quality over "
-              f"{row.get('n_pieces_quality', '-')} pieces" for name, row in report["rows"].items()]
+    # rows sharing a note or a piece count are named together: 8 rows over the same videos share both
+    by_note, by_count = {}, {}
+    for name, row in report["rows"].items():
+        if "note" in row:
+            by_note.setdefault(row["note"], []).append(name)
+        by_count.setdefault((row.get("n_pieces_vmcp", "-"), row.get("n_pieces_quality", "-")), []).append(name)
+    notes = [f"- {', '.join(names)}: {note}" for note, names in by_note.items()]
+    counts = [f"{', '.join(names)}: VMCP over {n_vmcp} pieces, quality over {n_quality} pieces"
+              for (n_vmcp, n_quality), names in by_count.items()]
     if counts:
         lines += ["", "Pieces scored — " + "; ".join(counts) + "."]
     if notes:

@@ -50,6 +50,14 @@ def test_write_table2_markdown_json_png(tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
+def test_rows_sharing_a_note_are_named_together(tmp_path):
+    rows, _ = fixture_rows()
+    rows["w/o color"] = dict(rows["Video2music"])
+    md = write_table2(rows, PAPER_TABLE2["Real (SymMV)"], tmp_path, PROVENANCE)["markdown"].read_text()
+    assert md.count("M = 2 instead of 70") == 1 and "- Video2music, w/o color: only 2 videos" in md
+    assert "V-MusProd: VMCP over 5 pieces, quality over 1 pieces; Video2music, w/o color: VMCP over 2 pieces" in md
+
+
 def test_provenance_is_required(tmp_path):
     rows, _ = fixture_rows()
     with pytest.raises(ValueError, match="seed"):
