@@ -10,6 +10,9 @@ each pair renders one excerpt of a real piece (SymMV release covers, music21 sco
 - the "video soundtrack": another GM program (strings, guitar, organ, brass, choir, ...), half of them with
   a GM drum kit on the beat, after an intro of 4-9 s of quiet noise, with a piecewise tempo map (segments
   of 6-12 s at 0.8-1.25x). The true map cover second -> video second is that tempo map.
+"transposed_40s": the same pairs with the cover transposed by -5..+6 semitones (never 0) against the soundtrack
+(piano covers in an easier key): the key search must report the shift and align as well; the previous
+aligner (align(key_invariant=False)) runs on these and on the untransposed pairs side by side.
 Error = |alignment.video_time(t) - true(t)| at every cover note onset (where a listener hears the match).
 Unrelated pairs (cover of one piece vs video of another) measure the refusal: their confidence must stay
 under annotators.alignment.LOW_CONFIDENCE while the aligned pairs stay above.
@@ -32,6 +35,7 @@ from symmv.io.media import render_midi
 WORK = qc_corpus.CACHE / "alignment"
 SR = qc_corpus.SR
 PIECES = qc_corpus.RELEASE_PIECES[:8] + qc_corpus.MUSIC21_PIECES[:4]
+COVER_SHIFTS = (2, -5, 4, -3, 6, -1, 5, -2, 3, -4, 1)  # semitones, the transposed set's cover i gets [i % 11]
 VIDEO_PROGRAMS = (48, 24, 19, 61, 52, 40, 73, 16, 25, 56, 65, 4)  # + trumpet 56, alto sax 65, e-piano 4
 
 
@@ -74,7 +78,7 @@ def render_video(notes: list[Note], program: int, drums: bool, cmap, length_s: f
     return audio
 
 
-def make_pair(i: int, piece: str, length_s: float):
+def make_pair(i: int, piece: str, length_s: float, shift: int = 0):
     rng = np.random.default_rng(100 + i)
     WORK.mkdir(parents=True, exist_ok=True)
     notes_all = qc_corpus.piece_notes(piece, WORK)
@@ -82,12 +86,13 @@ def make_pair(i: int, piece: str, length_s: float):
     stem = f"{i:02d}_" + piece.replace("/", "_").split(".")[0]
     # a score shorter than the excerpt ends early: the cover ends 1 s after its last note, as a real one would
     cover_s = min(length_s, max(n.offset_s for n in notes) + 1.0)
-    cover = qc_corpus.render(notes, 0, WORK / f"{stem}_cover.wav", cover_s)
+    cover_notes = [replace(n, pitch=n.pitch + shift) for n in notes]
+    cover = qc_corpus.render(cover_notes, 0, WORK / f"{stem}_cover{shift:+d}.wav" if shift else WORK / f"{stem}_cover.wav", cover_s)
     cmap = tempo_map(length_s, rng)
     program = VIDEO_PROGRAMS[i % len(VIDEO_PROGRAMS)]
     video = render_video(notes, program, i % 2 == 0, cmap, length_s, WORK / f"{stem}_video.wav", rng)
     return {"stem": stem, "piece": piece, "notes": notes, "cover": cover, "video": video, "cmap": cmap,
-            "program": qc_corpus.OTHER_PROGRAMS.get(program, str(program)), "drums": i % 2 == 0}
+            "program": qc_corpus.OTHER_PROGRAMS.get(program, str(program)), "drums": i % 2 == 0, "shift": shift}
 
 
 def demo_pairs(n_songs: int, excerpt_s: float) -> list[dict]:
@@ -131,13 +136,14 @@ def demo_pairs(n_songs: int, excerpt_s: float) -> list[dict]:
     return pairs
 
 
-def measure(pairs: list[dict]) -> dict:
+def measure(pairs: list[dict], key_invariant: bool = True) -> dict:
     """Align each pair (error at the cover's note onsets, confidence, wall time) and each cover against the
-    soundtrack of the pair 3 places on (another piece: must be refused)."""
+    soundtrack of the pair 3 places on (another piece: must be refused). Pairs with a known "shift": whether
+    the reported transposition is it."""
     per_pair, errors_ms, unrelated = [], [], []
     for p in pairs:
         t0 = time.perf_counter()
-        a = al.align(p["cover"], p["video"], SR, song_id=p["stem"])
+        a = al.align(p["cover"], p["video"], SR, song_id=p["stem"], key_invariant=key_invariant)
         wall = time.perf_counter() - t0
         onsets = np.unique([n.onset_s for n in p["notes"]])
         err = np.abs(a.video_time(onsets) - np.interp(onsets, *p["cmap"])) * 1000.0
@@ -146,13 +152,16 @@ def measure(pairs: list[dict]) -> dict:
                          "intro_s": float(p["cmap"][1][0]), "confidence": a.confidence,
                          "median_error_ms": float(np.median(err)), "p95_error_ms": float(np.percentile(err, 95)),
                          "max_error_ms": float(err.max()), "n_onsets": int(len(onsets)), "wall_s": wall,
-                         "audio_s": (len(p["cover"]) + len(p["video"])) / SR, "refused": al.low_confidence(a)})
+                         "audio_s": (len(p["cover"]) + len(p["video"])) / SR, "refused": al.low_confidence(a),
+                         "transposition_semitones": a.transposition_semitones})
+        if "shift" in p:
+            per_pair[-1]["true_shift"] = p["shift"]
         print(per_pair[-1], flush=True)
     for i, p in enumerate(pairs):
         q = pairs[(i + 3) % len(pairs)]
-        a = al.align(p["cover"], q["video"], SR)
+        a = al.align(p["cover"], q["video"], SR, key_invariant=key_invariant)
         unrelated.append({"cover": p["stem"], "video": q["stem"], "confidence": a.confidence,
-                          "refused": al.low_confidence(a)})
+                          "refused": al.low_confidence(a), "transposition_semitones": a.transposition_semitones})
         print(unrelated[-1], flush=True)
     all_err = np.concatenate(errors_ms)
     conf_ok, conf_bad = [r["confidence"] for r in per_pair], [r["confidence"] for r in unrelated]
@@ -168,6 +177,8 @@ def measure(pairs: list[dict]) -> dict:
                        "unrelated_max": float(max(conf_bad)), "unrelated_median": float(np.median(conf_bad)),
                        "aligned_refused": sum(bool(r["refused"]) for r in per_pair),
                        "unrelated_accepted": sum(not r["refused"] for r in unrelated)},
+        "key": ({"shift_right": sum(r["transposition_semitones"] == r["true_shift"] for r in per_pair),
+                 "pairs": len(per_pair)} if per_pair and "true_shift" in per_pair[0] else None),
         "per_pair": per_pair,
         "unrelated_pairs": unrelated,
     }
@@ -179,34 +190,43 @@ def main() -> None:
     ap.add_argument("--long-s", type=float, default=180.0, help="length of the one speed pair (0: skip)")
     ap.add_argument("--demo-songs", type=int, default=20, help="demo pairs per excerpt length (0: skip)")
     args = ap.parse_args()
-    sets = {"rerendered_40s": [make_pair(i, p, args.length_s) for i, p in enumerate(PIECES)]}
+    sets = {"rerendered_40s": [make_pair(i, p, args.length_s) for i, p in enumerate(PIECES)],
+            "transposed_40s": [make_pair(i, p, args.length_s, COVER_SHIFTS[i % len(COVER_SHIFTS)])
+                               for i, p in enumerate(PIECES)]}
     if args.demo_songs:
         sets.update({f"demo_{x:g}s": demo_pairs(args.demo_songs, x) for x in (30.0, 6.0)})
     results = {name: measure(pairs) for name, pairs in sets.items()}
+    # side by side in this run: the aligner that assumes the soundtrack's key (version 2's behaviour)
+    results.update({f"{name}_fixed_key": measure(sets[name], key_invariant=False)
+                    for name in ("rerendered_40s", "transposed_40s")})
     speed = None
     if args.long_s:  # one full-song-length pair: time and memory scale with the product of the lengths
         long_pair = make_pair(99, qc_corpus.RELEASE_PIECES[0], args.long_s)
-        t0 = time.perf_counter()
-        a = al.align(long_pair["cover"], long_pair["video"], SR)
-        wall = time.perf_counter() - t0
-        onsets = np.unique([n.onset_s for n in long_pair["notes"]])
-        err = np.abs(a.video_time(onsets) - np.interp(onsets, *long_pair["cmap"])) * 1000.0
-        speed = {"cover_s": len(long_pair["cover"]) / SR, "video_s": len(long_pair["video"]) / SR, "wall_s": wall,
-                 "median_error_ms": float(np.median(err)), "p95_error_ms": float(np.percentile(err, 95)),
-                 "confidence": a.confidence}
-        print(speed, flush=True)
+        speed = {}
+        for name, key_invariant in (("key_search", True), ("fixed_key", False)):
+            t0 = time.perf_counter()
+            a = al.align(long_pair["cover"], long_pair["video"], SR, key_invariant=key_invariant)
+            wall = time.perf_counter() - t0
+            onsets = np.unique([n.onset_s for n in long_pair["notes"]])
+            err = np.abs(a.video_time(onsets) - np.interp(onsets, *long_pair["cmap"])) * 1000.0
+            speed[name] = {"cover_s": len(long_pair["cover"]) / SR, "video_s": len(long_pair["video"]) / SR,
+                           "wall_s": wall, "median_error_ms": float(np.median(err)),
+                           "p95_error_ms": float(np.percentile(err, 95)), "confidence": a.confidence,
+                           "transposition_semitones": a.transposition_semitones}
+            print(name, speed[name], flush=True)
     result = {
         "benchmark": "alignment",
         "inputs": {"pieces": list(PIECES), "excerpt_s": args.length_s, "sample_rate": SR,
                    "feature_rate_hz": al.FEATURE_RATE_HZ, "method": al.METHOD,
                    "annotator_version": al.ANNOTATOR_VERSION, "low_confidence_threshold": al.LOW_CONFIDENCE,
+                   "transposed_cover_shifts": list(COVER_SHIFTS),
                    "video": "other GM program, drums on even pairs, 4-9 s noise intro, tempo 0.8-1.25x per 6-12 s",
                    "demo": f"symmv.sources.demo pairs, first {args.demo_songs} music21 pieces, 30-s and 6-s excerpts"},
         "sets": results,
         "long_pair": speed,
     }
     write_result("alignment", result)
-    print(json.dumps({name: {k: r[k] for k in ("error_ms", "speed", "confidence")} for name, r in results.items()},
+    print(json.dumps({name: {k: r[k] for k in ("error_ms", "speed", "confidence", "key")} for name, r in results.items()},
                      indent=1))
     print(json.dumps({"long_pair": speed}))
 
