@@ -429,8 +429,9 @@ def _transposition_text(aligned: pd.DataFrame) -> str:
     moved = shifts[shifts != 0]
     counts = ", ".join(f"{k:+d}: {v:,}" for k, v in moved.value_counts().sort_index().items())
     return (f"{len(moved):,} of {len(shifts):,} aligned covers are played in another key than their video's soundtrack"
-            + (f" (semitones: {counts})" if counts else "") + "; the alignment searches the cover's key shift "
-            "(`transposition_semitones`, -5..+6) and aligns in it, so a transposed cover is aligned, not refused.")
+            + (f" (semitones: {counts})" if counts else "") + "; a pair that does not align in the video's key "
+            "is searched in the other 11 and aligned in the best one (`transposition_semitones`, -5..+6; it must "
+            "clear a stricter confidence threshold), so a transposed cover is aligned, not refused.")
 
 
 def section_alignment(build: Build) -> str:
@@ -567,6 +568,15 @@ def section_accuracy(extra: dict | None, build: Build | None = None) -> str:
     return "\n".join(text)
 
 
+# Onset F1 of each transcription backend (by name) on rendered covers with known notes: 3 SymMV release covers
+# / 2 music21 pieces, 25-29 s each (bench/results/transcription_speedup.json). Transkun is the CPU default
+# (symmv.transcription.backends.default_backend) because it is both the most accurate and faster than realtime.
+TRANSCRIBER_ONSET_F1 = {
+    "transkun": "F1_TRANSKUN",
+    "basic-pitch": "F1_BASICPITCH",
+}
+
+
 def section_limitations(build: Build, extra: dict | None, semantic_encoders: list[str]) -> str:
     songs = build.songs
     items = []
@@ -575,6 +585,12 @@ def section_limitations(build: Build, extra: dict | None, semantic_encoders: lis
                  + (f" ({', '.join(f'`{t}`' for t in transcribers)})" if transcribers else "")
                  + "; missed, extra and octave-shifted notes are not corrected by hand (the paper had three "
                    "musicians check every pair; this build did not).")
+    measured = [f"`{name}` {TRANSCRIBER_ONSET_F1[name]}" for name in sorted({t.split()[0] for t in transcribers})
+                if name in TRANSCRIBER_ONSET_F1]
+    if measured:
+        items.append("Transcription accuracy, measured on fluidsynth renders of SymMV release covers and music21 "
+                     "pieces with known notes (onset F1, 50 ms, mir_eval; bench/bench_transcription.py): "
+                     + "; ".join(measured) + ". Real recordings (room, other pianos) will score lower.")
     estimated = [what for present, what in (
         (build.has("beats"), "beats and tempo come from an audio beat tracker"),
         (build.has("chords"), "chords from a rule-based recogniser over the notes on each beat (chorder's rules)"),

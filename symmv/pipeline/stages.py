@@ -225,8 +225,9 @@ def align_to_video(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
     alignment = A.align(cover, soundtrack, ALIGN_SAMPLE_RATE, work.song_id)
     if A.low_confidence(alignment, cfg.min_alignment_confidence):
         raise Refusal("low_confidence", f"video {work.video.id}: alignment confidence {alignment.confidence:.2f} "
-                                        f"< {cfg.min_alignment_confidence} (best key shift "
-                                        f"{alignment.transposition_semitones:+d} semitones)")
+                                        f"< {cfg.min_alignment_confidence} (cover key shift "
+                                        f"{alignment.transposition_semitones:+d} semitones; a shifted one needs "
+                                        f"{A.KEY_SEARCH_MARGIN} more)")
     return {"alignment": alignment, "provenance": {"alignment": A.ANNOTATOR_VERSION}}
 
 
