@@ -246,7 +246,7 @@ def test_prefect_flow_loads_the_saved_vmcp_and_reproduces_the_figures(report, tm
     again = json.loads((tmp_path / "flow" / "evaluation.json").read_text())
     assert again["vmcp_info"]["source"].startswith("loaded from")
     assert flow_out["M"] == 3 and list(flow_out["rows"]) == ["V-MusProd", "fixed tempo 110 BPM"]
-    assert "w/o video (unconditional)" in flow_out["not_run"]
+    assert "w/o video" in flow_out["not_run"]
     # same seed, same checkpoints, same VMCP weights: the same pieces and the same ranks
     assert again["variants"]["V-MusProd"]["vmcp"]["ranks"] == result["variants"]["V-MusProd"]["vmcp"]["ranks"]
     assert flow_out["rows"]["V-MusProd"]["PE"] == pytest.approx(result["variants"]["V-MusProd"]["quality"]["PE"])
