@@ -416,7 +416,8 @@ def row_descriptions(variants: list[Variant]) -> dict[str, str]:
             out[v.name] = f"{row.about}; {row.pipeline} pipeline over {v.ckpt_dir}/ {folders}; {tempo}{extra}"
         else:
             video = "video-conditioned" if checkpoint_info(v.ckpt_dir)["chord"]["video"] else "unconditional"
-            out[v.name] = f"checkpoint given: {v.ckpt_dir} (chord stage {video}; chord -> melody -> accompaniment); {tempo}"
+            out[v.name] = (f"checkpoint given: {v.ckpt_dir} (chord stage {video}; chord -> melody -> accompaniment); "
+                           f"{tempo}")
     return out
 
 
@@ -428,7 +429,8 @@ def above_unigram(variants: list[Variant]) -> dict[str, int]:
         if v.row:
             summaries = _variants_runs(v.ckpt_dir)
             runs.update({(v.ckpt_dir, f): summaries[f] for f in VR.ROWS[v.row].folders.values() if f in summaries})
-    above = [k for k, r in runs.items() if r.get("best_val") is not None and r["best_val"] >= r.get("unigram_val", math.inf)]
+    above = [k for k, r in runs.items()
+             if r.get("best_val") is not None and r["best_val"] >= r.get("unigram_val", math.inf)]
     return {"above": len(above), "of": len(runs)}
 
 
