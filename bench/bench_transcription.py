@@ -32,7 +32,7 @@ from bench.common import machine  # noqa: E402
 from symmv.evaluation.transcription import audio_seconds, build_eval_set, note_scores, timed  # noqa: E402
 
 PER_SEGMENT = {"batch_segments": 0}  # transkun's own transcribeFrames, one segment at a time
-BATCHED = {"batch_segments": 4, "flash_attention": False, "bf16": False, "trim_tail": False}
+BATCHED = {"batch_segments": 4, "flash_attention": False, "bf16": False, "skip_tail": False}
 CONFIGS = {  # name -> (backend, options)
     "basic-pitch": ("basic-pitch", {}),
     "transkun": ("transkun", {}),  # our defaults (symmv.transcription.transkun): the final variant
@@ -44,7 +44,7 @@ CONFIGS = {  # name -> (backend, options)
     "transkun-batch4": ("transkun", BATCHED),  # 4 segments per forward, batched Viterbi recursion
     "transkun-sdpa4d": ("transkun", {**BATCHED, "flash_attention": True}),  # torch's fused CPU attention
     "transkun-bf16": ("transkun", {**BATCHED, "flash_attention": True, "bf16": True}),  # bf16 transformer
-    # + trim_tail (the last segment cut at the end of the audio) = "transkun"
+    # + skip_tail (no segment of only zero padding) = "transkun"
     "pti": ("pti", {}),
 }
 

@@ -225,7 +225,7 @@ def test_transkun_transcribes_rendered_clip(clip):
     wav, midi = clip
     result = transcribe(wav, backend="transkun")
     assert result.backend == "transkun"
-    assert result.version == "2.0.1-v2+seg16-hop14+batch4+sdpa4d+bf16+trimtail"
+    assert result.version == "2.0.1-v2+seg16-hop14+batch4+sdpa4d+bf16+skiptail"
     assert note_scores(midi_notes(midi), result.notes)["onset_f1"] >= 0.95
 
 
@@ -272,21 +272,21 @@ def test_transkun_viterbi_port_backtracks_like_transkun():
     assert ours == [list(path) for path in theirs]
 
 
-def test_transkun_windows_batched_and_last_one_trimmed(tmp_path):
-    """Windows come in batches of one length; with trim_tail the last stops at the end of the padded audio."""
+def test_transkun_windows_batched_and_pure_padding_skipped(tmp_path):
+    """Windows come in batches; with skip_tail a window that starts after the audio ended is dropped."""
     import soundfile as sf
 
     from symmv.transcription.transkun import _batches_of_windows
 
     fs, segment, step, pad = 1000, 4000, 3000, 1000
     wav = tmp_path / "tone.wav"
-    sf.write(wav, 0.5 * np.sin(np.arange(9500) * 0.3), fs)  # 9.5 s: padded 11.5 s
-    full = [w for batch in _batches_of_windows(wav, fs, segment, step, pad, 2, trim_tail=False) for w in batch]
-    assert [b for b, _ in full] == [0, 3000, 6000, 9000] and {len(w) for _, w in full} == {4000}
-    batches = list(_batches_of_windows(wav, fs, segment, step, pad, 2, trim_tail=True))
-    assert [[b for b, _ in batch] for batch in batches] == [[0, 3000], [6000], [9000]]
-    assert [len(w) for batch in batches for _, w in batch] == [4000, 4000, 4000, 2500]  # 11500 - 9000
-    np.testing.assert_array_equal(batches[-1][0][1], full[-1][1][:2500])
+    sf.write(wav, 0.5 * np.sin(np.arange(7800) * 0.3), fs)  # 7.8 s: the audio ends at 8800 of 9800 padded
+    full = list(_batches_of_windows(wav, fs, segment, step, pad, 2, skip_tail=False))
+    assert [[b for b, _ in batch] for batch in full] == [[0, 3000], [6000, 9000]]
+    assert not full[-1][-1][1].any()  # the window at 9000 holds only zero padding
+    skipped = list(_batches_of_windows(wav, fs, segment, step, pad, 2, skip_tail=True))
+    assert [[b for b, _ in batch] for batch in skipped] == [[0, 3000], [6000]]
+    np.testing.assert_array_equal(skipped[-1][0][1], full[-1][0][1])
 
 
 @pytest.fixture(scope="module")
@@ -306,7 +306,7 @@ def test_transkun_batched_path_gives_the_per_segment_notes(clip, transkun_refere
 
     wav, _ = clip
     batched = Transkun(segment_size_s=4.0, segment_hop_s=3.0, batch_segments=2, flash_attention=False,
-                       bf16=False, trim_tail=False)
+                       bf16=False, skip_tail=False)
     assert batched.version.endswith("+seg4-hop3+batch2")
     notes = batched.transcribe(wav)
     assert len(transkun_reference) >= 4
@@ -316,13 +316,13 @@ def test_transkun_batched_path_gives_the_per_segment_notes(clip, transkun_refere
 
 
 def test_transkun_fast_options_keep_the_onsets(clip, transkun_reference):
-    """Fused attention + bf16 transformer + trimmed last segment: the same onsets (50 ms) on the clip,
+    """Fused attention + bf16 transformer + no all-padding segment: the same onsets (50 ms) on the clip,
     and a version string of its own, so cached notes of the exact path are not reused."""
     from symmv.transcription.transkun import Transkun
 
     wav, midi = clip
     fast = Transkun(segment_size_s=4.0, segment_hop_s=3.0, batch_segments=2)
-    assert fast.version.endswith("+seg4-hop3+batch2+sdpa4d+bf16+trimtail")
+    assert fast.version.endswith("+seg4-hop3+batch2+sdpa4d+bf16+skiptail")
     notes = fast.transcribe(wav)
     assert note_scores(transkun_reference, notes)["onset_f1"] >= 0.99
     assert note_scores(midi_notes(midi), notes)["onset_f1"] >= 0.95
