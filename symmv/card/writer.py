@@ -572,15 +572,6 @@ def section_accuracy(extra: dict | None, build: Build | None = None) -> str:
 # / 2 music21 pieces, 25-29 s each (bench/results/transcription_speedup.json). Transkun is the CPU default
 # (symmv.transcription.backends.default_backend) because it is both the most accurate and faster than realtime.
 TRANSCRIBER_ONSET_F1 = {
-    "transkun": "F1_TRANSKUN",
-    "basic-pitch": "F1_BASICPITCH",
-}
-
-
-# Onset F1 of each transcription backend (by name) on rendered covers with known notes: 3 SymMV release covers
-# / 2 music21 pieces, 25-29 s each (bench/results/transcription_speedup.json). Transkun is the CPU default
-# (symmv.transcription.backends.default_backend) because it is both the most accurate and faster than realtime.
-TRANSCRIBER_ONSET_F1 = {
     "transkun": "0.993 on the release covers, 0.998 on the music21 pieces (unmodified model: 0.999 / 0.999)",
     "basic-pitch": "0.854 / 0.852",
 }
@@ -594,12 +585,6 @@ def section_limitations(build: Build, extra: dict | None, semantic_encoders: lis
                  + (f" ({', '.join(f'`{t}`' for t in transcribers)})" if transcribers else "")
                  + "; missed, extra and octave-shifted notes are not corrected by hand (the paper had three "
                    "musicians check every pair; this build did not).")
-    measured = [f"`{name}` {TRANSCRIBER_ONSET_F1[name]}" for name in sorted({t.split()[0] for t in transcribers})
-                if name in TRANSCRIBER_ONSET_F1]
-    if measured:
-        items.append("Transcription accuracy, measured on fluidsynth renders of SymMV release covers and music21 "
-                     "pieces with known notes (onset F1, 50 ms, mir_eval; bench/bench_transcription.py): "
-                     + "; ".join(measured) + ". Real recordings (room, other pianos) will score lower.")
     measured = [f"`{name}` {TRANSCRIBER_ONSET_F1[name]}" for name in sorted({t.split()[0] for t in transcribers})
                 if name in TRANSCRIBER_ONSET_F1]
     if measured:
