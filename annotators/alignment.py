@@ -34,12 +34,13 @@ range). A pair below LOW_CONFIDENCE in the soundtrack's key is searched in the o
 of the soundtrack's chroma (all 12, on frames pooled to <= KEY_MAX_CELLS cells), the lowest path chroma cost
 wins, and its confidence is 1 - that cost / the lowest cost of the shifts 2..10 semitones away from it.
 The best of 12 is a selected maximum, so another piece scores higher than in one key (6-s demo clips: 0.31
-vs 0.24; bench_alignment, null 3/6/9 around the searched shift: up to 0.58), hence the nulls 2..10 (not
+vs 0.24; with a null of 3/6/9 around the searched shift it reached 0.58), hence the nulls 2..10 (not
 3/6/9) and a stricter threshold for a transposed alignment (LOW_CONFIDENCE + KEY_SEARCH_MARGIN). The shift
 is stored (`transposition_semitones`, -5..+6: the cover sounds that many semitones above the soundtrack). A
 pair aligned in the soundtrack's key never runs the search: untransposed pairs are aligned as before.
-Measured on the bench's pairs (all 12 DTWs vs a mean-chroma key profile choosing 1, 2 or 3 candidates for
-the DTW): the profile's top 1 / 2 / 3 missed the true shift on 4 / 3 / 1 of 64 pairs, the 12 DTWs on none.
+Measured once on bench_alignment's 64 same-piece pairs (demo 6 s, 30 s, 40 s untransposed and transposed;
+a one-off script, not kept), against a mean-chroma key profile choosing 1, 2 or 3 candidates for the DTW:
+the profile's top 1 / 2 / 3 missed the true shift on 4 / 3 / 1 pairs, the 12 DTWs on none.
 
 Limits: the whole (non-silent) cover is mapped into the video; subsequence matching frees only the video's
 ends. Cover material the video lacks (a talking intro, an extra chorus) is forced onto neighbouring video
