@@ -222,7 +222,9 @@ def windows(examples: list[SongExample], model_cfg: ModelConfig, train_cfg: Trai
             starts = rng.integers(0, max(1, ex.n_bars - W + 1), size=train_cfg.windows_per_song)
             if train_cfg.opening_share:  # a piece's opening bars
                 starts[rng.random(len(starts)) < train_cfg.opening_share] = 0
-            k = train_cfg.transpose
+            # Transposing the music but not the video would teach the model that the video says nothing about
+            # the key (its colours, sec. 6.4): stages that read the video train in the original keys.
+            k = 0 if model_cfg.video_conditioned else train_cfg.transpose
             shifts = rng.integers(-k, k + 1, size=len(starts)) if k else [0] * len(starts)
         items.extend(make_window(ex, int(b0), model_cfg, W, int(s)) for b0, s in zip(starts, shifts))
     if rng is None and train_cfg.max_val_windows and len(items) > train_cfg.max_val_windows:

@@ -183,3 +183,18 @@ def test_opening_share_starts_that_share_of_training_windows_at_the_first_bar():
     opening = D.windows(examples, cfg, replace(many, opening_share=0.5), np.random.default_rng(0))
     assert 0.4 < first_bars(opening) < 0.65
     assert first_bars(D.windows(examples, cfg, replace(many, opening_share=1.0), np.random.default_rng(0))) == 1.0
+
+
+def test_stages_that_read_the_video_train_untransposed():
+    examples = D.build_examples(synthetic_tables(n_songs=8, semantic_dim=6, color_dim=4), "train")
+    transposing, untransposed = fast_train(transpose=6, windows_per_song=8), fast_train(windows_per_song=8)
+
+    def tokens(cfg, train_cfg):
+        return [it["tokens"] for it in D.windows(examples, cfg, train_cfg, np.random.default_rng(0))]
+
+    with_video = small("chord", controller=ControllerConfig(semantic_dim=6, color_dim=4, max_frames=16))
+    unconditional = small("chord", video=False)
+    same = zip(tokens(with_video, transposing), tokens(with_video, untransposed))
+    assert all(np.array_equal(a, b) for a, b in same)
+    moved = zip(tokens(unconditional, transposing), tokens(unconditional, untransposed))
+    assert not all(np.array_equal(a, b) for a, b in moved)  # the unconditional stage is transposed
