@@ -101,7 +101,7 @@ SIZES: dict[str, tuple[dict, dict]] = {  # size -> (ModelConfig overrides, Train
     # few of them to learn.
     "cpu": (dict(d_model=96, n_head=4, n_layer=3, n_enc_layer=1, block_size=512),
             dict(epochs=1000, batch_size=16, lr=1.5e-3, warmup_steps=100, window_bars=16, windows_per_song=4,
-                 patience=3, num_threads=2, max_val_windows=256, transpose=6, opening_share=0.25)),
+                 patience=3, num_threads=2, max_val_windows=256, transpose=6)),
     # Assumed, not from the paper (appendix unavailable): CP-Transformer-like width, 200/200/400 epochs (sec. 4.3).
     "paper": (dict(d_model=512, n_head=8, n_layer=12, n_enc_layer=4, dropout=0.1, block_size=1024,
                    controller=ControllerConfig(n_layer_modality=2, n_layer_fusion=2)),
