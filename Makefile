@@ -20,7 +20,7 @@ CORR_OUT ?= data/correspondence
 CORR_CKPT ?= checkpoints/table2
 CORR_REPORT ?= reports/correspondence
 CORR_STEPS ?= 150
-CORR_CHORD_STEPS ?= 300
+CORR_CHORD_STEPS ?= 1200
 # one torch thread per step: on a busy 2-core machine two threads made a training step ~6x slower (OpenMP waits)
 CORR_THREADS ?= 1
 EVAL_THREADS ?= 0
