@@ -75,10 +75,10 @@ def test_every_bad_item_is_quarantined_with_its_stage_and_reason(fault_build):
     rejects = symmv.load("rejects", root=out).set_index("item_id")
     got = {item: (row.stage, row.reason) for item, row in rejects.iterrows()}
     assert got["emptyfile01"] == ("measure", "unreadable_media")
-    assert got["truncated01"][0] in ("measure", "transcribe") and got["truncated01"][1] in (
+    assert got["truncated01"][0] in ("measure", "alignment", "transcribe") and got["truncated01"][1] in (
         "unreadable_media", "undecodable_audio", "empty_audio", "silent_audio", "no_notes")
     assert got["garbage0001"] == ("measure", "unreadable_media")
-    assert got["silent00001"] == ("transcribe", "silent_audio")
+    assert got["silent00001"] == ("alignment", "silent_audio")  # alignment (on by default) decodes the cover first
     assert got["thirtymin01"] == ("measure", "too_long")
     assert got["hostile0001"][0] == "match"
     assert got["brokenjson1"] == ("discover", "bad_info_json")
@@ -97,6 +97,6 @@ def test_good_item_is_unaffected_and_nothing_escapes_the_output(fault_build, tin
     assert ref_song.equals(mine.drop(columns="split").reset_index(drop=True))
     written = {p.relative_to(out).parts[0] for p in out.rglob("*") if p.is_file()}
     assert written <= {"songs", "notes", "beats", "chords", "key_windows", "video_features", "matches", "rejects",
-                       "midi", "build_report.json", "_manifest.json", ".batches", ".build.lock", "music_qc",
+                       "midi", "build_report.json", "_manifest.json", ".batches", ".build.lock", "music_qc", "alignment",
                        "README.md", *PLOT_FILES.values()}
     assert not (root.parent / "etc").exists()
