@@ -331,9 +331,10 @@ def vmcp_videos(model: V.VMCP | None, songs: list[EvalSong]) -> list[V.VideoClip
     if model is None or len(songs) < 2 or not all(has_semantic(s) for s in songs):
         return None
     videos = [V.video_clip_from_row(s.video) for s in songs]
-    if videos[0].semantic.shape[1] != model.cfg.video_dim:
-        raise ValueError(f"VMCP was trained on {model.cfg.video_dim}-dim semantic features, the split has "
-                         f"{videos[0].semantic.shape[1]}: another semantic encoder; retrain it (no vmcp_ckpt)")
+    dim = V.video_segments(videos[0], model.cfg.segment_s, model.cfg.video_inputs).shape[1]
+    if dim != model.cfg.video_dim:  # e.g. another semantic encoder
+        raise ValueError(f"VMCP was trained on {model.cfg.video_dim}-dim video segments "
+                         f"({'+'.join(model.cfg.video_inputs)}), the split gives {dim}; retrain it (no vmcp_ckpt)")
     return videos
 
 

@@ -255,3 +255,18 @@ def test_prefect_flow_loads_the_saved_vmcp_and_reproduces_the_figures(report, tm
     # the fixed-tempo row ran the same checkpoint at 110 BPM
     assert {p["tempo_bpm"] for p in again["variants"]["fixed tempo 110 BPM"]["per_piece"]} == {110.0}
     assert "tempo fixed" not in again["provenance"]["checkpoints"] and len(list((tmp_path / "flow/midi").iterdir())) == 2
+
+
+def test_vmcp_videos_accepts_a_vmcp_that_reads_colour_and_motion():
+    from models import vmcp as V
+    from models.evaluate import EvalSong, vmcp_videos
+
+    video = {"semantic": [[1.0, 0.0, 0.0]] * 8, "color": [[0.5, 0.5]] * 8, "motion": [0.1] * 4, "fps": 2.0,
+             "n_frames": 8, "duration_s": 4.0}
+    songs = [EvalSong(song_id=f"s{i}", video=video, notes=[]) for i in range(2)]
+    cfg = V.VMCPConfig(video_inputs=("semantic", "color", "motion"), video_dim=3 + 2 + 8, cnn_channels=(4, 8),
+                       audio_dim=8, d_model=16, n_heads=2, n_layers=1, embed_dim=8)
+    assert len(vmcp_videos(V.VMCP(cfg), songs)) == 2
+    with pytest.raises(ValueError, match="retrain"):
+        vmcp_videos(V.VMCP(V.VMCPConfig(video_dim=7, cnn_channels=(4, 8), audio_dim=8, d_model=16, n_heads=2,
+                                         n_layers=1, embed_dim=8)), songs)
