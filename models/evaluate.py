@@ -39,6 +39,7 @@ from models import variants as VR
 from models import vmcp as V
 from models.checkpoint import load_model, read_config
 from models.config import STAGES
+from models.data import frames
 from models.generate import DEFAULT_TEMPO_BPM, bars_for, generate_music, tempo_from_motion, write_midi
 from models.metrics import corpus_metrics, quality_metrics
 from models.report import write_table2
@@ -217,8 +218,7 @@ def variants_for(ckpt_dirs: dict[str, str], cfg: EvalConfig) -> list[Variant]:
 def generation_features(song: EvalSong, fixed_tempo_bpm: float | None = None) -> dict:
     """The `generate_music` input of one video; the tempo is resolved here so downbeats can be placed."""
     v = song.video
-    semantic = None if v.get("semantic") is None else np.asarray([np.asarray(f, np.float32) for f in v["semantic"]])
-    color = None if v.get("color") is None else np.asarray([np.asarray(f, np.float32) for f in v["color"]])
+    semantic, color = frames(v.get("semantic")), frames(v.get("color"))
     motion = v.get("motion")
     return {"semantic": semantic, "color": color, "fps": float(v["fps"]), "duration_s": song.duration_s,
             "video_tempo_bpm": float(fixed_tempo_bpm or song.video_tempo_bpm or DEFAULT_TEMPO_BPM),

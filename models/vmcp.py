@@ -32,6 +32,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from models.data import frames
+
 VMCP_VERSION = "0.1"
 
 
@@ -98,10 +100,8 @@ class MusicClip:
 
 def video_clip_from_row(row) -> VideoClip:
     """A VIDEO_FEATURES row (dict / pandas Series) -> VideoClip."""
-    frames = lambda cell: None if cell is None else np.asarray([np.asarray(f, np.float32) for f in cell], np.float32)  # noqa: E731
-    motion = row.get("motion") if hasattr(row, "get") else None
-    return VideoClip(semantic=frames(row["semantic"]), fps=float(row["fps"]),
-                     color=frames(row.get("color") if hasattr(row, "get") else None),
+    motion = row.get("motion")
+    return VideoClip(semantic=frames(row["semantic"]), fps=float(row["fps"]), color=frames(row.get("color")),
                      motion=None if motion is None else np.asarray(motion, np.float32))
 
 
