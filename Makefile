@@ -59,14 +59,14 @@ build-release: setup
 # release has no videos and the demo's video/music pairs are arbitrary, so by default the Chord stage is
 # the unconditional one (paper sec. 6.5; the video still sets tempo and length); CHORD_VIDEO=1 trains
 # its video pathway on the demo's pairs too (release songs with a null video). Writes the shipped
-# checkpoints, models/checkpoints/cpu. TRAIN_SIZE=tiny|cpu|paper|gpu, TRAIN_CKPT, TRAIN_EPOCHS override.
+# checkpoints, models/checkpoints/cpu. TRAIN_SIZE=tiny|cpu|paper|gpu, TRAIN_CKPT, TRAIN_EPOCHS, TRAIN_THREADS override.
 train-all: setup
 	@if [ -f $(SYMMV_RELEASE)/SymMV.csv ]; then [ -f $(RELEASE_OUT)/build_report.json ] || $(MAKE) build-release; fi
 	@[ -f $(RELEASE_OUT)/build_report.json ] && [ -z "$(CHORD_VIDEO)" ] || [ -f $(DEMO_OUT)/build_report.json ] || $(MAKE) demo
 	$(PY) -m flows.train --data $$([ -f $(RELEASE_OUT)/build_report.json ] && echo $(RELEASE_OUT) || echo $(DEMO_OUT)) \
 	  $(if $(CHORD_VIDEO),--chord-data $(DEMO_OUT),--unconditional) \
 	  --out $(or $(TRAIN_CKPT),models/checkpoints/$(or $(TRAIN_SIZE),cpu)) \
-	  --size $(or $(TRAIN_SIZE),cpu) $(if $(TRAIN_EPOCHS),--epochs $(TRAIN_EPOCHS))
+	  --size $(or $(TRAIN_SIZE),cpu) $(if $(TRAIN_EPOCHS),--epochs $(TRAIN_EPOCHS)) $(if $(TRAIN_THREADS),--threads $(TRAIN_THREADS))
 
 # Background music for a video: make generate VIDEO=clip.mp4 OUT=clip-with-music.mp4
 generate: setup

@@ -32,6 +32,13 @@ class ControllerConfig:
     max_frames: int = 512  # longer feature sequences are strided down to this many frames
     use_semantic: bool = True  # False = "w/o semantic" (sec. 6.4): no semantic encoder, the input is ignored
     use_color: bool = True  # False = "w/o color" (sec. 6.4): no color encoder, the input is ignored
+    # Each frame's features standardised before the input layer (colour histograms: square root first).
+    # Checkpoints from before this field load with False, as they were trained.
+    input_norm: bool = True
+    # A decoder token of bar b cross-attends the frames of bars b - bar_reach .. b + bar_reach (the video's
+    # counterpart of the note stages' bar-level mask); -1 = every frame of the window (checkpoints from
+    # before this field). Which frame lies in which bar: models.controller.frame_bars.
+    bar_reach: int = 1
 
 
 @dataclass
@@ -138,7 +145,8 @@ def model_config_to_dict(cfg: ModelConfig) -> dict:
 
 def model_config_from_dict(d: dict) -> ModelConfig:
     d = dict(d)
-    controller = ControllerConfig(**d.pop("controller", {}))
+    # fields added later default to the behaviour the old checkpoint was trained with
+    controller = ControllerConfig(**{"input_norm": False, "bar_reach": -1, **d.pop("controller", {})})
     if "pitch_range" in d:
         d["pitch_range"] = tuple(d["pitch_range"])
     known = {f.name for f in fields(ModelConfig)}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from models.config import ModelConfig
 from models.tokens import N_TIMING
@@ -28,6 +29,18 @@ def stride_index(n_frames: int, max_frames: int) -> np.ndarray:
     if n_frames <= max_frames:
         return np.arange(n_frames)
     return np.linspace(0, n_frames - 1, max_frames).round().astype(np.int64)
+
+
+def frame_bars(index: np.ndarray, n_frames: int, n_bars: int, bar_frame: np.ndarray | None = None) -> np.ndarray:
+    """The bar each frame lies in: through `bar_frame` (the frame at each bar start, from the alignment
+    path) where there is one, else proportionally (bars and frames spread evenly over the piece, as at
+    generation, where the bars are laid at the video's tempo over its whole length)."""
+    index = np.asarray(index)
+    if bar_frame is not None:
+        bars = np.searchsorted(np.asarray(bar_frame, dtype=np.float64), index, side="right") - 1
+    else:
+        bars = np.floor(index * n_bars / max(1, n_frames)).astype(np.int64)
+    return np.clip(bars, 0, max(0, n_bars - 1)).astype(np.int64)
 
 
 def frame_timing(index: np.ndarray, n_frames: int) -> np.ndarray:
@@ -45,7 +58,7 @@ class VideoController(nn.Module):
         dims = {"semantic": c.semantic_dim, "color": c.color_dim}
         if any(dims[m] <= 0 for m in self.modalities):
             raise ValueError("set controller.semantic_dim / color_dim from the data before building the model")
-        self.d_model = cfg.d_model
+        self.d_model, self.input_norm = cfg.d_model, c.input_norm
         # Parameter names as before the switches (semantic_in, color_encoder, ...): old checkpoints load.
         for m in self.modalities:
             setattr(self, f"{m}_in", nn.Linear(dims[m], cfg.d_model))
@@ -55,6 +68,18 @@ class VideoController(nn.Module):
         # place in the whole video, as the music tokens' Timing Encoding) keeps the two aligned.
         self.timing = nn.Embedding(N_TIMING, cfg.d_model)
         self.fusion = Encoder(cfg, c.n_layer_fusion)
+
+    def normalise(self, modality: str, frames: torch.Tensor) -> torch.Tensor:
+        """Each frame's features on one scale: a colour histogram sums to 1 over 3,072 bins (entries ~3e-4)
+        while a CLIP-like embedding has norm ~17, so unnormalised, colour reached the memory ~100x weaker
+        than the position code and the chord stage learnt nothing from it (issue 14). Histograms go
+        through a square root first (Hellinger), then every frame is standardised over its features.
+        An all-zero "null video" frame stays zero."""
+        if not self.input_norm:
+            return frames
+        if modality == "color":
+            frames = frames.clamp(min=0).sqrt()
+        return F.layer_norm(frames, frames.shape[-1:])
 
     def encode(self, proj: nn.Linear, encoder: Encoder, frames, valid, timing):
         pos = torch.arange(frames.shape[1], device=frames.device)
@@ -68,7 +93,8 @@ class VideoController(nn.Module):
         xs, valids = [], []
         for m in self.modalities:
             frames, valid, timing = inputs[m]
-            x = self.encode(getattr(self, f"{m}_in"), getattr(self, f"{m}_encoder"), frames, valid, timing)
+            x = self.encode(getattr(self, f"{m}_in"), getattr(self, f"{m}_encoder"), self.normalise(m, frames),
+                            valid, timing)
             xs.append(x + self.modality.weight[SEMANTIC if m == "semantic" else COLOR])
             valids.append(valid)
         x, valid = torch.cat(xs, dim=1), torch.cat(valids, dim=1)

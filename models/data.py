@@ -23,7 +23,7 @@ import torch
 from models import timebase
 from models import tokens as tk
 from models.config import ModelConfig, TrainConfig
-from models.controller import frame_timing, stride_index
+from models.controller import frame_bars, frame_timing, stride_index
 from symmv.core.records import Note
 
 TRACKS = ("melody", "accompaniment")
@@ -155,21 +155,22 @@ def usable(ex: SongExample, model_cfg: ModelConfig, null_video: bool = False) ->
     return True
 
 
-def null_video_window(dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """The "no video" memory: one all-zero frame at timing bucket 0."""
-    return np.zeros((1, dim), np.float32), np.zeros(1, np.int64)
+def null_video_window(dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The "no video" memory: one all-zero frame at timing bucket 0, in bar 0 (a bar mask that leaves a
+    token no frame lets it see every frame: this one)."""
+    return np.zeros((1, dim), np.float32), np.zeros(1, np.int64), np.zeros(1, np.int64)
 
 
 def video_window(arr: np.ndarray, b0: int, b1: int, n_bars: int, max_frames: int,
-                 bar_frame: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 bar_frame: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Frames covering bars [b0, b1) (through `bar_frame`, the aligned frame of each bar start, else
-    proportionally), strided to max_frames -> (frames, timing buckets)."""
+    proportionally), strided to max_frames -> (frames, timing buckets, the bar of each frame)."""
     n = len(arr)
     start, end = (bar_frame[b0], bar_frame[b1]) if bar_frame is not None else (b0 / n_bars * n, b1 / n_bars * n)
     f0 = min(n - 1, max(0, int(np.floor(start))))
     f1 = max(f0 + 1, int(np.ceil(end)))
     index = f0 + stride_index(min(f1, n) - f0, max_frames)
-    return arr[index], frame_timing(index, n)
+    return arr[index], frame_timing(index, n), frame_bars(index, n, n_bars, bar_frame)
 
 
 def transpose_tokens(tokens: np.ndarray, semitones: int) -> np.ndarray:
@@ -199,7 +200,7 @@ def make_window(ex: SongExample, b0: int, model_cfg: ModelConfig, window_bars: i
     if model_cfg.video_conditioned:
         c = model_cfg.controller
         for name, dim in (("semantic", c.semantic_dim), ("color", c.color_dim)):
-            item[name], item[f"{name}_timing"] = (
+            item[name], item[f"{name}_timing"], item[f"{name}_bars"] = (
                 video_window(getattr(ex, name), b0, min(b1, ex.n_bars), ex.n_bars, c.max_frames, ex.bar_frame)
                 if has_video(ex) else null_video_window(dim))
     return item
@@ -251,6 +252,7 @@ def collate(items: list[dict]) -> dict[str, torch.Tensor]:
         if name in items[0]:
             batch[name], batch[f"{name}_valid"] = pad_stack([it[name] for it in items], np.float32)
             batch[f"{name}_timing"] = pad_stack([it[f"{name}_timing"] for it in items], np.int64)[0]
+            batch[f"{name}_bars"] = pad_stack([it[f"{name}_bars"] for it in items], np.int64)[0]
     return batch
 
 

@@ -84,7 +84,7 @@ def sampling_config(sampling: SamplingConfig | None, temperature, top_p, max_tok
 def sample_chords(chord_model, features: dict, n_bars: int, tempo: float, cfg: SamplingConfig,
                   seed: int) -> list[tk.ChordEvent]:
     """The Chord Transformer's progression for the video (the unconditional one ignores the video)."""
-    ctx = video_context(chord_model, features.get("semantic"), features.get("color"))
+    ctx = video_context(chord_model, features.get("semantic"), features.get("color"), n_bars)
     return tk.decode_chords(sample_sequence(chord_model, ctx, make_grammar("chord", chord_model, n_bars, tempo, cfg),
                                             cfg, seed))
 
@@ -149,7 +149,7 @@ def generate_one_stream(features: dict, ckpt_dir: str | Path, seed: int = 0, tem
     plan = None
     if rhythm is not None:
         plan = cmt_rhythm(features.get("motion"), features.get("shot_boundaries_s"), duration_s, tempo, n_bars, rhythm)
-    ctx = video_context(model, features.get("semantic"), features.get("color"))
+    ctx = video_context(model, features.get("semantic"), features.get("color"), n_bars)
     tokens = sample_sequence(model, ctx, make_grammar("music", model, n_bars, tempo, cfg, rhythm=plan), cfg, seed)
     notes = split_tracks(tk.decode_notes(tokens, tempo_bpm=tempo), tempo, n_bars)
     if plan is not None:

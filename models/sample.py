@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from models import tokens as tk
-from models.controller import frame_timing, stride_index
+from models.controller import frame_bars, frame_timing, stride_index
 from models.rhythm import RhythmPlan, bar_positions
 from models.transformers import CompoundDecoder, Context, new_cache
 
@@ -275,8 +275,11 @@ def end_of_piece(model: CompoundDecoder, h: torch.Tensor, type_logits: torch.Ten
     return out
 
 
-def video_context(model: CompoundDecoder, semantic: np.ndarray | None, color: np.ndarray | None) -> Context:
-    """Chord stage context from whole-video features (T, D) arrays; empty for the unconditional model."""
+def video_context(model: CompoundDecoder, semantic: np.ndarray | None, color: np.ndarray | None,
+                  n_bars: int | None = None) -> Context:
+    """Chord stage context from whole-video features (T, D) arrays; empty for the unconditional model.
+    `n_bars`: the piece's bars, laid evenly over the video (each frame's bar, for the controller's bar
+    mask); None leaves the mask off."""
     if getattr(model, "controller", None) is None:
         return Context()
     device = next(model.parameters()).device
@@ -286,6 +289,8 @@ def video_context(model: CompoundDecoder, semantic: np.ndarray | None, color: np
         batch[name] = torch.as_tensor(arr[index], device=device)[None]  # (1,T,D)
         batch[f"{name}_valid"] = torch.ones(1, len(index), dtype=torch.bool, device=device)
         batch[f"{name}_timing"] = torch.as_tensor(frame_timing(index, len(arr)), device=device)[None]
+        if n_bars:
+            batch[f"{name}_bars"] = torch.as_tensor(frame_bars(index, len(arr), n_bars), device=device)[None]
     with torch.no_grad():
         return model.context(batch)
 

@@ -279,6 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-color", action="store_true", help="w/o color (sec. 6.4): controller without color input")
     p.add_argument("--no-timing-encoding", action="store_true",
                    help="w/o motion (sec. 6.4): no Timing Encoding (generate it with a fixed tempo)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: the size's; on a busy machine 1 is fastest)")
     p.add_argument("--no-resume", action="store_true")
     args = p.parse_args(argv)
     stages = STAGES if args.stage == "all" else [args.stage]
@@ -292,6 +293,8 @@ def main(argv: list[str] | None = None) -> None:
         for name in ("epochs", "batch_size", "lr", "device", "seed", "max_steps"):
             if getattr(args, name) is not None:
                 setattr(train_cfg, name, getattr(args, name))
+        if args.threads is not None:
+            train_cfg.num_threads = args.threads
         summary = train_stage(stage, args.out, tables=tables, model_cfg=model_cfg, train_cfg=train_cfg,
                               resume=not args.no_resume, folder=args.folder)
         print(json.dumps({k: v for k, v in summary.items() if k != "history"}))

@@ -37,11 +37,12 @@ N_BEAT = 1 + tk.STEPS_PER_BAR
 @dataclass
 class Context:
     """What the decoder cross-attends: memory (B,S,D), its padding `valid` (B,S), and for the
-    bar-level mask the bar of every memory token (B,S) (None = no bar mask)."""
+    bar-level mask the bar of every memory token (B,S) (None = no bar mask) and its reach in bars."""
 
     memory: torch.Tensor | None = None
     valid: torch.Tensor | None = None
     bars: torch.Tensor | None = None
+    reach: int = 1
 
 
 class TokenEmbedding(nn.Module):
@@ -99,13 +100,14 @@ def compound_loss(logits: dict[str, torch.Tensor], targets: torch.Tensor) -> tup
     return total, parts
 
 
-def bar_cross_mask(query_bars: torch.Tensor, key_bars: torch.Tensor, key_valid: torch.Tensor) -> torch.Tensor:
-    """(B,T), (B,S), (B,S) -> (B,1,T,S) bool: decoder token of bar b sees encoder bars b-1, b, b+1.
+def bar_cross_mask(query_bars: torch.Tensor, key_bars: torch.Tensor, key_valid: torch.Tensor,
+                   reach: int = 1) -> torch.Tensor:
+    """(B,T), (B,S), (B,S) -> (B,1,T,S) bool: decoder token of bar b sees encoder bars b-reach .. b+reach.
 
     A query with no encoder token in reach (it cannot happen for well-formed sequences, whose encoder
     has a Bar token per bar) sees every valid key instead of producing NaNs.
     """
-    mask = ((query_bars[:, :, None] - key_bars[:, None, :]).abs() <= 1) & key_valid[:, None, :]
+    mask = ((query_bars[:, :, None] - key_bars[:, None, :]).abs() <= reach) & key_valid[:, None, :]
     mask = mask | (~mask.any(-1, keepdim=True) & key_valid[:, None, :])
     return mask[:, None]
 
@@ -133,7 +135,7 @@ class CompoundDecoder(nn.Module):
         # tokens (B,T,F) -> hidden (B,T,D); causal self-attention, cross-attention to ctx.memory
         cross_mask = None
         if ctx.memory is not None and ctx.bars is not None:
-            cross_mask = bar_cross_mask(tokens[..., tk.F["bar"]], ctx.bars, ctx.valid)
+            cross_mask = bar_cross_mask(tokens[..., tk.F["bar"]], ctx.bars, ctx.valid, ctx.reach)
         elif ctx.memory is not None and not bool(ctx.valid.all()):
             cross_mask = ctx.valid[:, None, None, :]  # key padding only
         x = self.embed(tokens, start_pos)
@@ -162,7 +164,12 @@ class ChordTransformer(CompoundDecoder):
             return Context()
         memory, valid = self.controller(batch["semantic"], batch["semantic_valid"], batch["color"],
                                         batch["color_valid"], batch.get("semantic_timing"), batch.get("color_timing"))
-        return Context(memory=memory, valid=valid)
+        reach = self.cfg.controller.bar_reach
+        if reach < 0 or any(f"{m}_bars" not in batch for m in self.controller.modalities):
+            return Context(memory=memory, valid=valid)
+        # the memory is the modalities' frames in controller order: their bars in the same order
+        bars = torch.cat([batch[f"{m}_bars"] for m in self.controller.modalities], dim=1)
+        return Context(memory=memory, valid=valid, bars=bars, reach=reach)
 
 
 class NoteTransformer(CompoundDecoder):

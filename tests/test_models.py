@@ -163,8 +163,10 @@ def test_video_window_keeps_whole_video_timing():
     from models.data import video_window
 
     video = np.arange(100, dtype=np.float32)[:, None]  # frame i holds i
-    frames, timing = video_window(video, 4, 8, 16, max_frames=10)  # bars 4..7 of 16 -> frames 25..49
+    frames, timing, bars = video_window(video, 4, 8, 16, max_frames=10)  # bars 4..7 of 16 -> frames 25..49
     assert len(frames) == 10 and frames[0, 0] == 25 and frames[-1, 0] == 49
     assert np.array_equal(timing, frames[:, 0].astype(int) * tk.N_TIMING // 100)
+    assert np.array_equal(bars, frames[:, 0].astype(int) * 16 // 100)  # frame 25 is in bar 4, frame 49 in bar 7
+    assert bars[0] == 4 and bars[-1] == 7
     whole = stride_index(100, 10)  # generation: the whole video, strided
     assert whole[0] == 0 and whole[-1] == 99 and frame_timing(whole, 100)[-1] == tk.N_TIMING - 1

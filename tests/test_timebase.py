@@ -48,8 +48,11 @@ def test_chord_stage_video_window_uses_the_aligned_bar_frames():
     downbeats = pd.DataFrame({"bar": np.arange(n_bars), "time_s": 2.0 * np.arange(n_bars)})  # 2-s bars
     bar_frame = D.aligned_bar_frames(downbeats, PATH, {"fps": fps}, n_bars)
     assert bar_frame[2] == pytest.approx((3.0 + 1.1 * 4.0) * fps)  # bar 2 starts at cover 4 s = video 7.4 s
-    window, _ = D.video_window(frames, 2, 4, n_bars, max_frames=1000, bar_frame=bar_frame)
+    window, _, bars = D.video_window(frames, 2, 4, n_bars, max_frames=1000, bar_frame=bar_frame)
     assert window[0, 0] == np.floor(7.4 * fps) and window[-1, 0] == np.ceil(11.8 * fps) - 1
-    proportional, _ = D.video_window(frames, 2, 4, n_bars, max_frames=1000)  # no alignment: as before
+    # the bar of each frame follows the aligned bar starts: frames before video 9.6 s (bar 3) are bar 2
+    assert bars[0] == 1 and set(bars.tolist()) <= {1, 2, 3}  # frame 44 lies before bar 2's start (44.4)
+    assert np.all(bars[window[:, 0] >= bar_frame[3]] == 3) and np.all(bars[(window[:, 0] >= bar_frame[2]) & (window[:, 0] < bar_frame[3])] == 2)
+    proportional, _, _ = D.video_window(frames, 2, 4, n_bars, max_frames=1000)  # no alignment: as before
     assert proportional[0, 0] == 40 and proportional[-1, 0] == 79
     assert D.aligned_bar_frames(downbeats, None, {"fps": fps}, n_bars) is None
