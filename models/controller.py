@@ -79,7 +79,7 @@ class VideoController(nn.Module):
             return frames
         if modality == "color":
             frames = frames.clamp(min=0).sqrt()
-        return F.layer_norm(frames, frames.shape[-1:])
+        return F.layer_norm(frames, frames.shape[-1:], eps=1e-8)
 
     def encode(self, proj: nn.Linear, encoder: Encoder, frames, valid, timing):
         pos = torch.arange(frames.shape[1], device=frames.device)

@@ -16,8 +16,8 @@ SEM, COL = 7, 5  # deliberately not 512: widths come from the data
 
 
 def cfg(stage, **kw):
-    return ModelConfig(stage=stage, d_model=32, n_head=2, n_layer=2, n_enc_layer=1, block_size=128,
-                       controller=ControllerConfig(semantic_dim=SEM, color_dim=COL), **kw)
+    kw.setdefault("controller", ControllerConfig(semantic_dim=SEM, color_dim=COL))
+    return ModelConfig(stage=stage, d_model=32, n_head=2, n_layer=2, n_enc_layer=1, block_size=128, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,60 @@ def test_controller_shapes_and_padding():
     m_ref, _ = ctrl(sem[1:, :4], sv[1:, :4], col[1:], cv[1:])
     keep = torch.cat([torch.arange(4), torch.arange(6, 10)])
     assert torch.allclose(m_pad[1, keep], m_ref[0], atol=1e-5)
+
+
+def test_controller_puts_every_modality_on_one_scale():
+    """A colour histogram (entries ~1e-3) and a CLIP-like embedding (norm ~17) reach the memory alike:
+    the memory does not change when a frame's features are scaled."""
+    ctrl = VideoController(cfg("chord")).eval()
+    sem, col = torch.randn(1, 6, SEM), torch.rand(1, 4, COL)
+    col = col / col.sum(-1, keepdim=True)  # histograms
+    ones = (torch.ones(1, 6, dtype=torch.bool), torch.ones(1, 4, dtype=torch.bool))
+    m, _ = ctrl(sem, ones[0], col, ones[1])
+    m_scaled, _ = ctrl(sem * 40, ones[0], col * 1e-2, ones[1])
+    assert torch.allclose(m, m_scaled, atol=1e-3)
+    old = VideoController(cfg("chord", controller=ControllerConfig(SEM, COL, input_norm=False))).eval()
+    old.load_state_dict(ctrl.state_dict())  # same parameters: the normalisation has none
+    m_old, _ = old(sem, ones[0], col * 1e-3, ones[1])
+    assert not torch.allclose(m_old, m, atol=1e-2)
+
+
+def test_old_checkpoint_configs_load_without_the_new_controller_behaviour():
+    from models.config import model_config_from_dict, model_config_to_dict
+
+    d = model_config_to_dict(cfg("chord"))
+    assert model_config_from_dict(d).controller.input_norm and model_config_from_dict(d).controller.bar_reach == 1
+    for key in ("input_norm", "bar_reach"):
+        del d["controller"][key]
+    old = model_config_from_dict(d).controller
+    assert old.input_norm is False and old.bar_reach == -1
+
+
+def test_chord_tokens_read_the_video_memory_of_their_own_bars(example):
+    """With bar_reach 1 a chord of bar b cross-attends the memory frames of bars b-1..b+1 (the controller's
+    encoders still mix all frames of the window into each memory frame, as in the paper): changing the
+    memory of bar 3 changes the decoder in bars 2-4 and nothing before bar 2; without the mask it does."""
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    c, batch = batch_for(example, "chord", window_bars=8)
+    batch = {k: v[:1] for k, v in batch.items()}
+    tokens = batch["tokens"][:, :-1]
+    bars = tokens[0, :, tk.F["bar"]]
+    assert {int(b) for b in bars} >= {0, 1, 2, 3, 4}
+    model = build_model(c).eval()
+    ctx = model.context(batch)
+    assert ctx.bars is not None and ctx.bars.shape == ctx.valid.shape and ctx.reach == 1
+    in_bar3 = ctx.bars[0] == 3
+    assert in_bar3.any() and (~in_bar3).any()
+    memory = ctx.memory.clone()
+    memory[0, in_bar3] = torch.randn_like(memory[0, in_bar3]) * 5
+    changed = replace(ctx, memory=memory)
+    diff = (model.decode(tokens, ctx) - model.decode(tokens, changed))[0].abs().amax(-1)
+    assert torch.all(diff[bars < 2] < 1e-5) and torch.all(diff[bars == 3] > 1e-4)
+    unmasked, unmasked_changed = replace(ctx, bars=None), replace(changed, bars=None)
+    diff_all = (model.decode(tokens, unmasked) - model.decode(tokens, unmasked_changed))[0].abs().amax(-1)
+    assert torch.all(diff_all[bars < 2] > 1e-4)
 
 
 @pytest.mark.parametrize("stage", ["chord", "melody", "accompaniment"])

@@ -62,8 +62,11 @@ def test_nucleus_sampling_respects_mask_and_top_p():
 def test_untrained_chord_model_generates_well_formed_sequences():
     torch.manual_seed(0)
     model = build_model(small("chord"))
-    ctx = video_context(model, np.random.rand(30, SEM), np.random.rand(20, COL))
-    for seed in range(3):
+    ctx = video_context(model, np.random.rand(30, SEM), np.random.rand(20, COL), n_bars=6)
+    # the bar of every memory frame (semantic's 30 then colour's 20), laid evenly over the 6 bars
+    expected = np.concatenate([np.arange(30) * 6 // 30, np.arange(20) * 6 // 20])
+    assert ctx.bars is not None and ctx.bars[0].tolist() == expected.tolist()
+    for seed in range(3):  # the KV-cached sampler applies the bar mask step by step
         seq = sample_sequence(model, ctx, Grammar("chord", 6, 100.0), SamplingConfig(temperature=1.5), seed)
         check_well_formed(seq, 6, "chord")
 
