@@ -54,15 +54,24 @@ class SamplingConfig:
     # A scalar temperature is multiplied by these per attribute: pitch at 0.8 keeps the piece in its key
     # (SC 0.91 -> 0.95 on the benchmark) at the cost of a little pitch entropy.
     temperature_scale: dict = field(default_factory=lambda: {"pitch": 0.8})
+    # A scalar top-p is replaced by these per attribute: the rhythm (token type, onset position, duration) is
+    # drawn from the model's whole distribution. Nucleus truncation keeps the most common choices, the
+    # shortest steps to the next onset, so with top-p 0.9 everywhere the pieces had ~37% more notes than the
+    # release's clips (IOI 0.12 s vs 0.19 s); with 1.0 on the rhythm, 0.15 s (bench/bench_music.py, README).
+    top_p_override: dict = field(default_factory=lambda: {"type": 1.0, "barbeat": 1.0, "duration": 1.0})
     # One token per step is latency-bound: on a loaded 2-core box, intra-op threads made a tiny-model
     # step 7x slower (OpenMP waits) than one thread (bench/bench_models.py). 0 = leave torch's setting.
     cpu_threads: int = 1
 
 
-def per_attribute(value: float | dict, attr: str, default: float, scale: dict | None = None) -> float:
-    """A per-attribute setting: the dict's entry, or the scalar times `scale[attr]` (default 1)."""
+def per_attribute(value: float | dict, attr: str, default: float, scale: dict | None = None,
+                  override: dict | None = None) -> float:
+    """A per-attribute setting: the dict's entry, else `override[attr]`, else the scalar times `scale[attr]`
+    (default 1)."""
     if isinstance(value, dict):
         return float(value.get(attr, default))
+    if override and attr in override:
+        return float(override[attr])
     return float(value) * (scale or {}).get(attr, 1.0)
 
 
@@ -246,13 +255,14 @@ def _sample(model, ctx, grammar, cfg, seed, device) -> np.ndarray:
                 type_logits = end_of_piece(model, h, type_logits, device)
             type_ = sample_logits(type_logits, grammar.allowed_types(),
                                   per_attribute(cfg.temperature, "type", 1.0, cfg.temperature_scale),
-                                  per_attribute(cfg.top_p, "type", 0.9), generator)
+                                  per_attribute(cfg.top_p, "type", 0.9, override=cfg.top_p_override), generator)
             logits = model.heads.attribute_logits(h, torch.tensor([type_], device=device))
             values: dict[str, int] = {}
             for attr in ATTRS_OF_TYPE[type_]:
                 values[attr] = sample_logits(logits[attr][0].cpu(), grammar.allowed(attr, values),
                                              per_attribute(cfg.temperature, attr, 1.0, cfg.temperature_scale),
-                                             per_attribute(cfg.top_p, attr, 0.9), generator)
+                                             per_attribute(cfg.top_p, attr, 0.9, override=cfg.top_p_override),
+                                             generator)
             token = grammar.fix(grammar.token(type_, **values))
         grammar.advance(token)
         seq.append(token)

@@ -148,3 +148,14 @@ def test_render_and_mux_gives_a_video_with_music(tmp_path):
     info = json.loads(probe)
     assert {s["codec_type"]: s["codec_name"] for s in info["streams"]} == {"video": "h264", "audio": "aac"}
     assert abs(float(info["format"]["duration"]) - 2.0) < 0.2
+
+
+def test_rhythm_is_drawn_from_the_whole_distribution_unless_asked_otherwise():
+    from models.sample import per_attribute
+
+    cfg = SamplingConfig()
+    assert per_attribute(cfg.top_p, "barbeat", 0.9, override=cfg.top_p_override) == 1.0
+    assert per_attribute(cfg.top_p, "duration", 0.9, override=cfg.top_p_override) == 1.0
+    assert per_attribute(cfg.top_p, "pitch", 0.9, override=cfg.top_p_override) == 0.9
+    # a per-attribute dict is taken as written
+    assert per_attribute({"barbeat": 0.5}, "barbeat", 0.9, override=cfg.top_p_override) == 0.5
