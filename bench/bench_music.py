@@ -176,6 +176,8 @@ def main(argv: list[str] | None = None) -> None:
                                                      "(default: SamplingConfig.top_p_override, 1.0)")
     p.add_argument("--type-temperature", type=float, help="temperature of the token type (default: --temperature)")
     p.add_argument("--pitch-temperature", type=float, help="temperature of note pitches (default: --temperature)")
+    p.add_argument("--chord-temperature", type=float, help="temperature of chord roots and qualities "
+                                                           "(default: --temperature x SamplingConfig.temperature_scale)")
     p.add_argument("--max-notes-per-onset", type=int, default=SamplingConfig.max_notes_per_onset)
     p.add_argument("--name", default="music", help="result file bench/results/<name>.json")
     p.add_argument("--rolls", type=int, default=3, help="piano-roll PNGs of this many generated pieces")
@@ -194,7 +196,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.rhythm_top_p is not None:
         sampling.top_p_override = {a: args.rhythm_top_p for a in ("type", "barbeat", "duration")}
     temperature = {a: args.temperature * sampling.temperature_scale.get(a, 1.0) for a in tk.ATTRIBUTES}
-    for attr, value in (("type", args.type_temperature), ("pitch", args.pitch_temperature)):
+    for attr, value in (("type", args.type_temperature), ("pitch", args.pitch_temperature),
+                        ("root", args.chord_temperature), ("quality", args.chord_temperature)):
         if value is not None:
             temperature[attr] = value
     top_p = args.top_p

@@ -133,36 +133,58 @@ def stage_budget(steps: int | dict | None, stage: str) -> int | None:
     return steps.get(stage) if isinstance(steps, dict) else steps
 
 
+def train_folder(folder: str, out_dir: str | Path, size: str, steps: int | dict | None, *, tables: dict | None = None,
+                 data_root: str | Path | None = None, train_overrides: dict | None = None,
+                 progress: bool = True) -> dict:
+    """Train (or resume) one checkpoint folder of RUNS -> its training summary (without the history)."""
+    from models import data as D
+    from models.train import apply_switches, train_stage
+
+    run = RUNS[folder]
+    model_cfg, train_cfg = configs_for(run.stage, size)
+    apply_switches(model_cfg, **run.switches)
+    for name, value in (train_overrides or {}).items():
+        setattr(train_cfg, name, value)
+    budget = stage_budget(steps, run.stage)
+    if budget:
+        train_cfg.max_steps = budget
+    tables = tables if tables is not None else D.load_tables(data_root)
+    summary = train_stage(run.stage, out_dir, tables=tables, model_cfg=model_cfg, train_cfg=train_cfg,
+                          folder=folder, progress=progress,
+                          provenance={"variants": "models.variants", "size": size, "folder": folder})
+    return {k: v for k, v in summary.items() if k != "history"}
+
+
 def train_all_variants(data_root: str | Path | None, out_dir: str | Path, size: str = "tiny",
                        steps: int | dict | None = None, rows=tuple(ROWS), *, tables: dict | None = None,
-                       train_overrides: dict | None = None, progress: bool = True) -> dict:
+                       train_overrides: dict | None = None, progress: bool = True, jobs: int = 1) -> dict:
     """Train every folder the rows need (each once; re-running resumes) -> {folder: training summary}.
 
     Same data for all (`tables`, else loaded once from `data_root`) and the same budget per stage kind:
     `steps` (see `stage_budget`) or the size's default. `train_overrides`: TrainConfig fields for every run
-    (tests: tiny windows). Writes `<out_dir>/variants.json`: rows -> folders, and each folder's run.
+    (tests: tiny windows). `jobs` > 1: that many folders train at once in worker processes (each loads the
+    data itself; give each one torch thread, `num_threads` in `train_overrides`). Writes
+    `<out_dir>/variants.json`: rows -> folders, and each folder's run.
     """
     from models import data as D
-    from models.train import apply_switches, train_stage
 
     unknown = set(rows) - set(ROWS)
     if unknown:
         raise ValueError(f"unknown Table 2 rows {sorted(unknown)}; rows: {list(ROWS)}")
-    tables = tables if tables is not None else D.load_tables(data_root)
-    summaries = {}
-    for folder in folders_of(rows):
-        run = RUNS[folder]
-        model_cfg, train_cfg = configs_for(run.stage, size)
-        apply_switches(model_cfg, **run.switches)
-        for name, value in (train_overrides or {}).items():
-            setattr(train_cfg, name, value)
-        budget = stage_budget(steps, run.stage)
-        if budget:
-            train_cfg.max_steps = budget
-        summary = train_stage(run.stage, out_dir, tables=tables, model_cfg=model_cfg, train_cfg=train_cfg,
-                              folder=folder, progress=progress,
-                              provenance={"variants": "models.variants", "size": size, "folder": folder})
-        summaries[folder] = {k: v for k, v in summary.items() if k != "history"}
+    folders = folders_of(rows)
+    kw = dict(train_overrides=train_overrides, progress=progress and jobs <= 1)
+    if jobs > 1 and data_root is not None and tables is None:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        # the longest stages first, so the pool does not end on one long job
+        order = sorted(folders, key=lambda f: RUNS[f].stage == "chord")
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = {f: pool.submit(train_folder, f, out_dir, size, steps, data_root=data_root, **kw) for f in order}
+            summaries = {f: futures[f].result() for f in folders}
+    else:
+        tables = tables if tables is not None else D.load_tables(data_root)
+        summaries = {f: train_folder(f, out_dir, size, steps, tables=tables, **kw) for f in folders}
     save_json({"rows": {name: asdict(ROWS[name]) for name in rows},
                "runs": {f: asdict(RUNS[f]) for f in summaries}, "size": size, "steps": steps,
                "summaries": summaries}, Path(out_dir) / "variants.json")
@@ -189,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
                                                    "the others keep --steps")
     p.add_argument("--threads", type=int, default=0,
                    help="torch CPU threads per step (0 = the size's setting; on a busy machine 1 is fastest)")
+    p.add_argument("--jobs", type=int, default=1, help="folders trained at once, in worker processes (2 on a "
+                                                         "2-core machine with --threads 1)")
     p.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS), metavar="ROW")
     p.add_argument("--report", help="evaluate the rows on --split and write Table 2 here")
     p.add_argument("--split", default="test")
@@ -198,7 +222,8 @@ def main(argv: list[str] | None = None) -> None:
         steps = {stage: args.chord_steps if stage == "chord" else args.steps
                  for stage in ("chord", "melody", "accompaniment", "music", "notes")}
     summaries = train_all_variants(args.data, args.out, args.size, steps, args.rows,
-                                   train_overrides={"num_threads": args.threads} if args.threads else None)
+                                   train_overrides={"num_threads": args.threads} if args.threads else None,
+                                   jobs=args.jobs)
     print(json.dumps({f: {k: s[k] for k in ("best_val", "unigram_val", "steps")} for f, s in summaries.items()}))
     if args.report:
         from models.evaluate import evaluate_split
