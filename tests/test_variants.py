@@ -1,6 +1,7 @@
 """The Table 2 model rows (models/variants.py): every stage run's shapes and one training step, the
 ablation switches doing what they say, the CMT-style rhythm rules on a synthetic motion curve, and every
 row trained for a few steps on the synthetic corpus writing a well-formed piece for a video."""
+import json
 import math
 
 import numpy as np
@@ -331,3 +332,22 @@ def test_the_new_stage_kinds_learn_the_synthetic_corpus(tmp_path, folder):
     # val loss clearly below the unigram baseline on the same validation windows (as test_train's melody)
     assert summary["best_val"] < 0.7 * summary["unigram_val"], summary
     assert (tmp_path / folder / "model.safetensors").is_file()
+
+
+def test_folders_train_in_parallel_workers_as_they_do_one_by_one(tmp_path):
+    """--jobs 2: two worker processes, each loading the data itself, give the same checkpoints as one
+    process (training is seeded), and variants.json lists every folder."""
+    from models.synthetic import write_synthetic_dataset
+
+    root = write_synthetic_dataset(tmp_path / "data", n_songs=4, semantic_dim=SEM, color_dim=COL)
+    rows = ("w/o color", "Video2music")  # melody, accompaniment, chord-no-color, music
+    overrides = dict(window_bars=4, windows_per_song=1, batch_size=4, max_val_windows=2, warmup_steps=1,
+                     num_threads=1)
+    one = VR.train_all_variants(root, tmp_path / "one", "tiny", steps=2, rows=rows, progress=False,
+                                train_overrides=overrides)
+    two = VR.train_all_variants(root, tmp_path / "two", "tiny", steps=2, rows=rows, progress=False,
+                                train_overrides=overrides, jobs=2)
+    assert list(two) == list(one) == ["melody", "accompaniment", "chord-no-color", "music"]
+    for folder in one:
+        assert two[folder]["best_val"] == pytest.approx(one[folder]["best_val"], rel=1e-5)
+    assert set(json.loads((tmp_path / "two" / "variants.json").read_text())["summaries"]) == set(one)
