@@ -582,8 +582,18 @@ def build_provenance(data_root: str | Path, songs: list[EvalSong], variants: lis
         "seed": cfg.seed,
         "M": m_used if m_used is not None else "VMCP not run",
         "checkpoints": "; ".join(ckpts.values()),
-        "sampling": f"temperature {cfg.temperature}, top_p {cfg.top_p}",
+        "sampling": sampling_summary(cfg),
     }
+
+
+def sampling_summary(cfg: EvalConfig) -> str:
+    """How the pieces were sampled, including the per-attribute settings SamplingConfig applies on top."""
+    from models.sample import SamplingConfig
+
+    s = SamplingConfig()
+    override = ", ".join(f"{a} {v}" for a, v in s.top_p_override.items())
+    scale = ", ".join(f"{a} x{v}" for a, v in s.temperature_scale.items())
+    return f"temperature {cfg.temperature} ({scale}), top_p {cfg.top_p} ({override})"
 
 
 # ----------------------------------------------------------------------------------------------------
