@@ -108,7 +108,9 @@ SIZES: dict[str, tuple[dict, dict]] = {  # size -> (ModelConfig overrides, Train
     # few of them to learn.
     "cpu": (dict(d_model=96, n_head=4, n_layer=3, n_enc_layer=1, block_size=512),
             dict(epochs=1000, batch_size=16, lr=1.5e-3, warmup_steps=100, window_bars=16, windows_per_song=4,
-                 patience=3, num_threads=2, max_val_windows=256, transpose=6)),
+                 # one torch thread: on a busy 2-core machine two made a step ~6x slower (OpenMP waits); the
+                 # 999-song recipe took 19.7 min on one (models/checkpoints/cpu/*/training.json)
+                 patience=3, num_threads=1, max_val_windows=256, transpose=6)),
     # Assumed, not from the paper (appendix unavailable): CP-Transformer-like width, 200/200/400 epochs (sec. 4.3).
     "paper": (dict(d_model=512, n_head=8, n_layer=12, n_enc_layer=4, dropout=0.1, block_size=1024,
                    controller=ControllerConfig(n_layer_modality=2, n_layer_fusion=2)),
@@ -121,7 +123,7 @@ SIZES: dict[str, tuple[dict, dict]] = {  # size -> (ModelConfig overrides, Train
 # text) get the accompaniment's budget: they predict at least its tokens per bar.
 PAPER_EPOCHS = {"chord": 200, "melody": 200, "accompaniment": 400, "music": 400, "notes": 400}
 PAPER_SIZES = ("paper", "gpu")
-CPU_STEPS = {"cpu": {"chord": 800, "melody": 700, "accompaniment": 600,  # ~8 / 15 / 22 min on 2 cores
+CPU_STEPS = {"cpu": {"chord": 800, "melody": 700, "accompaniment": 600,  # 65 / 373 / 655 s on the 999 songs
                      "music": 600, "notes": 600}}
 
 
