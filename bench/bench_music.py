@@ -244,12 +244,13 @@ def main(argv: list[str] | None = None) -> None:
     real_sum, checks, gaps = real_sums[REFERENCES[0]], by_reference[REFERENCES[0]], gaps_by_reference[REFERENCES[0]]
 
     rolls = RESULTS / args.name
-    rolls.mkdir(parents=True, exist_ok=True)
-    for i, pc in enumerate(pieces[: args.rolls]):
-        piano_roll(pc["notes"], pc["chords"], pc["tempo_bpm"], f"generated #{i} ({pc['group']}, seed {pc['seed']}, "
-                   f"{pc['tempo_bpm']:.0f} BPM)", rolls / f"generated_{i}.png")
-    piano_roll(real[0]["notes"], real[0]["chords"], real[0]["tempo_bpm"],
-               f"Real: {real[0]['song_id']} ({args.seconds:.0f} s from a random bar)", rolls / "real_0.png")
+    if args.rolls > 0:  # --rolls 0 (sweeps): no pictures
+        rolls.mkdir(parents=True, exist_ok=True)
+        for i, pc in enumerate(pieces[: args.rolls]):
+            piano_roll(pc["notes"], pc["chords"], pc["tempo_bpm"], f"generated #{i} ({pc['group']}, seed "
+                       f"{pc['seed']}, {pc['tempo_bpm']:.0f} BPM)", rolls / f"generated_{i}.png")
+        piano_roll(real[0]["notes"], real[0]["chords"], real[0]["tempo_bpm"],
+                   f"Real: {real[0]['song_id']} ({args.seconds:.0f} s from a random bar)", rolls / "real_0.png")
 
     write_result(args.name, {
         "inputs": {"ckpt": args.ckpt, "release": args.release, "demo": args.demo if videos else None,
@@ -262,7 +263,8 @@ def main(argv: list[str] | None = None) -> None:
         "gap_generated_minus_real": gaps, "gap_by_reference": gaps_by_reference, "targets": TARGETS,
         "targets_met": checks, "targets_met_by_reference": by_reference,
         "median_generation_wall_s": statistics.median(wall),
-        "piano_rolls": sorted(str(p.relative_to(RESULTS.parent.parent)) for p in rolls.glob("*.png")),
+        "piano_rolls": sorted(str(p.relative_to(RESULTS.parent.parent)) for p in rolls.glob("*.png"))
+        if args.rolls > 0 else [],
     })
 
 
