@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--chord-temperature", type=float, help="temperature of chord roots and qualities "
                                                            "(default: --temperature x SamplingConfig.temperature_scale)")
     p.add_argument("--max-notes-per-onset", type=int, default=SamplingConfig.max_notes_per_onset)
+    p.add_argument("--seed", type=int, default=1000, help="piece i is sampled with seed SEED + i")
     p.add_argument("--name", default="music", help="result file bench/results/<name>.json")
     p.add_argument("--rolls", type=int, default=3, help="piano-roll PNGs of this many generated pieces")
     args = p.parse_args(argv)
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     top_p = args.top_p
     pieces, wall = [], []
     for i in range(args.n):
-        seed = 1000 + i
+        seed = args.seed + i
         if videos and i % 2 == 0:
             v = videos[(i // 2) % len(videos)]
             feats = {"semantic": v["semantic"], "color": v["color"], "video_tempo_bpm": v["video_tempo_bpm"],
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
         "inputs": {"ckpt": args.ckpt, "release": args.release, "demo": args.demo if videos else None,
                    "n_generated": len(pieces), "n_real": len(real), "seconds": args.seconds,
                    "real_reference": f"{REFERENCES[0]} (targets); also {', '.join(REFERENCES[1:])}",
-                   "temperature": temperature, "top_p": top_p,
+                   "temperature": temperature, "top_p": top_p, "seed": args.seed,
                    "sampling": {k: v for k, v in vars(sampling).items() if k not in ("temperature", "top_p")},
                    "groups": {g: s["n_pieces"] for g, s in by_group.items()}},
         "real": real_sum, "real_by_reference": real_sums, "generated": gen_sum, "generated_by_group": by_group,
