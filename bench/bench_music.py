@@ -195,13 +195,12 @@ def main(argv: list[str] | None = None) -> None:
         null_video = (np.zeros((1, c.semantic_dim), np.float32), np.zeros((1, c.color_dim), np.float32))
     sampling = SamplingConfig(max_notes_per_onset=args.max_notes_per_onset)
     if args.rhythm_top_p is not None:
-        sampling.top_p_override = {a: args.rhythm_top_p for a in ("type", "barbeat", "duration")}
+        sampling.top_p_override = {a: args.rhythm_top_p for a in sampling.top_p_override}
     temperature = {a: args.temperature * sampling.temperature_scale.get(a, 1.0) for a in tk.ATTRIBUTES}
     for attr, value in (("type", args.type_temperature), ("pitch", args.pitch_temperature),
                         ("root", args.chord_temperature), ("quality", args.chord_temperature)):
         if value is not None:
             temperature[attr] = value
-    top_p = args.top_p
     pieces, wall = [], []
     for i in range(args.n):
         seed = args.seed + i
@@ -216,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
                 feats["semantic"], feats["color"] = null_video
             group = "null video"
         t0 = time.perf_counter()
-        notes, chords = generate_music(feats, args.ckpt, seed=seed, temperature=temperature, top_p=top_p,
+        notes, chords = generate_music(feats, args.ckpt, seed=seed, temperature=temperature, top_p=args.top_p,
                                        models=models, sampling=sampling, return_chords=True)
         wall.append(time.perf_counter() - t0)
         pieces.append({"group": group, "seed": seed, "tempo_bpm": float(feats["video_tempo_bpm"] or 110.0),
@@ -257,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
         "inputs": {"ckpt": args.ckpt, "release": args.release, "demo": args.demo if videos else None,
                    "n_generated": len(pieces), "n_real": len(real), "seconds": args.seconds,
                    "real_reference": f"{REFERENCES[0]} (targets); also {', '.join(REFERENCES[1:])}",
-                   "temperature": temperature, "top_p": top_p, "seed": args.seed,
+                   "temperature": temperature, "top_p": args.top_p, "seed": args.seed,
                    "sampling": {k: v for k, v in vars(sampling).items() if k not in ("temperature", "top_p")},
                    "groups": {g: s["n_pieces"] for g, s in by_group.items()}},
         "real": real_sum, "real_by_reference": real_sums, "generated": gen_sum, "generated_by_group": by_group,
