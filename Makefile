@@ -30,7 +30,7 @@ EVAL_THREADS ?= 0
 SIZE ?= tiny
 EPOCHS ?= 8
 
-.PHONY: test-slow setup demo demo-corpus build build-release train-all generate eval eval-demo correspondence \
+.PHONY: test-slow setup demo demo-corpus build build-release train-all promote generate eval eval-demo correspondence \
   eval-correspondence serve stop test test-all bench clean help
 
 help:
@@ -40,7 +40,8 @@ help:
 	@echo "make serve  - local Prefect server + UI (http://127.0.0.1:4200) + worker; registers prefect.yaml deployments"
 	@echo "make stop   - stop them"
 	@echo "make eval   - Table 2 (every row) on the demo ($(EVAL_OUT)) and the correspondence benchmark ($(CORR_REPORT))"
-	@echo "make build-release / train-all / generate VIDEO=.. OUT=.. - SymMV release data, V-MusProd, music for a video"
+	@echo "make build-release / train-all / promote / generate VIDEO=.. OUT=.. - SymMV release data, V-MusProd (into"
+	@echo "             checkpoints/train-all-cpu), make it the shipped checkpoints, music for a video"
 
 setup:
 	@bash scripts/setup.sh
@@ -61,15 +62,21 @@ build-release: setup
 # all three stages learn the SymMV release's real music (SYMMV_RELEASE; the demo's without it). The
 # release has no videos and the demo's video/music pairs are arbitrary, so by default the Chord stage is
 # the unconditional one (paper sec. 6.5; the video still sets tempo and length); CHORD_VIDEO=1 trains
-# its video pathway on the demo's pairs too (release songs with a null video). Writes the shipped
-# checkpoints, models/checkpoints/cpu. TRAIN_SIZE=tiny|cpu|paper|gpu, TRAIN_CKPT, TRAIN_EPOCHS, TRAIN_THREADS override.
+# its video pathway on the demo's pairs too (release songs with a null video). Writes a run folder,
+# TRAIN_CKPT (default checkpoints/train-all-<size>; re-running resumes it), never the shipped checkpoints:
+# `make promote` (symmv promote) copies a finished run into models/checkpoints/cpu.
+# TRAIN_SIZE=tiny|cpu|paper|gpu, TRAIN_CKPT, TRAIN_EPOCHS, TRAIN_THREADS override.
 train-all: setup
 	@if [ -f $(SYMMV_RELEASE)/SymMV.csv ]; then [ -f $(RELEASE_OUT)/build_report.json ] || $(MAKE) build-release; fi
 	@[ -f $(RELEASE_OUT)/build_report.json ] && [ -z "$(CHORD_VIDEO)" ] || [ -f $(DEMO_OUT)/build_report.json ] || $(MAKE) demo
 	$(PY) -m flows.train --data $$([ -f $(RELEASE_OUT)/build_report.json ] && echo $(RELEASE_OUT) || echo $(DEMO_OUT)) \
 	  $(if $(CHORD_VIDEO),--chord-data $(DEMO_OUT),--unconditional) \
-	  --out $(or $(TRAIN_CKPT),models/checkpoints/$(or $(TRAIN_SIZE),cpu)) \
+	  --out $(or $(TRAIN_CKPT),checkpoints/train-all-$(or $(TRAIN_SIZE),cpu)) \
 	  --size $(or $(TRAIN_SIZE),cpu) $(if $(TRAIN_EPOCHS),--epochs $(TRAIN_EPOCHS)) $(if $(TRAIN_THREADS),--threads $(TRAIN_THREADS))
+
+# The explicit step that changes what `symmv generate` uses: a finished run -> models/checkpoints/cpu.
+promote: setup
+	$(PY) -m symmv.cli promote $(or $(TRAIN_CKPT),checkpoints/train-all-$(or $(TRAIN_SIZE),cpu))
 
 # Background music for a video: make generate VIDEO=clip.mp4 OUT=clip-with-music.mp4
 generate: setup

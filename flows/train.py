@@ -1,7 +1,8 @@
 """Prefect flow `train-all`: Chord -> Melody -> Accompaniment, each trained on its own (paper sec. 4.3).
 
     data root (Parquet tables) [+ chord data root] -> train chord -> train melody -> train accompaniment
-    -> <out>/<stage>/ (safetensors + config.json + training.json + LICENSE.md)
+    -> fit the form plan + dynamics model (seconds)
+    -> <out>/<stage>/ (safetensors + config.json + training.json + LICENSE.md), <out>/form.json, dynamics.json
 
 Thin wiring over `models.train.train_stage`; parameters map onto the same config dataclasses as the
 `python -m models.train` CLI. Re-running resumes each stage from its last checkpoint.
@@ -17,7 +18,7 @@ from prefect.cache_policies import NO_CACHE
 
 from models.config import STAGES, configs_for
 from models.data import concat_tables, load_tables
-from models.train import train_stage
+from models.train import fit_performance, train_stage
 
 RELEASE_LICENSE = """# License of these checkpoints
 
@@ -87,6 +88,17 @@ def publish_loss_artifact(stage: str, summary: dict) -> None:
                              description=f"V-MusProd {stage} stage: loss curve and per-attribute validation loss")
 
 
+@task(name="fit-performance", cache_policy=NO_CACHE)
+def fit_performance_models(data_root: str, out_dir: str) -> dict:
+    """The form plan and dynamics model (models/form.py, models/dynamics.py) from the training split."""
+    provenance = {"data": [dataset_provenance(data_root)], "commit": git_commit(),
+                  "license": "CC BY-NC-SA 4.0 (inherited from the SymMV release)"}
+    summary = fit_performance(out_dir, tables=load_tables(data_root), provenance=provenance)
+    get_run_logger().info("form of %d songs, dynamics of %d notes (bar AR %.2f, residual sd %.1f)",
+                          summary["form_songs"], summary["dynamics_notes"], summary["bar_phi"], summary["residual_sd"])
+    return summary
+
+
 @flow(name="train-all")
 def train_all(data_root: str, out_dir: str = "ckpt", size: str = "tiny", epochs: int | None = None,
               device: str | None = None, unconditional: bool = False, resume: bool = True,
@@ -106,6 +118,7 @@ def train_all(data_root: str, out_dir: str = "ckpt", size: str = "tiny", epochs:
         if stage == "chord" and chord_data_root and not unconditional and Path(chord_data_root) != Path(data_root):
             roots.append(str(chord_data_root))
         summaries[stage] = train_one(stage, roots, str(out_dir), size, epochs, device, unconditional, resume, threads)
+    summaries["performance"] = fit_performance_models(str(data_root), str(out_dir))
     return summaries
 
 

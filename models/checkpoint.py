@@ -50,3 +50,39 @@ def load_optimizer(opt: torch.optim.Optimizer, directory: str | Path) -> None:
         idx, name = key.split(".", 1)
         state.setdefault(int(idx), {})[name] = value
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+# What a run folder of `make train-all` holds that the shipped checkpoints keep (not the resume point:
+# last.safetensors, optimizer.*); the performance files lie beside the stage folders.
+PROMOTED_STAGE_FILES = ("model.safetensors", "config.json", "training.json", "state.json", "loss.png", "LICENSE.md")
+PROMOTED_RUN_FILES = ("form.json", "dynamics.json", "performance.json")
+REQUIRED_STAGE_FILES = ("model.safetensors", "config.json", "training.json")
+
+
+def promote(run_dir: str | Path, shipped_dir: str | Path, stages=("chord", "melody", "accompaniment")) -> list[str]:
+    """Copy a finished training run into the shipped checkpoint folder; returns the files written.
+
+    Refuses (ValueError, one line) a run missing a stage's model, config or summary. Every file is copied to a
+    temporary name first and then renamed into place, so a failure leaves the shipped set as it was or
+    file-by-file new; files of the shipped folder that a run does not write are left alone."""
+    import os
+    import shutil
+
+    run, shipped = Path(run_dir).resolve(), Path(shipped_dir).resolve()
+    if run == shipped:
+        raise ValueError(f"{run} is already the shipped checkpoint folder")
+    missing = [f"{s}/{f}" for s in stages for f in REQUIRED_STAGE_FILES if not (run / s / f).is_file()]
+    if missing:
+        raise ValueError(f"{run} is not a finished training run (missing {', '.join(missing[:4])}"
+                         f"{'...' if len(missing) > 4 else ''}); run `make train-all` to the end first")
+    pairs = [(run / s / f, shipped / s / f) for s in stages for f in PROMOTED_STAGE_FILES if (run / s / f).is_file()]
+    pairs += [(run / f, shipped / f) for f in PROMOTED_RUN_FILES if (run / f).is_file()]
+    staged = []
+    for src, dst in pairs:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{dst.name}.promote-tmp")
+        shutil.copy2(src, tmp)
+        staged.append((tmp, dst))
+    for tmp, dst in staged:
+        os.replace(tmp, dst)
+    return [str(dst) for _, dst in staged]

@@ -19,7 +19,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from models import tokens as tk
+import numpy as np
+
 from models.checkpoint import load_model
+from models.dynamics import DynamicsModel
+from models.form import FormModel
 from models.rhythm import RhythmConfig, apply_strength, cmt_rhythm
 from models.sample import Grammar, SamplingConfig, condition_context, sample_sequence, video_context
 from symmv.io import media
@@ -33,7 +37,8 @@ GENERATE_FPS = 2.0
 # The checkpoints `make train-all` writes and the repository ships (CC BY-NC-SA 4.0, see their LICENSE.md).
 SHIPPED_CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints" / "cpu"
 DEFAULT_TEMPO_BPM = 110.0  # middle of the paper's motion->tempo range [90, 130], used when none is given
-VELOCITY = {"melody": 90, "accompaniment": 70}
+VELOCITY = {"melody": 90, "accompaniment": 70}  # without a dynamics model (checkpoints from before it)
+FORM_FILE, DYNAMICS_FILE = "form.json", "dynamics.json"  # beside the stage folders, written by flows.train
 
 
 def tempo_from_motion(motion_mean: float, motion_min: float, motion_max: float,
@@ -70,11 +75,11 @@ def piece_timing(features: dict) -> tuple[float, float, int]:
 
 
 def make_grammar(stage: str, model, n_bars: int, tempo: float, cfg: SamplingConfig, chords=(), melody=(),
-                 rhythm=None) -> Grammar:
+                 rhythm=None, repeat_of=None) -> Grammar:
     pitch_range = cfg.pitch_range or getattr(model.cfg, "pitch_range", (21, 108))
     return Grammar(stage, n_bars, tempo, chords, pitch_range=pitch_range, max_tokens=cfg.max_tokens,
                    chord_grid=cfg.chord_grid, melody=melody if cfg.below_melody else (),
-                   max_notes_per_onset=cfg.max_notes_per_onset, rhythm=rhythm)
+                   max_notes_per_onset=cfg.max_notes_per_onset, rhythm=rhythm, repeat_of=repeat_of)
 
 
 def sampling_config(sampling: SamplingConfig | None, temperature, top_p, max_tokens: int) -> SamplingConfig:
@@ -82,11 +87,34 @@ def sampling_config(sampling: SamplingConfig | None, temperature, top_p, max_tok
 
 
 def sample_chords(chord_model, features: dict, n_bars: int, tempo: float, cfg: SamplingConfig,
-                  seed: int) -> list[tk.ChordEvent]:
+                  seed: int, repeat_of: dict[int, int] | None = None) -> list[tk.ChordEvent]:
     """The Chord Transformer's progression for the video (the unconditional one ignores the video)."""
     ctx = video_context(chord_model, features.get("semantic"), features.get("color"), n_bars)
-    return tk.decode_chords(sample_sequence(chord_model, ctx, make_grammar("chord", chord_model, n_bars, tempo, cfg),
-                                            cfg, seed))
+    grammar = make_grammar("chord", chord_model, n_bars, tempo, cfg, repeat_of=repeat_of)
+    return tk.decode_chords(sample_sequence(chord_model, ctx, grammar, cfg, seed))
+
+
+def performance_models(ckpt_dir: str | Path) -> dict:
+    """The form plan and the dynamics model trained beside the stages (`form.json`, `dynamics.json` in the
+    checkpoint folder; models/form.py, models/dynamics.py); absent ones (older checkpoints) are left out."""
+    found = {}
+    for name, cls, file in (("form", FormModel, FORM_FILE), ("dynamics", DynamicsModel, DYNAMICS_FILE)):
+        if (Path(ckpt_dir) / file).is_file():
+            found[name] = cls.load(Path(ckpt_dir) / file)
+    return found
+
+
+def bar_contents(events, key) -> dict[int, frozenset]:
+    out: dict[int, set] = {}
+    for e in events:
+        out.setdefault(int(e.bar), set()).add(key(e))
+    return {b: frozenset(v) for b, v in out.items()}
+
+
+def agreeing(plan: dict[int, int], *layers: dict[int, frozenset]) -> dict[int, int]:
+    """The planned repeats whose bars already agree in every earlier layer (a melody restates its bar only
+    over the same chords)."""
+    return {b: s for b, s in plan.items() if all(layer.get(b) == layer.get(s) for layer in layers)}
 
 
 def generate_music(features: dict, ckpt_dir: str | Path, seed: int = 0, temperature: float | dict = 1.0,
@@ -97,28 +125,40 @@ def generate_music(features: dict, ckpt_dir: str | Path, seed: int = 0, temperat
 
     Without `video_tempo_bpm`, `motion_mean` + `motion_range` (dataset min, max) give it; else 110 BPM.
 
-    `models` (stage -> model) skips loading from `ckpt_dir`, for benchmarks that reuse loaded models;
-    `sampling` sets the grammar options (temperature / top-p come from the arguments); `return_chords`
-    also returns the chord stage's chords.
+    `models` (stage -> model, and optionally "form" / "dynamics", see `performance_models`) skips loading
+    from `ckpt_dir`, for benchmarks that reuse loaded models; `sampling` sets the grammar options
+    (temperature / top-p come from the arguments, `form` / `dynamics` switch those models off);
+    `return_chords` also returns the chord stage's chords.
     """
     tempo, duration_s, n_bars = piece_timing(features)
-    models = models or {s: load_model(Path(ckpt_dir) / s, device=device) for s in ("chord", "melody", "accompaniment")}
+    if models is None:
+        models = {s: load_model(Path(ckpt_dir) / s, device=device) for s in ("chord", "melody", "accompaniment")}
+        models.update(performance_models(ckpt_dir))
     cfg = sampling_config(sampling, temperature, top_p, max_tokens)
-    chords = sample_chords(models["chord"], features, n_bars, tempo, cfg, seed)
+    form = models.get("form") if cfg.form else None
+    plan = form.sample(n_bars, np.random.default_rng(seed)) if form else {}
+    chords = sample_chords(models["chord"], features, n_bars, tempo, cfg, seed, repeat_of=plan.get("chord"))
+    chord_bars = bar_contents(chords, lambda c: (c.position, c.root, c.quality))
 
     cond = tk.encode(chords=chords, n_bars=n_bars, tempo_bpm=tempo, bos_eos=False)
     ctx = condition_context(models["melody"], cond)
-    melody_tokens = sample_sequence(models["melody"], ctx, make_grammar("melody", models["melody"], n_bars, tempo, cfg,
-                                                                        chords), cfg, seed + 1)
+    grammar = make_grammar("melody", models["melody"], n_bars, tempo, cfg, chords,
+                           repeat_of=agreeing(plan.get("melody", {}), chord_bars))
+    melody_tokens = sample_sequence(models["melody"], ctx, grammar, cfg, seed + 1)
     melody = tk.decode_notes(melody_tokens, track="melody", tempo_bpm=tempo, velocity=VELOCITY["melody"])
+    melody_bars = bar_contents(melody, lambda n: (n.position, n.pitch, n.duration_16th))
 
     cond = tk.encode(melody, chords, n_bars=n_bars, tempo_bpm=tempo, bos_eos=False)
     ctx = condition_context(models["accompaniment"], cond)
-    grammar = make_grammar("accompaniment", models["accompaniment"], n_bars, tempo, cfg, chords, melody)
+    grammar = make_grammar("accompaniment", models["accompaniment"], n_bars, tempo, cfg, chords, melody,
+                           repeat_of=agreeing(plan.get("accompaniment", {}), chord_bars, melody_bars))
     accomp_tokens = sample_sequence(models["accompaniment"], ctx, grammar, cfg, seed + 2)
     accomp = tk.decode_notes(accomp_tokens, track="accompaniment", tempo_bpm=tempo,
                              velocity=VELOCITY["accompaniment"])
     notes = sorted(clip_to(melody + accomp, duration_s), key=lambda n: (n.onset_s, n.pitch, n.track))
+    dynamics = models.get("dynamics") if cfg.dynamics else None
+    if dynamics is not None:
+        notes = dynamics.apply(notes, seed=seed + 3)
     return (notes, chords) if return_chords else notes
 
 
@@ -181,9 +221,11 @@ def write_midi(notes: list[Note], path: str | Path, tempo_bpm: float = 120.0) ->
 def render_and_mux(midi_path: str | Path, video_path: str | Path, out_mp4: str | Path,
                    soundfont: str | None = None, sample_rate: int = 44100) -> Path:
     """Synthesize the MIDI with fluidsynth and replace the video's audio with it (video stream copied);
-    the music is padded with silence to the video's length and cut at its end."""
+    the music is padded with silence to the video's length and cut at its end. `soundfont` None = the
+    piano of `symmv.io.media.music_soundfont()` (FluidR3_GM when installed, else the small TimGM6mb)."""
     with tempfile.TemporaryDirectory() as tmp:
-        wav = media.render_midi(midi_path, Path(tmp) / "music.wav", sample_rate=sample_rate, soundfont=soundfont)
+        wav = media.render_midi(midi_path, Path(tmp) / "music.wav", sample_rate=sample_rate,
+                                soundfont=soundfont or media.music_soundfont())
         return media.mux(video_path, wav, out_mp4)
 
 
@@ -234,5 +276,6 @@ def generate_for_video(video: str | Path, out: str | Path, ckpt_dir: str | Path,
               "motion_range": list(motion_range), "motion_range_from": range_source, "checkpoints": str(ckpt_dir),
               "features_fps": fps, "features_s": round(features_s, 2), "music_s": round(music_s, 2)}
     if not midi_only:
+        result["soundfont"] = str(media.music_soundfont())
         result["mp4"] = str(render_and_mux(midi, video, out))
     return result

@@ -17,7 +17,9 @@ Per token: sample the type, then each attribute that type uses, every draw restr
     stage and places up to `max_notes_per_onset` + 1 notes per onset (melody and accompaniment together);
     "music" (Video2music, CMT-style) generates chords (on the chord grid) and notes in one stream;
   - optionally a rhythm plan (models/rhythm.py, the CMT-style baseline): onsets on the video's visual
-    beats and a number of onsets per bar set by the motion speed.
+    beats and a number of onsets per bar set by the motion speed;
+  - optionally a form (`repeat_of`, models/form.py): a bar that restates an earlier one gets that bar's
+    tokens (positions, chords, notes) copied through the decoder, re-stamped to its own bar, then closes.
 Temperature and top-p may be one number or a dict per attribute ("stochastic temperature-controlled
 sampling", paper sec. 4.3 [19]).
 """
@@ -64,6 +66,10 @@ class SamplingConfig:
     # One token per step is latency-bound: on a loaded 2-core box, intra-op threads made a tiny-model
     # step 7x slower (OpenMP waits) than one thread (bench/bench_models.py). 0 = leave torch's setting.
     cpu_threads: int = 1
+    # The form plan (models/form.py: bars restating earlier bars, drawn from a training song's form) and the
+    # dynamics model (models/dynamics.py: learned velocities), where the checkpoint folder has them.
+    form: bool = True
+    dynamics: bool = True
 
 
 def per_attribute(value: float | dict, attr: str, default: float, scale: dict | None = None,
@@ -96,7 +102,8 @@ class Grammar:
 
     def __init__(self, stage: str, n_bars: int, tempo_bpm: float | None, chords=(), *,
                  pitch_range=(21, 108), max_tokens: int = 20000, chord_grid: int = 1, melody=(),
-                 max_notes_per_onset: int = 10, rhythm: RhythmPlan | None = None):
+                 max_notes_per_onset: int = 10, rhythm: RhythmPlan | None = None,
+                 repeat_of: dict[int, int] | None = None):
         self.stage, self.n_bars, self.max_tokens = stage, max(1, n_bars), max_tokens
         self.tempo, self.pitch_range = tk.tempo_bucket(tempo_bpm), tuple(pitch_range)
         self.chord_grid = max(1, chord_grid) if stage in CHORD_STAGES else 1
@@ -115,6 +122,23 @@ class Grammar:
         self.bar, self.pos, self.last, self.n_tokens = -1, -1, None, 0
         self.pitches_here: set[int] = set()
         self.chord_done: set[tuple[int, int]] = set()
+        # form: bar -> earlier bar it restates; the tokens of each bar so far; the copy still to emit
+        self.repeat_of = {b: s for b, s in (repeat_of or {}).items() if 0 <= s < b < self.n_bars}
+        self.bar_tokens: dict[int, list[np.ndarray]] = {}
+        self.queue: list[np.ndarray] = []
+
+    def sealed(self) -> bool:
+        """This bar restated an earlier one and the copy is complete: nothing more may start in it."""
+        return self.bar in self.repeat_of and not self.queue and self.repeat_of[self.bar] in self.bar_tokens
+
+    def restated(self, bar: int) -> list[np.ndarray]:
+        """The events of bar `bar`'s source, re-stamped to `bar` (its Bar field and Timing Encoding)."""
+        out = []
+        for t in self.bar_tokens.get(self.repeat_of[bar], []):
+            t = t.copy()
+            t[tk.F["bar"]], t[tk.F["timing"]] = bar, tk.timing_bucket(bar, self.n_bars)
+            out.append(t)
+        return out
 
     def token(self, type_: int, **values) -> np.ndarray:
         bb = values.get("barbeat", 0)
@@ -135,6 +159,8 @@ class Grammar:
             return self.token(tk.RHYTHM, barbeat=tk.BAR)
         if self.n_tokens >= self.max_tokens:
             return self.token(tk.EOS)
+        if self.queue:
+            return self.queue[0]
         key = (self.bar, self.pos)
         if self.last[0] == tk.RHYTHM and self.last[1] != tk.BAR and key in self.chord_at and key not in self.chord_done:
             c = tk.chord_token(self.chord_at[key], self.n_bars, self.tempo)
@@ -154,7 +180,7 @@ class Grammar:
         positions, may_end_bar = self.next_positions()
         ok[tk.RHYTHM] = positions.any() or (may_end_bar and not self.in_last_bar())
         ok[tk.EOS] = self.in_last_bar() and may_end_bar
-        ok[tk.NOTE] = (self.stage in POLYPHONIC_STAGES and self.last[0] in (tk.NOTE, tk.CHORD)
+        ok[tk.NOTE] = not self.sealed() and (self.stage in POLYPHONIC_STAGES and self.last[0] in (tk.NOTE, tk.CHORD)
                        and len(self.pitches_here) < self.max_notes_per_onset) or (
             self.stage == "melody" and self.last[0] == tk.CHORD)  # the melody is a skyline: one note per position
         if not ok.any():  # cannot happen for a consistent rhythm plan; never leave the sampler without a move
@@ -166,6 +192,8 @@ class Grammar:
         if self.rhythm is not None and self.bar >= 0:
             return bar_positions(self.rhythm, self.bar, self.pos, self.onsets_in_bar)
         positions = np.zeros(tk.STEPS_PER_BAR, dtype=bool)
+        if self.sealed():
+            return positions, True
         first = self.pos + 1 + (-(self.pos + 1)) % self.position_step  # next position on the grid
         positions[first:: self.position_step] = True
         return positions, True
@@ -211,6 +239,12 @@ class Grammar:
 
     def advance(self, token: np.ndarray) -> None:
         type_, bb = int(token[0]), int(token[1])
+        if self.queue:
+            self.queue.pop(0)
+        if type_ == tk.RHYTHM and bb == tk.BAR and self.bar + 1 in self.repeat_of:
+            self.queue = self.restated(self.bar + 1)
+        if type_ in (tk.RHYTHM, tk.NOTE, tk.CHORD) and not (type_ == tk.RHYTHM and bb == tk.BAR):
+            self.bar_tokens.setdefault(self.bar, []).append(token)
         if type_ == tk.RHYTHM:
             self.bar, self.pos = (self.bar + 1, -1) if bb == tk.BAR else (self.bar, bb - 2)
             self.onsets_in_bar = 0 if bb == tk.BAR else self.onsets_in_bar + 1

@@ -262,11 +262,38 @@ def train_stage(stage: str, out_dir: str | Path, *, data_root: str | Path | None
     return {**summary, "history": state["history"]}
 
 
+def fit_performance(out_dir: str | Path, *, data_root: str | Path | None = None, tables: dict | None = None,
+                    provenance: dict | None = None) -> dict:
+    """Fit the form plan (models/form.py) and the dynamics model (models/dynamics.py) on the training split
+    and write them beside the stage folders (`form.json`, `dynamics.json`, `performance.json` = summary).
+    Closed form, seconds: no training loop."""
+    from models.dynamics import fit_dynamics
+    from models.form import FormModel
+    from models.generate import DYNAMICS_FILE, FORM_FILE
+
+    tables = tables if tables is not None else D.load_tables(data_root)
+    train_ex = D.build_examples(tables, "train")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    form = FormModel.fit(train_ex)
+    form.save(out / FORM_FILE)
+    dynamics = fit_dynamics([ex.melody + ex.accompaniment for ex in train_ex])
+    dynamics.save(out / DYNAMICS_FILE)
+    summary = {"n_train_songs": len(train_ex), "form_songs": len(form.songs), "dynamics_songs": dynamics.n_songs,
+               "dynamics_notes": dynamics.n_notes, "bar_phi": dynamics.bar_phi, "bar_sigma": dynamics.bar_sigma,
+               "residual_sd": dynamics.residual_sd, "weights": dict(zip(dynamics.features, dynamics.weights)),
+               "wall_s": round(time.perf_counter() - t0, 2), "provenance": provenance or {}}
+    save_json(summary, out / "performance.json")
+    return summary
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--stage", choices=[*ALL_STAGES, "all"], required=True,
+    p.add_argument("--stage", choices=[*ALL_STAGES, "all", "performance"], required=True,
                    help="all = V-MusProd's chord, melody, accompaniment; music / notes: the one-decoder "
-                        "ablations (Video2music or, with --unconditional, the CMT-style model; Video2chord2music)")
+                        "ablations (Video2music or, with --unconditional, the CMT-style model; Video2chord2music); "
+                        "performance = only the form plan and dynamics model (seconds)")
     p.add_argument("--size", choices=list(SIZES), default="tiny")
     p.add_argument("--data", required=True, help="dataset root (Hive-partitioned Parquet tables)")
     p.add_argument("--out", required=True, help="checkpoint directory (one sub-folder per stage)")
@@ -286,6 +313,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.folder and len(stages) > 1:
         p.error("--folder names one stage's checkpoint; give one --stage")
     tables = D.load_tables(args.data)
+    if args.stage == "performance":
+        print(json.dumps(fit_performance(args.out, tables=tables)))
+        return
     for stage in stages:
         model_cfg, train_cfg = configs_for(stage, args.size)
         apply_switches(model_cfg, video=not args.unconditional, semantic=not args.no_semantic,

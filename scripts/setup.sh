@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES="ffmpeg fluidsynth timgm6mb-soundfont fonts-dejavu-core"
+APT_PACKAGES="ffmpeg fluidsynth timgm6mb-soundfont fluid-soundfont-gm fonts-dejavu-core"
 missing=""
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -71,6 +71,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_promote(args: argparse.Namespace) -> int:
+    """A finished `make train-all` run becomes the checkpoints `symmv generate` uses by default."""
+    from models.checkpoint import promote
+
+    if not Path(args.run).is_dir():
+        raise ConfigError(f"no training run folder {args.run}")
+    try:
+        written = promote(args.run, args.into)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    print(f"promoted {args.run} -> {args.into} ({len(written)} files); `git diff --stat {args.into}` shows the change")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     """Print what a built dataset holds: per table and split, the row counts; then the rejects."""
     from symmv.core.schema import TABLES
@@ -144,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--encoder", default="efficientnet-lite0", help="semantic encoder the checkpoints were trained with")
     p.add_argument("--dataset", default="data/symmv-demo", help="dataset whose motion range maps motion to tempo")
     p.set_defaults(func=cmd_generate)
+    p = sub.add_parser("promote", help="make a finished training run the shipped checkpoints (models/checkpoints/cpu)")
+    p.add_argument("run", help="the run folder `make train-all` wrote (default there: checkpoints/train-all-cpu)")
+    p.add_argument("--into", default=str(Path(__file__).resolve().parents[1] / "models" / "checkpoints" / "cpu"),
+                   help="the shipped checkpoint folder (default: models/checkpoints/cpu)")
+    p.set_defaults(func=cmd_promote)
     p = sub.add_parser("info", help="summarise a built dataset")
     p.add_argument("--root", default="data/symmv-demo")
     p.set_defaults(func=cmd_info)

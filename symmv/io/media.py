@@ -51,6 +51,27 @@ def default_soundfont() -> Path:
     raise MediaError("no General MIDI soundfont found; set SYMMV_SOUNDFONT or run `make setup`")
 
 
+# What generated music is rendered with for listening (`symmv generate`, the realism gallery): a real piano
+# first. FluidR3_GM (Debian's fluid-soundfont-gm, 141 MB) has multi-sampled, velocity-layered pianos; the
+# small TimGM6mb stays the fallback. The dataset's own renders (demo covers) keep `default_soundfont`, so a
+# build does not change with what else happens to be installed.
+MUSIC_SOUNDFONT_CANDIDATES = (
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "/usr/share/sounds/sf2/MuseScore_General.sf2",
+    *SOUNDFONT_CANDIDATES,
+)
+
+
+def music_soundfont() -> Path:
+    """The soundfont generated music is rendered with: SYMMV_MUSIC_SOUNDFONT, else a full piano soundfont,
+    else `default_soundfont()`."""
+    env = os.environ.get("SYMMV_MUSIC_SOUNDFONT")
+    for candidate in ([env] if env else []) + list(MUSIC_SOUNDFONT_CANDIDATES):
+        if Path(candidate).is_file():
+            return Path(candidate)
+    return default_soundfont()
+
+
 def probe(path: str | Path) -> dict:
     """ffprobe's format + streams as a dict."""
     if not Path(path).is_file() or Path(path).stat().st_size == 0:

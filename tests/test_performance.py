@@ -1,0 +1,117 @@
+"""Form plan (models/form.py), dynamics model (models/dynamics.py), the Grammar's bar restatement and
+`symmv promote`, on tiny hand-made songs."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from models import tokens as tk
+from models.config import configs_for
+from models.data import SongExample
+from models.dynamics import fit_dynamics
+from models.form import FormModel, first_repeats, song_form
+from models.sample import Grammar, SamplingConfig, sample_sequence
+from models.transformers import Context, build_model
+from symmv.core.records import Note
+
+
+def note(bar, pos, pitch, dur=4, track="melody", velocity=80):
+    s16 = 0.125
+    onset = (bar * 16 + pos) * s16
+    return Note(onset, onset + dur * s16, pitch, velocity, track, bar, pos, dur)
+
+
+def test_first_repeats_points_at_first_occurrence_and_skips_empty_bars():
+    a, b, empty = frozenset({1}), frozenset({2}), frozenset()
+    assert first_repeats([a, b, a, empty, b, a, empty]) == [-1, -1, 0, -1, 1, 0, -1]
+
+
+def test_song_form_and_sampled_window():
+    melody = [note(b, 0, p) for b, p in enumerate([60, 62, 60, 64, 60, 62])]
+    chords = [tk.ChordEvent(b, 0, r, "M") for b, r in enumerate([0, 7, 0, 5, 0, 7])]
+    form = song_form(chords, melody, [], 6)
+    assert form["melody"] == [-1, -1, 0, -1, 0, 1] and form["chord"] == [-1, -1, 0, -1, 0, 1]
+    assert form["accompaniment"] == [-1] * 6
+    ex = SongExample("s", 6, 120.0, chords, melody, [])
+    model = FormModel.fit([ex])
+    # a window of 3 bars from bar 2: bar 4 (=2+2) restates bar 2's source 0 (outside) -> new; bar 3 restates 1 -> no
+    plans = [model.sample(3, np.random.default_rng(seed)) for seed in range(40)]
+    for plan in plans:
+        assert all(0 <= s < b < 3 for layer in plan.values() for b, s in layer.items())
+    assert {0: -1} not in plans
+    assert any(plan["melody"] == {2: 0} for plan in plans)  # the window from bar 0: bar 2 restates bar 0
+
+
+def test_grammar_restates_a_bar_and_closes_it():
+    torch.manual_seed(0)
+    cfg, _ = configs_for("melody", "tiny")
+    model = build_model(cfg)
+    chords = [tk.ChordEvent(b, 0, 0, "M") for b in range(4)]
+    cond = torch.as_tensor(tk.encode(chords=chords, n_bars=4, tempo_bpm=120.0, bos_eos=False))[None]
+    ctx = model.context({"cond_tokens": cond})
+    sampling = SamplingConfig(temperature=1.0, top_p=1.0)
+    grammar = Grammar("melody", 4, 120.0, chords, pitch_range=(60, 72), repeat_of={2: 0, 3: 1})
+    seq = sample_sequence(model, ctx, grammar, sampling, seed=3)
+    notes = tk.decode_notes(seq, tempo_bpm=120.0)
+    by_bar = {b: sorted((n.position, n.pitch, n.duration_16th) for n in notes if n.bar == b) for b in range(4)}
+    assert by_bar[0] and by_bar[2] == by_bar[0] and by_bar[3] == by_bar[1]
+    assert seq[-1][0] == tk.EOS
+    copied = seq[seq[:, tk.F["bar"]] == 2]
+    assert set(copied[:, tk.F["timing"]]) == {tk.timing_bucket(2, 4)}  # re-stamped to its own bar
+
+
+def test_dynamics_learns_accents_and_levels():
+    rng = np.random.default_rng(0)
+    songs = []
+    for s in range(30):
+        level = 50 + 3 * s  # touch differs per song
+        notes = []
+        for b in range(8):
+            for pos in range(16):
+                v = level + (15 if pos == 0 else 0) + rng.normal(0, 3)
+                notes.append(note(b, pos, 60 + (pos * 5) % 12, 1, "melody", int(round(v))))
+                notes.append(note(b, pos, 48 + (pos * 7) % 5, 1, "accompaniment", int(round(v - 10))))
+        songs.append(notes)
+    model = fit_dynamics(songs)
+    w = dict(zip(model.features, model.weights))
+    assert w["downbeat"] == pytest.approx(15, abs=2) and w["melody"] == pytest.approx(10, abs=2)
+    assert min(model.song_levels) < 60 < 120 < max(model.song_levels) + 10
+    out = model.apply([note(0, 0, 70), note(0, 2, 70), note(0, 2, 50, track="accompaniment")], seed=1)
+    assert all(1 <= n.velocity <= 127 for n in out)
+    again = model.apply([note(0, 0, 70), note(0, 2, 70), note(0, 2, 50, track="accompaniment")], seed=1)
+    assert [n.velocity for n in out] == [n.velocity for n in again]  # seeded
+
+
+def test_dynamics_round_trip(tmp_path):
+    songs = [[note(b, p, 60 + p, 2, velocity=60 + p) for b in range(4) for p in range(0, 16, 4)] for _ in range(3)]
+    model = fit_dynamics(songs)
+    model.save(tmp_path / "dynamics.json")
+    again = type(model).load(tmp_path / "dynamics.json")
+    assert again == model and json.loads((tmp_path / "dynamics.json").read_text())["n_songs"] == 3
+
+
+def test_promote_copies_a_finished_run_and_refuses_an_unfinished_one(tmp_path):
+    from models.checkpoint import promote
+
+    run, shipped = tmp_path / "run", tmp_path / "shipped"
+    for stage in ("chord", "melody", "accompaniment"):
+        (run / stage).mkdir(parents=True)
+        for f in ("model.safetensors", "config.json", "training.json", "last.safetensors"):
+            (run / stage / f).write_text(f"{stage}/{f}")
+    (run / "form.json").write_text("{}")
+    (shipped / "chord").mkdir(parents=True)
+    (shipped / "chord" / "mine.txt").write_text("a user's file")
+    (run / "accompaniment" / "training.json").unlink()
+    with pytest.raises(ValueError, match="accompaniment/training.json"):
+        promote(run, shipped)
+    assert not (shipped / "melody").exists()  # nothing written
+    (run / "accompaniment" / "training.json").write_text("done")
+    written = promote(run, shipped)
+    assert (shipped / "melody" / "model.safetensors").read_text() == "melody/model.safetensors"
+    assert not (shipped / "melody" / "last.safetensors").exists()  # the resume point stays in the run
+    assert (shipped / "chord" / "mine.txt").read_text() == "a user's file"
+    assert (shipped / "form.json").is_file() and len(written) == 10
+    assert not list(shipped.rglob("*.promote-tmp"))
