@@ -30,7 +30,7 @@ from bench.common import RESULTS, write_result  # noqa: E402
 from models import tokens as tk  # noqa: E402
 from models.checkpoint import load_model  # noqa: E402
 from models.config import STAGES  # noqa: E402
-from models.generate import bars_for, generate_music  # noqa: E402
+from models.generate import bars_for, generate_music, performance_models  # noqa: E402
 from models.metrics import METRIC_NAMES, quality_metrics  # noqa: E402
 from models.sample import SamplingConfig  # noqa: E402
 from symmv.core.records import Note  # noqa: E402
@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     reals = {where: real_clips(args.release, args.seconds, args.n_real, where=where) for where in REFERENCES}
     real = reals[REFERENCES[0]]
     videos = demo_videos(args.demo)
-    models = {s: load_model(Path(args.ckpt) / s) for s in STAGES}
+    models = {**{s: load_model(Path(args.ckpt) / s) for s in STAGES}, **performance_models(args.ckpt)}
     null_video = None
     chord = models["chord"]
     if getattr(chord, "controller", None) is not None:

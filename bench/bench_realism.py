@@ -34,7 +34,7 @@ from bench.common import RESULTS, write_result  # noqa: E402
 from models import realism  # noqa: E402
 from models.checkpoint import load_model  # noqa: E402
 from models.config import STAGES  # noqa: E402
-from models.generate import bars_for, generate_music  # noqa: E402
+from models.generate import bars_for, generate_music, performance_models  # noqa: E402
 from models.metrics import METRIC_NAMES, quality_metrics  # noqa: E402
 from models.sample import SamplingConfig  # noqa: E402
 
@@ -53,7 +53,7 @@ def null_video(chord_model) -> dict:
 
 def generate_pieces(ckpt: str, clips: list[dict], n: int, seconds: float, seed: int,
                     sampling: SamplingConfig) -> tuple[list[dict], list[float]]:
-    models = {s: load_model(Path(ckpt) / s) for s in STAGES}
+    models = {**{s: load_model(Path(ckpt) / s) for s in STAGES}, **performance_models(ckpt)}
     video = null_video(models["chord"])
     pieces, wall = [], []
     for i in range(n):
@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> dict:
         "all_goals_met": all(v for k, v in checks.items() if not k.startswith("stretch")),
     }
     write_result(args.name, {
-        "inputs": {"ckpt": args.ckpt, "release": args.release, "n_generated": len(pieces), "n_real": len(real),
+        "inputs": {"ckpt": args.ckpt, "performance_models": sorted(performance_models(args.ckpt)),
+                   "release": args.release, "n_generated": len(pieces), "n_real": len(real),
                    "seconds": args.seconds, "seed": args.seed, "video": "null video, tempo of the paired Real clip",
                    "sampling": {k: v for k, v in vars(sampling).items()}},
         **summary, "median_generation_wall_s": statistics.median(wall),

@@ -98,25 +98,35 @@ class DynamicsModel:
         return cls(**json.loads(Path(path).read_text()))
 
 
-def fit_dynamics(pieces: Sequence[Sequence[Note]]) -> DynamicsModel:
-    """Fit the four layers to real pieces (each a song's quantized melody + accompaniment notes)."""
-    levels, bar_pairs, bar_first, X, y = [], [], [], [], []
+def fit_dynamics(pieces: Sequence[Sequence[Note]], window_bars: int = 16) -> DynamicsModel:
+    """Fit the four layers to real pieces (each a song's quantized melody + accompaniment notes).
+
+    Songs are cut into windows of `window_bars` bars, the length of a generated clip (30 s is ~15 bars):
+    a window's mean velocity is a "song level" draw and its bars' offsets are taken from that mean, so the
+    bar-to-bar swell is the one heard within a clip, not the drift between a song's quiet intro and its end."""
+    levels, bar_pairs, X, y, n_songs = [], [], [], [], 0
     for notes in pieces:
         notes = [n for n in notes if n.bar is not None and n.position is not None]
         if len(notes) < 16:
             continue
-        v = np.array([n.velocity for n in notes], np.float64)
-        level = float(v.mean())
-        levels.append(level)
-        per_bar = defaultdict(list)
-        for n, x in zip(notes, v):
-            per_bar[int(n.bar)].append(x - level)
-        bar_mean = {b: float(np.mean(xs)) for b, xs in per_bar.items()}
-        bars = sorted(bar_mean)
-        bar_first.extend(bar_mean[b] for b in bars)
-        bar_pairs.extend((bar_mean[a], bar_mean[b]) for a, b in zip(bars, bars[1:]) if b == a + 1)
-        X.append(note_features(notes))
-        y.append(v - level - np.array([bar_mean[int(n.bar)] for n in notes]))
+        n_songs += 1
+        windows = defaultdict(list)
+        for n in notes:
+            windows[int(n.bar) // window_bars].append(n)
+        for part in windows.values():
+            if len(part) < 8:
+                continue
+            v = np.array([n.velocity for n in part], np.float64)
+            level = float(v.mean())
+            levels.append(level)
+            per_bar = defaultdict(list)
+            for n, x in zip(part, v):
+                per_bar[int(n.bar)].append(x - level)
+            bar_mean = {b: float(np.mean(xs)) for b, xs in per_bar.items()}
+            bars = sorted(bar_mean)
+            bar_pairs.extend((bar_mean[a], bar_mean[b]) for a, b in zip(bars, bars[1:]) if b == a + 1)
+            X.append(note_features(part))
+            y.append(v - level - np.array([bar_mean[int(n.bar)] for n in part]))
     if not levels:
         raise ValueError("fit_dynamics: no piece with >= 16 quantized notes")
     pairs = np.asarray(bar_pairs) if bar_pairs else np.zeros((1, 2))
@@ -129,4 +139,4 @@ def fit_dynamics(pieces: Sequence[Sequence[Note]]) -> DynamicsModel:
     residual = y - A @ coef
     return DynamicsModel(song_levels=[round(x, 2) for x in levels], bar_phi=phi, bar_sigma=sigma,
                          weights=[float(w) for w in coef[1:]], intercept=float(coef[0]),
-                         residual_sd=float(residual.std()), n_songs=len(levels), n_notes=len(y))
+                         residual_sd=float(residual.std()), n_songs=n_songs, n_notes=len(y))

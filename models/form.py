@@ -6,10 +6,12 @@ CPU-size stages never learned to copy a bar (0% repeats in 64 pieces, issue 20),
 explicitly, as structure-aware generators do (a form plan, then the notes): the repetition pattern of a
 real window of the training split is drawn for the piece, and each stage restates the source bar where the
 plan says so and the stages before it agree (`models.sample.Grammar(repeat_of=...)` copies the bar's tokens
-through the decoder; chords first, the melody only where the chords of both bars are equal, the
-accompaniment only where chords and melody are).
+through the decoder). A restated tune brings its chords: the chord stage restates the bars of the chord and
+melody plans; the melody stage restates the melody plan's bars note for note (where the chords agree) and the
+rhythm plan's bars in rhythm (onsets and durations; its pitches sampled); the accompaniment restates the
+rhythm of the bars of both plans, its pitches sampled over the bar's own chords and melody.
 
-`song_form(ex)`: per bar, the first earlier bar with the same content per layer (-1 = new or empty).
+`song_form(ex)`: per bar, the latest earlier bar with the same content per layer (-1 = new or empty).
 `FormModel`: every training song's form, stored sparse in the checkpoint folder (`form.json`);
 `FormModel.sample(n_bars, rng)`: the form of a random window of that many bars of a random training song
 (a repeat whose source lies before the window is new: a clip only hears itself).
@@ -24,29 +26,34 @@ from typing import Sequence
 
 import numpy as np
 
-LAYERS = ("chord", "melody", "accompaniment")
+LAYERS = ("chord", "melody", "rhythm")
 
 
-def first_repeats(contents: Sequence[frozenset]) -> list[int]:
-    """Per bar, the first earlier bar with equal non-empty content, else -1."""
+def latest_repeats(contents: Sequence[frozenset]) -> list[int]:
+    """Per bar, the latest earlier bar with equal non-empty content, else -1 (the latest, so that a window
+    that starts after a tune's first statement still sees its later restatements)."""
     seen: dict[frozenset, int] = {}
     out = []
     for b, c in enumerate(contents):
         out.append(seen.get(c, -1) if c else -1)
-        if c and c not in seen:
+        if c:
             seen[c] = b
     return out
 
 
 def song_form(chords, melody, accompaniment, n_bars: int) -> dict[str, list[int]]:
-    """chords: ChordEvents; melody / accompaniment: quantized Notes -> layer -> per-bar first repeat source."""
+    """chords: ChordEvents; melody / accompaniment: quantized Notes -> layer -> per-bar repeat source.
+
+    Layers: "chord" (the bar's (position, root, quality) set), "melody" (its (position, pitch) set: the tune),
+    "rhythm" (the onset positions of all its notes: the groove), as models/realism.py measures repetition."""
     content = {layer: defaultdict(set) for layer in LAYERS}
     for c in chords:
         content["chord"][int(c.bar)].add((int(c.position), int(c.root), str(c.quality)))
-    for layer, notes in (("melody", melody), ("accompaniment", accompaniment)):
-        for n in notes:
-            content[layer][int(n.bar)].add((int(n.position), int(n.pitch), int(n.duration_16th or 1)))
-    return {layer: first_repeats([frozenset(content[layer][b]) for b in range(n_bars)]) for layer in LAYERS}
+    for n in melody:
+        content["melody"][int(n.bar)].add((int(n.position), int(n.pitch)))
+    for n in [*melody, *accompaniment]:
+        content["rhythm"][int(n.bar)].add(int(n.position))
+    return {layer: latest_repeats([frozenset(content[layer][b]) for b in range(n_bars)]) for layer in LAYERS}
 
 
 @dataclass

@@ -75,11 +75,12 @@ def piece_timing(features: dict) -> tuple[float, float, int]:
 
 
 def make_grammar(stage: str, model, n_bars: int, tempo: float, cfg: SamplingConfig, chords=(), melody=(),
-                 rhythm=None, repeat_of=None) -> Grammar:
+                 rhythm=None, repeat_of=None, rhythm_of=None) -> Grammar:
     pitch_range = cfg.pitch_range or getattr(model.cfg, "pitch_range", (21, 108))
     return Grammar(stage, n_bars, tempo, chords, pitch_range=pitch_range, max_tokens=cfg.max_tokens,
                    chord_grid=cfg.chord_grid, melody=melody if cfg.below_melody else (),
-                   max_notes_per_onset=cfg.max_notes_per_onset, rhythm=rhythm, repeat_of=repeat_of)
+                   max_notes_per_onset=cfg.max_notes_per_onset, rhythm=rhythm, repeat_of=repeat_of,
+                   rhythm_of=rhythm_of)
 
 
 def sampling_config(sampling: SamplingConfig | None, temperature, top_p, max_tokens: int) -> SamplingConfig:
@@ -137,21 +138,22 @@ def generate_music(features: dict, ckpt_dir: str | Path, seed: int = 0, temperat
     cfg = sampling_config(sampling, temperature, top_p, max_tokens)
     form = models.get("form") if cfg.form else None
     plan = form.sample(n_bars, np.random.default_rng(seed)) if form else {}
-    chords = sample_chords(models["chord"], features, n_bars, tempo, cfg, seed, repeat_of=plan.get("chord"))
+    tune, groove = plan.get("melody", {}), plan.get("rhythm", {})
+    chords = sample_chords(models["chord"], features, n_bars, tempo, cfg, seed,
+                           repeat_of={**plan.get("chord", {}), **tune})  # a restated tune brings its chords
     chord_bars = bar_contents(chords, lambda c: (c.position, c.root, c.quality))
 
     cond = tk.encode(chords=chords, n_bars=n_bars, tempo_bpm=tempo, bos_eos=False)
     ctx = condition_context(models["melody"], cond)
     grammar = make_grammar("melody", models["melody"], n_bars, tempo, cfg, chords,
-                           repeat_of=agreeing(plan.get("melody", {}), chord_bars))
+                           repeat_of=agreeing(tune, chord_bars), rhythm_of=groove)
     melody_tokens = sample_sequence(models["melody"], ctx, grammar, cfg, seed + 1)
     melody = tk.decode_notes(melody_tokens, track="melody", tempo_bpm=tempo, velocity=VELOCITY["melody"])
-    melody_bars = bar_contents(melody, lambda n: (n.position, n.pitch, n.duration_16th))
 
     cond = tk.encode(melody, chords, n_bars=n_bars, tempo_bpm=tempo, bos_eos=False)
     ctx = condition_context(models["accompaniment"], cond)
     grammar = make_grammar("accompaniment", models["accompaniment"], n_bars, tempo, cfg, chords, melody,
-                           repeat_of=agreeing(plan.get("accompaniment", {}), chord_bars, melody_bars))
+                           rhythm_of={**groove, **tune})
     accomp_tokens = sample_sequence(models["accompaniment"], ctx, grammar, cfg, seed + 2)
     accomp = tk.decode_notes(accomp_tokens, track="accompaniment", tempo_bpm=tempo,
                              velocity=VELOCITY["accompaniment"])

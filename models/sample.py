@@ -18,8 +18,9 @@ Per token: sample the type, then each attribute that type uses, every draw restr
     "music" (Video2music, CMT-style) generates chords (on the chord grid) and notes in one stream;
   - optionally a rhythm plan (models/rhythm.py, the CMT-style baseline): onsets on the video's visual
     beats and a number of onsets per bar set by the motion speed;
-  - optionally a form (`repeat_of`, models/form.py): a bar that restates an earlier one gets that bar's
-    tokens (positions, chords, notes) copied through the decoder, re-stamped to its own bar, then closes.
+  - optionally a form (models/form.py): a bar that restates an earlier one gets that bar's onsets and notes
+    through the decoder, re-stamped to its own bar (`repeat_of`: note for note; `rhythm_of`: onsets and
+    durations, the pitches sampled under the rules above), with its own chords, then closes.
 Temperature and top-p may be one number or a dict per attribute ("stochastic temperature-controlled
 sampling", paper sec. 4.3 [19]).
 """
@@ -103,7 +104,7 @@ class Grammar:
     def __init__(self, stage: str, n_bars: int, tempo_bpm: float | None, chords=(), *,
                  pitch_range=(21, 108), max_tokens: int = 20000, chord_grid: int = 1, melody=(),
                  max_notes_per_onset: int = 10, rhythm: RhythmPlan | None = None,
-                 repeat_of: dict[int, int] | None = None):
+                 repeat_of: dict[int, int] | None = None, rhythm_of: dict[int, int] | None = None):
         self.stage, self.n_bars, self.max_tokens = stage, max(1, n_bars), max_tokens
         self.tempo, self.pitch_range = tk.tempo_bucket(tempo_bpm), tuple(pitch_range)
         self.chord_grid = max(1, chord_grid) if stage in CHORD_STAGES else 1
@@ -122,23 +123,56 @@ class Grammar:
         self.bar, self.pos, self.last, self.n_tokens = -1, -1, None, 0
         self.pitches_here: set[int] = set()
         self.chord_done: set[tuple[int, int]] = set()
-        # form: bar -> earlier bar it restates; the tokens of each bar so far; the copy still to emit
+        # form (models/form.py): bar -> earlier bar it restates note for note (`repeat_of`) or in rhythm only
+        # (`rhythm_of`: the source's onsets and durations, pitches sampled); the tokens of each bar so far; the
+        # restatement still to emit (a NOTE row with pitch 0 = a note whose pitch the model samples)
         self.repeat_of = {b: s for b, s in (repeat_of or {}).items() if 0 <= s < b < self.n_bars}
+        self.rhythm_of = {b: s for b, s in (rhythm_of or {}).items()
+                          if 0 <= s < b < self.n_bars and b not in self.repeat_of}
         self.bar_tokens: dict[int, list[np.ndarray]] = {}
         self.queue: list[np.ndarray] = []
+        self.restating = False
 
     def sealed(self) -> bool:
-        """This bar restated an earlier one and the copy is complete: nothing more may start in it."""
-        return self.bar in self.repeat_of and not self.queue and self.repeat_of[self.bar] in self.bar_tokens
+        """This bar restated an earlier one and the restatement is complete: nothing more may start in it."""
+        return self.restating and not self.queue
 
-    def restated(self, bar: int) -> list[np.ndarray]:
-        """The events of bar `bar`'s source, re-stamped to `bar` (its Bar field and Timing Encoding)."""
+    def restatement(self, bar: int) -> list[np.ndarray]:
+        """The tokens of `bar` restating its source: the source's onsets and notes (pitch 0 = to sample for a
+        rhythm-only restatement), re-stamped to `bar`; the chords are the source's in the chord stages and
+        `bar`'s own (copied from the chord stage) in the others. Empty if the source bar has no events."""
+        exact = bar in self.repeat_of
+        source = self.repeat_of.get(bar, self.rhythm_of.get(bar))
+        notes, chords, pos = {}, {}, -1
+        for t in self.bar_tokens.get(source, []):
+            if t[0] == tk.RHYTHM:
+                pos = int(t[1]) - 2
+            elif t[0] == tk.NOTE:
+                notes.setdefault(pos, []).append(t)
+            elif t[0] == tk.CHORD and self.stage in CHORD_STAGES:
+                chords[pos] = t
+        if self.stage not in CHORD_STAGES:
+            chords = {p: tk.chord_token(c, self.n_bars, self.tempo) for (b, p), c in self.chord_at.items() if b == bar}
+        if not notes and not chords:
+            return []
         out = []
-        for t in self.bar_tokens.get(self.repeat_of[bar], []):
-            t = t.copy()
-            t[tk.F["bar"]], t[tk.F["timing"]] = bar, tk.timing_bucket(bar, self.n_bars)
-            out.append(t)
+        for p in sorted(set(notes) | set(chords)):
+            out.append(tk.make_token(tk.RHYTHM, bar, self.n_bars, self.tempo, barbeat=2 + p, beat=1 + p))
+            if p in chords:
+                c = chords[p]
+                out.append(tk.make_token(tk.CHORD, bar, self.n_bars, self.tempo, root=int(c[tk.F["root"]]),
+                                         quality=int(c[tk.F["quality"]]), beat=1 + p))
+            for t in notes.get(p, []):
+                out.append(tk.make_token(tk.NOTE, bar, self.n_bars, self.tempo, beat=1 + p,
+                                         pitch=int(t[tk.F["pitch"]]) if exact else 0,
+                                         duration=int(t[tk.F["duration"]])))
         return out
+
+    def fixed_values(self) -> dict[str, int]:
+        """Attributes the restatement fixes for the next sampled token (a rhythm-only note: type, duration)."""
+        if self.queue and self.queue[0][0] == tk.NOTE and self.queue[0][tk.F["pitch"]] == 0:
+            return {"type": tk.NOTE, "duration": int(self.queue[0][tk.F["duration"]])}
+        return {}
 
     def token(self, type_: int, **values) -> np.ndarray:
         bb = values.get("barbeat", 0)
@@ -159,7 +193,7 @@ class Grammar:
             return self.token(tk.RHYTHM, barbeat=tk.BAR)
         if self.n_tokens >= self.max_tokens:
             return self.token(tk.EOS)
-        if self.queue:
+        if self.queue and not self.fixed_values():
             return self.queue[0]
         key = (self.bar, self.pos)
         if self.last[0] == tk.RHYTHM and self.last[1] != tk.BAR and key in self.chord_at and key not in self.chord_done:
@@ -241,8 +275,10 @@ class Grammar:
         type_, bb = int(token[0]), int(token[1])
         if self.queue:
             self.queue.pop(0)
-        if type_ == tk.RHYTHM and bb == tk.BAR and self.bar + 1 in self.repeat_of:
-            self.queue = self.restated(self.bar + 1)
+        if type_ == tk.RHYTHM and bb == tk.BAR:
+            nxt = self.bar + 1
+            self.queue = self.restatement(nxt) if nxt in self.repeat_of or nxt in self.rhythm_of else []
+            self.restating = bool(self.queue)
         if type_ in (tk.RHYTHM, tk.NOTE, tk.CHORD) and not (type_ == tk.RHYTHM and bb == tk.BAR):
             self.bar_tokens.setdefault(self.bar, []).append(token)
         if type_ == tk.RHYTHM:
@@ -286,15 +322,22 @@ def _sample(model, ctx, grammar, cfg, seed, device) -> np.ndarray:
         h = model.decode(x, ctx, cache, start_pos=len(seq) - 1)[:, -1]  # (1,D)
         token = grammar.forced()
         if token is None:
-            type_logits = model.heads.type_head(h)[0].cpu()
-            if grammar.in_last_bar():
-                type_logits = end_of_piece(model, h, type_logits, device)
-            type_ = sample_logits(type_logits, grammar.allowed_types(),
-                                  per_attribute(cfg.temperature, "type", 1.0, cfg.temperature_scale),
-                                  per_attribute(cfg.top_p, "type", 0.9, override=cfg.top_p_override), generator)
+            fixed = grammar.fixed_values()  # a rhythm-only restatement fixes all but the pitch
+            if "type" in fixed:
+                type_ = fixed["type"]
+            else:
+                type_logits = model.heads.type_head(h)[0].cpu()
+                if grammar.in_last_bar():
+                    type_logits = end_of_piece(model, h, type_logits, device)
+                type_ = sample_logits(type_logits, grammar.allowed_types(),
+                                      per_attribute(cfg.temperature, "type", 1.0, cfg.temperature_scale),
+                                      per_attribute(cfg.top_p, "type", 0.9, override=cfg.top_p_override), generator)
             logits = model.heads.attribute_logits(h, torch.tensor([type_], device=device))
             values: dict[str, int] = {}
             for attr in ATTRS_OF_TYPE[type_]:
+                if attr in fixed:
+                    values[attr] = fixed[attr]
+                    continue
                 values[attr] = sample_logits(logits[attr][0].cpu(), grammar.allowed(attr, values),
                                              per_attribute(cfg.temperature, attr, 1.0, cfg.temperature_scale),
                                              per_attribute(cfg.top_p, attr, 0.9, override=cfg.top_p_override),

@@ -12,7 +12,7 @@ from models import tokens as tk
 from models.config import configs_for
 from models.data import SongExample
 from models.dynamics import fit_dynamics
-from models.form import FormModel, first_repeats, song_form
+from models.form import FormModel, latest_repeats, song_form
 from models.sample import Grammar, SamplingConfig, sample_sequence
 from models.transformers import Context, build_model
 from symmv.core.records import Note
@@ -24,25 +24,26 @@ def note(bar, pos, pitch, dur=4, track="melody", velocity=80):
     return Note(onset, onset + dur * s16, pitch, velocity, track, bar, pos, dur)
 
 
-def test_first_repeats_points_at_first_occurrence_and_skips_empty_bars():
+def test_latest_repeats_points_at_the_latest_occurrence_and_skips_empty_bars():
     a, b, empty = frozenset({1}), frozenset({2}), frozenset()
-    assert first_repeats([a, b, a, empty, b, a, empty]) == [-1, -1, 0, -1, 1, 0, -1]
+    assert latest_repeats([a, b, a, empty, b, a, empty]) == [-1, -1, 0, -1, 1, 2, -1]
 
 
 def test_song_form_and_sampled_window():
     melody = [note(b, 0, p) for b, p in enumerate([60, 62, 60, 64, 60, 62])]
     chords = [tk.ChordEvent(b, 0, r, "M") for b, r in enumerate([0, 7, 0, 5, 0, 7])]
     form = song_form(chords, melody, [], 6)
-    assert form["melody"] == [-1, -1, 0, -1, 0, 1] and form["chord"] == [-1, -1, 0, -1, 0, 1]
-    assert form["accompaniment"] == [-1] * 6
+    assert form["melody"] == [-1, -1, 0, -1, 2, 1] and form["chord"] == [-1, -1, 0, -1, 2, 1]
+    assert form["rhythm"] == [-1, 0, 1, 2, 3, 4]  # every bar has one onset, on the downbeat
     ex = SongExample("s", 6, 120.0, chords, melody, [])
     model = FormModel.fit([ex])
-    # a window of 3 bars from bar 2: bar 4 (=2+2) restates bar 2's source 0 (outside) -> new; bar 3 restates 1 -> no
+    # a window of 3 bars from bar 2: bar 4 (its bar 2) restates bar 2 (its bar 0); from bar 3: bar 5 restates 1 -> new
     plans = [model.sample(3, np.random.default_rng(seed)) for seed in range(40)]
     for plan in plans:
         assert all(0 <= s < b < 3 for layer in plan.values() for b, s in layer.items())
     assert {0: -1} not in plans
-    assert any(plan["melody"] == {2: 0} for plan in plans)  # the window from bar 0: bar 2 restates bar 0
+    assert any(plan["melody"] == {2: 0} for plan in plans)  # windows from bar 0 and from bar 2
+    assert {} in [plan["melody"] for plan in plans]  # the window from bar 3: bar 5's source, bar 1, is outside
 
 
 def test_grammar_restates_a_bar_and_closes_it():
@@ -61,6 +62,30 @@ def test_grammar_restates_a_bar_and_closes_it():
     assert seq[-1][0] == tk.EOS
     copied = seq[seq[:, tk.F["bar"]] == 2]
     assert set(copied[:, tk.F["timing"]]) == {tk.timing_bucket(2, 4)}  # re-stamped to its own bar
+
+
+def test_grammar_restates_a_rhythm_with_new_pitches_over_the_bars_own_chords():
+    torch.manual_seed(1)
+    cfg, _ = configs_for("accompaniment", "tiny")
+    model = build_model(cfg)
+    chords = [tk.ChordEvent(0, 0, 0, "M"), tk.ChordEvent(1, 0, 7, "M"), tk.ChordEvent(1, 8, 9, "m")]
+    melody = [note(b, 0, 84, 16) for b in range(2)]
+    cond = torch.as_tensor(tk.encode(melody, chords, n_bars=2, tempo_bpm=120.0, bos_eos=False))[None]
+    ctx = model.context({"cond_tokens": cond})
+    onsets = {}
+    for seed in range(6):
+        grammar = Grammar("accompaniment", 2, 120.0, chords, pitch_range=(40, 83), melody=melody,
+                          max_notes_per_onset=3, rhythm_of={1: 0})
+        seq = sample_sequence(model, ctx, grammar, SamplingConfig(temperature=1.0, top_p=1.0), seed=seed)
+        notes = tk.decode_notes(seq, tempo_bpm=120.0)
+        bar0 = sorted((n.position, n.duration_16th) for n in notes if n.bar == 0)
+        bar1 = sorted((n.position, n.duration_16th) for n in notes if n.bar == 1)
+        assert bar0 and bar1 == bar0  # the same onsets, notes per onset and durations
+        assert all(n.pitch < 84 for n in notes)  # still under the melody
+        got = [tk.decode_chords(seq[seq[:, tk.F["bar"]] == 1])]
+        assert [(c.position, c.root) for c in got[0]] == [(0, 7), (8, 9)]  # bar 1's own chords, in place
+        onsets[seed] = ([n.pitch for n in notes if n.bar == 0], [n.pitch for n in notes if n.bar == 1])
+    assert any(a != b for a, b in onsets.values())  # the pitches are sampled anew
 
 
 def test_dynamics_learns_accents_and_levels():
