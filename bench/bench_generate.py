@@ -40,10 +40,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--encoder-fps", type=float, nargs="*", default=[2.0, 6.0],
                    help="also time the video-conditioned features (efficientnet-lite0) at these fps")
     args = p.parse_args(argv)
-    video = Path(args.video) if args.video else sorted(Path("data/demo-source/videos").glob("*.mp4"))[0]
+    demo = sorted(Path("data/demo-source/videos").glob("*.mp4"))
+    video = Path(args.video) if args.video else demo[0] if demo else None
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        long_video = looped(video, args.seconds, Path(tmp) / "long.mp4")
+        if video is None:  # no demo built: ffmpeg's moving test pattern stands in (the music side is what we time)
+            video = Path("ffmpeg lavfi testsrc2")
+            long_video = Path(tmp) / "long.mp4"
+            subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+                            "-t", str(args.seconds), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+                            str(long_video)], check=True)
+        else:
+            long_video = looped(video, args.seconds, Path(tmp) / "long.mp4")
         for i in range(args.repeats):
             t0 = time.perf_counter()
             r = generate_for_video(long_video, Path(tmp) / f"out{i}.mp4", args.ckpt, seed=i, fps=args.fps,
@@ -51,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
             total = time.perf_counter() - t0
             runs.append({"total_s": round(total, 2), "features_s": r["features_s"], "music_s": r["music_s"],
                          "render_mux_s": round(total - r["features_s"] - r["music_s"], 2), "notes": r["notes"],
-                         "tempo_bpm": r["tempo_bpm"], "semantic_encoder": r["semantic_encoder"]})
+                         "tempo_bpm": r["tempo_bpm"], "semantic_encoder": r["semantic_encoder"],
+                         "soundfont": r.get("soundfont")})
         encoder_runs = {}
         if args.encoder_fps:  # what a video-conditioned chord stage (CHORD_VIDEO=1) adds: semantic features
             from symmv.features.encoders import make_encoder

@@ -44,7 +44,7 @@ PITCH_CLASSES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"
 REFERENCES = ("random", "start", "middle")  # where a Real clip starts; the first is the one the targets use
 
 
-def real_clips(release_root: str, seconds: float, n: int, where: str = "start") -> list[dict]:
+def real_clips(release_root: str, seconds: float, n: int, where: str = "start", split: str = "test") -> list[dict]:
     """`seconds` of each test-split song on the 16th grid: from the bar of its first note ("start"),
     centred on the song's middle bar ("middle": intros are sparser than the body of a song), or from a
     random bar (seeded by the song id) where a whole clip fits ("random"). n <= 0: every song."""
@@ -52,9 +52,9 @@ def real_clips(release_root: str, seconds: float, n: int, where: str = "start") 
 
     import symmv
 
-    songs = symmv.load("songs", split="test", root=release_root)
-    notes = symmv.load("notes", split="test", root=release_root)
-    chords = symmv.load("chords", split="test", root=release_root)
+    songs = symmv.load("songs", split=split, root=release_root)
+    notes = symmv.load("notes", split=split, root=release_root)
+    chords = symmv.load("chords", split=split, root=release_root)
     notes = notes[notes["track"].isin(["melody", "accompaniment"])].dropna(subset=["bar", "position", "duration_16th"])
     by_song, chords_by_song = dict(tuple(notes.groupby("song_id"))), dict(tuple(chords.groupby("song_id")))
     clips = []

@@ -11,7 +11,7 @@ and the paper's five figures. Reported (bench/results/<name>.json):
   generated vs Real, and Real vs Real (the test songs split in two halves by sorted id) as calibration;
 - MGEval overlapped area (OA) per statistic, generated vs Real, and Real half vs Real half;
 - the issue's goals (issue 20) and whether each holds; the paper's five figures beside Real;
-- a gallery: piano rolls (PNG) and rendered audio (OGG) of pieces drawn by a seeded RNG, never by hand,
+- a gallery: piano rolls (PNG) and rendered audio (MP3) of pieces drawn by a seeded RNG, never by hand,
   generated beside Real, under bench/results/<name>/gallery/ (Real audio is not committed: the release is
   CC BY-NC-SA data of its own, see .gitignore).
 """
@@ -118,8 +118,8 @@ def render_gallery(gallery: Path, items: list[dict], kind: str, label) -> list[s
             midi = write_midi(it["notes"], Path(tmp) / "piece.mid", tempo_bpm=it["tempo_bpm"])
             wav = media.render_midi(midi, Path(tmp) / "piece.wav", sample_rate=22050,
                                     soundfont=media.music_soundfont())
-            media.encode_audio(wav, stem.with_suffix(".ogg"))
-        written += [str(stem.with_suffix(".png")), str(stem.with_suffix(".ogg"))]
+            media.encode_audio(wav, stem.with_suffix(".mp3"))
+        written += [str(stem.with_suffix(".png")), str(stem.with_suffix(".mp3"))]
     return written
 
 
@@ -132,13 +132,25 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seed", type=int, default=2000)
     p.add_argument("--gallery", type=int, default=4, help="pieces of each kind in the gallery (0 = none)")
     p.add_argument("--name", default="realism", help="result file bench/results/<name>.json")
+    p.add_argument("--split", default="test", help="the Real clips' split (tune on val, report on test)")
+    p.add_argument("--contour-weight", type=float, help="SamplingConfig.contour_weight (0 = no contour prior)")
+    p.add_argument("--pitch-temperature", type=float, help="pitch temperature scale (SamplingConfig.temperature_scale)")
+    p.add_argument("--pitch-top-p", type=float, help="top-p of note pitches (default: SamplingConfig.top_p)")
+    p.add_argument("--no-form", action="store_true", help="no form plan (SamplingConfig.form)")
+    p.add_argument("--no-dynamics", action="store_true", help="constant velocities (SamplingConfig.dynamics)")
     args = p.parse_args(argv)
 
-    real = real_clips(args.release, args.seconds, 0, where="random")
+    real = real_clips(args.release, args.seconds, 0, where="random", split=args.split)
     if len(real) < 16:
         raise SystemExit(f"bench_realism: only {len(real)} Real clips under {args.release}; run `make build-release`")
     n = args.n or max(64, len(real))
-    sampling = SamplingConfig()
+    sampling = SamplingConfig(form=not args.no_form, dynamics=not args.no_dynamics)
+    if args.contour_weight is not None:
+        sampling.contour_weight = args.contour_weight
+    if args.pitch_temperature is not None:
+        sampling.temperature_scale = {**sampling.temperature_scale, "pitch": args.pitch_temperature}
+    if args.pitch_top_p is not None:
+        sampling.top_p_override = {**sampling.top_p_override, "pitch": args.pitch_top_p}
     pieces, wall = generate_pieces(args.ckpt, real, n, args.seconds, args.seed, sampling)
     gen_rows, real_rows = statistics_of(pieces, args.seconds), statistics_of(real, args.seconds)
     names = list(realism.STATISTICS)
@@ -176,7 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     write_result(args.name, {
         "inputs": {"ckpt": args.ckpt, "performance_models": sorted(performance_models(args.ckpt)),
-                   "release": args.release, "n_generated": len(pieces), "n_real": len(real),
+                   "release": args.release, "split": args.split, "n_generated": len(pieces), "n_real": len(real),
                    "seconds": args.seconds, "seed": args.seed, "video": "null video, tempo of the paired Real clip",
                    "sampling": {k: v for k, v in vars(sampling).items()}},
         **summary, "median_generation_wall_s": statistics.median(wall),

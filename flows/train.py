@@ -94,8 +94,9 @@ def fit_performance_models(data_root: str, out_dir: str) -> dict:
     provenance = {"data": [dataset_provenance(data_root)], "commit": git_commit(),
                   "license": "CC BY-NC-SA 4.0 (inherited from the SymMV release)"}
     summary = fit_performance(out_dir, tables=load_tables(data_root), provenance=provenance)
-    get_run_logger().info("form of %d songs, dynamics of %d notes (bar AR %.2f, residual sd %.1f)",
-                          summary["form_songs"], summary["dynamics_notes"], summary["bar_phi"], summary["residual_sd"])
+    get_run_logger().info("form of %d songs, dynamics of %d notes (bar AR %.2f), contour of %d intervals",
+                          summary["form_songs"], summary["dynamics_notes"], summary["bar_phi"],
+                          summary["contour_intervals"])
     return summary
 
 

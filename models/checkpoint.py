@@ -55,7 +55,8 @@ def load_optimizer(opt: torch.optim.Optimizer, directory: str | Path) -> None:
 # What a run folder of `make train-all` holds that the shipped checkpoints keep (not the resume point:
 # last.safetensors, optimizer.*); the performance files lie beside the stage folders.
 PROMOTED_STAGE_FILES = ("model.safetensors", "config.json", "training.json", "state.json", "loss.png", "LICENSE.md")
-PROMOTED_RUN_FILES = ("form.json", "dynamics.json", "performance.json")
+PROMOTED_RUN_FILES = ("form.json", "dynamics.json", "contour.json", "harmony-melody.json",
+                      "harmony-accompaniment.json", "articulation.json", "key.json", "performance.json")
 REQUIRED_STAGE_FILES = ("model.safetensors", "config.json", "training.json")
 
 

@@ -22,7 +22,8 @@ from models import tokens as tk
 import numpy as np
 
 from models.checkpoint import load_model
-from models.dynamics import DynamicsModel
+from models.contour import ContourModel, HarmonyModel, KeyModel
+from models.dynamics import ArticulationModel, DynamicsModel
 from models.form import FormModel
 from models.rhythm import RhythmConfig, apply_strength, cmt_rhythm
 from models.sample import Grammar, SamplingConfig, condition_context, sample_sequence, video_context
@@ -38,7 +39,10 @@ GENERATE_FPS = 2.0
 SHIPPED_CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints" / "cpu"
 DEFAULT_TEMPO_BPM = 110.0  # middle of the paper's motion->tempo range [90, 130], used when none is given
 VELOCITY = {"melody": 90, "accompaniment": 70}  # without a dynamics model (checkpoints from before it)
-FORM_FILE, DYNAMICS_FILE = "form.json", "dynamics.json"  # beside the stage folders, written by flows.train
+# beside the stage folders, written by flows.train (models.train.fit_performance)
+FORM_FILE, DYNAMICS_FILE, CONTOUR_FILE = "form.json", "dynamics.json", "contour.json"
+HARMONY_FILE, HARMONY_STAGES = "harmony-{stage}.json", ("melody", "accompaniment")
+ARTICULATION_FILE, KEY_FILE = "articulation.json", "key.json"
 
 
 def tempo_from_motion(motion_mean: float, motion_min: float, motion_max: float,
@@ -75,12 +79,13 @@ def piece_timing(features: dict) -> tuple[float, float, int]:
 
 
 def make_grammar(stage: str, model, n_bars: int, tempo: float, cfg: SamplingConfig, chords=(), melody=(),
-                 rhythm=None, repeat_of=None, rhythm_of=None) -> Grammar:
+                 rhythm=None, repeat_of=None, rhythm_of=None, contour=None, harmony=None, key=None) -> Grammar:
     pitch_range = cfg.pitch_range or getattr(model.cfg, "pitch_range", (21, 108))
     return Grammar(stage, n_bars, tempo, chords, pitch_range=pitch_range, max_tokens=cfg.max_tokens,
                    chord_grid=cfg.chord_grid, melody=melody if cfg.below_melody else (),
                    max_notes_per_onset=cfg.max_notes_per_onset, rhythm=rhythm, repeat_of=repeat_of,
-                   rhythm_of=rhythm_of)
+                   rhythm_of=rhythm_of, contour=contour, contour_weight=cfg.contour_weight, harmony=harmony,
+                   harmony_weight=cfg.harmony_weight, key=key, key_weight=cfg.key_weight)
 
 
 def sampling_config(sampling: SamplingConfig | None, temperature, top_p, max_tokens: int) -> SamplingConfig:
@@ -88,10 +93,10 @@ def sampling_config(sampling: SamplingConfig | None, temperature, top_p, max_tok
 
 
 def sample_chords(chord_model, features: dict, n_bars: int, tempo: float, cfg: SamplingConfig,
-                  seed: int, repeat_of: dict[int, int] | None = None) -> list[tk.ChordEvent]:
+                  seed: int, repeat_of: dict[int, int] | None = None, key=None) -> list[tk.ChordEvent]:
     """The Chord Transformer's progression for the video (the unconditional one ignores the video)."""
     ctx = video_context(chord_model, features.get("semantic"), features.get("color"), n_bars)
-    grammar = make_grammar("chord", chord_model, n_bars, tempo, cfg, repeat_of=repeat_of)
+    grammar = make_grammar("chord", chord_model, n_bars, tempo, cfg, repeat_of=repeat_of, key=key)
     return tk.decode_chords(sample_sequence(chord_model, ctx, grammar, cfg, seed))
 
 
@@ -99,7 +104,10 @@ def performance_models(ckpt_dir: str | Path) -> dict:
     """The form plan and the dynamics model trained beside the stages (`form.json`, `dynamics.json` in the
     checkpoint folder; models/form.py, models/dynamics.py); absent ones (older checkpoints) are left out."""
     found = {}
-    for name, cls, file in (("form", FormModel, FORM_FILE), ("dynamics", DynamicsModel, DYNAMICS_FILE)):
+    for name, cls, file in (("form", FormModel, FORM_FILE), ("dynamics", DynamicsModel, DYNAMICS_FILE),
+                            ("contour", ContourModel, CONTOUR_FILE),
+                            ("articulation", ArticulationModel, ARTICULATION_FILE), ("key", KeyModel, KEY_FILE),
+                            *((f"harmony.{s}", HarmonyModel, HARMONY_FILE.format(stage=s)) for s in HARMONY_STAGES)):
         if (Path(ckpt_dir) / file).is_file():
             found[name] = cls.load(Path(ckpt_dir) / file)
     return found
@@ -126,9 +134,10 @@ def generate_music(features: dict, ckpt_dir: str | Path, seed: int = 0, temperat
 
     Without `video_tempo_bpm`, `motion_mean` + `motion_range` (dataset min, max) give it; else 110 BPM.
 
-    `models` (stage -> model, and optionally "form" / "dynamics", see `performance_models`) skips loading
+    `models` (stage -> model, and the performance models of `performance_models`) skips loading
     from `ckpt_dir`, for benchmarks that reuse loaded models; `sampling` sets the grammar options
-    (temperature / top-p come from the arguments, `form` / `dynamics` switch those models off);
+    (temperature / top-p come from the arguments; `form`, `dynamics`, `articulation`, `contour_weight`,
+    `harmony_weight` switch those models off);
     `return_chords` also returns the chord stage's chords.
     """
     tempo, duration_s, n_bars = piece_timing(features)
@@ -140,20 +149,25 @@ def generate_music(features: dict, ckpt_dir: str | Path, seed: int = 0, temperat
     plan = form.sample(n_bars, np.random.default_rng(seed)) if form else {}
     tune, groove = plan.get("melody", {}), plan.get("rhythm", {})
     chords = sample_chords(models["chord"], features, n_bars, tempo, cfg, seed,
-                           repeat_of={**plan.get("chord", {}), **tune})  # a restated tune brings its chords
+                           repeat_of={**plan.get("chord", {}), **tune},  # a restated tune brings its chords
+                           key=models.get("key"))
     chord_bars = bar_contents(chords, lambda c: (c.position, c.root, c.quality))
 
     cond = tk.encode(chords=chords, n_bars=n_bars, tempo_bpm=tempo, bos_eos=False)
     ctx = condition_context(models["melody"], cond)
     grammar = make_grammar("melody", models["melody"], n_bars, tempo, cfg, chords,
-                           repeat_of=agreeing(tune, chord_bars), rhythm_of=groove)
+                           repeat_of=agreeing(tune, chord_bars), rhythm_of=groove, contour=models.get("contour"),
+                           harmony=models.get("harmony.melody"))
     melody_tokens = sample_sequence(models["melody"], ctx, grammar, cfg, seed + 1)
     melody = tk.decode_notes(melody_tokens, track="melody", tempo_bpm=tempo, velocity=VELOCITY["melody"])
+    articulation = models.get("articulation") if cfg.articulation else None
+    if articulation is not None:  # before the accompaniment, which stays under the melody as now held
+        melody = articulation.apply(melody, seed=seed + 4, tempo_bpm=tempo)
 
     cond = tk.encode(melody, chords, n_bars=n_bars, tempo_bpm=tempo, bos_eos=False)
     ctx = condition_context(models["accompaniment"], cond)
     grammar = make_grammar("accompaniment", models["accompaniment"], n_bars, tempo, cfg, chords, melody,
-                           rhythm_of={**groove, **tune})
+                           rhythm_of={**groove, **tune}, harmony=models.get("harmony.accompaniment"))
     accomp_tokens = sample_sequence(models["accompaniment"], ctx, grammar, cfg, seed + 2)
     accomp = tk.decode_notes(accomp_tokens, track="accompaniment", tempo_bpm=tempo,
                              velocity=VELOCITY["accompaniment"])

@@ -54,16 +54,18 @@ class SamplingConfig:
     # Accompaniment notes starting together: the release's 30 s clips have at most ~4 with the melody;
     # uncapped, the CPU checkpoints stack up to 9 (bench/results/music.json, sweep in the README).
     max_notes_per_onset: int = 3
-    # A scalar temperature is multiplied by these per attribute: pitch at 0.8 keeps the piece in its key
-    # (SC 0.91 -> 0.95 on the benchmark) at the cost of a little pitch entropy.
-    # Chords at x0.85 stay in the piece's key more often (PE gap to Real +0.19 -> +0.09, SC 0.950 -> 0.960 on the
+    # A scalar temperature is multiplied by these per attribute (a key "<stage>.<attr>" for one stage only).
+    # Issue 14 had pitch at x0.8 to keep the piece in its key; that is what flattened the melody (issue 20,
+    # models/contour.py), and the key now comes from the scale correction. Chords at x0.85 stay in the piece's key more often (PE gap to Real +0.19 -> +0.09, SC 0.950 -> 0.960 on the
     # same 64 pieces; bench/results/music_seed5000_ct*.json).
-    temperature_scale: dict = field(default_factory=lambda: {"pitch": 0.8, "root": 0.85, "quality": 0.85})
+    # Pitch at x1.0 and top-p 1.0 since issue 20: with the data-vs-model corrections below, any narrowing of the
+    # pitch distribution shrinks the melody back towards repeated notes (bench/results/sweep_long_*.json).
+    temperature_scale: dict = field(default_factory=lambda: {"root": 0.85, "quality": 0.85})
     # A scalar top-p is replaced by these per attribute: the rhythm (token type, onset position, duration) is
     # drawn from the model's whole distribution. Nucleus truncation keeps the most common choices, the
     # shortest steps to the next onset, so with top-p 0.9 everywhere the pieces had ~37% more notes than the
     # release's clips (IOI 0.12 s vs 0.19 s); with 1.0 on the rhythm, 0.15 s (bench/bench_music.py, README).
-    top_p_override: dict = field(default_factory=lambda: {"type": 1.0, "barbeat": 1.0, "duration": 1.0})
+    top_p_override: dict = field(default_factory=lambda: {"type": 1.0, "barbeat": 1.0, "duration": 1.0, "pitch": 1.0})
     # One token per step is latency-bound: on a loaded 2-core box, intra-op threads made a tiny-model
     # step 7x slower (OpenMP waits) than one thread (bench/bench_models.py). 0 = leave torch's setting.
     cpu_threads: int = 1
@@ -71,17 +73,26 @@ class SamplingConfig:
     # dynamics model (models/dynamics.py: learned velocities), where the checkpoint folder has them.
     form: bool = True
     dynamics: bool = True
+    articulation: bool = True  # melody durations drawn given the next onset (models/dynamics.py)
+    # Weights of the corrections fused into the note stages' pitch logits (models/contour.py): the melodic
+    # contour (melody) and the chord-relative harmony (melody, accompaniment); 0 = off.
+    contour_weight: float = 1.0
+    harmony_weight: float = 1.0
+    key_weight: float = 1.0  # chord roots relative to the first chord (chord stage)
 
 
 def per_attribute(value: float | dict, attr: str, default: float, scale: dict | None = None,
-                  override: dict | None = None) -> float:
-    """A per-attribute setting: the dict's entry, else `override[attr]`, else the scalar times `scale[attr]`
-    (default 1)."""
+                  override: dict | None = None, stage: str | None = None) -> float:
+    """A per-attribute setting: the dict's entry, else `override`'s, else the scalar times `scale`'s (default 1);
+    in `scale` and `override` a key "<stage>.<attr>" (e.g. "accompaniment.pitch") wins over "<attr>"."""
     if isinstance(value, dict):
         return float(value.get(attr, default))
-    if override and attr in override:
-        return float(override[attr])
-    return float(value) * (scale or {}).get(attr, 1.0)
+    keys = [f"{stage}.{attr}", attr] if stage else [attr]
+    for key in keys:
+        if override and key in override:
+            return float(override[key])
+    scale = scale or {}
+    return float(value) * next((scale[k] for k in keys if k in scale), 1.0)
 
 
 def sample_logits(logits: torch.Tensor, allowed: np.ndarray, temperature: float, top_p: float,
@@ -104,7 +115,9 @@ class Grammar:
     def __init__(self, stage: str, n_bars: int, tempo_bpm: float | None, chords=(), *,
                  pitch_range=(21, 108), max_tokens: int = 20000, chord_grid: int = 1, melody=(),
                  max_notes_per_onset: int = 10, rhythm: RhythmPlan | None = None,
-                 repeat_of: dict[int, int] | None = None, rhythm_of: dict[int, int] | None = None):
+                 repeat_of: dict[int, int] | None = None, rhythm_of: dict[int, int] | None = None,
+                 contour=None, contour_weight: float = 0.0, harmony=None, harmony_weight: float = 0.0,
+                 key=None, key_weight: float = 0.0):
         self.stage, self.n_bars, self.max_tokens = stage, max(1, n_bars), max_tokens
         self.tempo, self.pitch_range = tk.tempo_bucket(tempo_bpm), tuple(pitch_range)
         self.chord_grid = max(1, chord_grid) if stage in CHORD_STAGES else 1
@@ -132,6 +145,46 @@ class Grammar:
         self.bar_tokens: dict[int, list[np.ndarray]] = {}
         self.queue: list[np.ndarray] = []
         self.restating = False
+        # melodic contour (models/contour.py), melody stage only: the previous note and the interval into it
+        self.contour = contour if stage == "melody" and contour_weight else None
+        self.contour_weight = contour_weight
+        self.prev_pitch: int | None = None
+        self.prev_interval: int | None = None
+        # chord-relative harmony correction (models/contour.py HarmonyModel), note stages: the sounding chord
+        self.harmony = harmony if harmony_weight and stage not in CHORD_STAGES else None
+        self.harmony_weight = harmony_weight
+        self.sounding: tk.ChordEvent | None = None
+        if self.harmony is not None:  # the key the whole progression implies (known before the notes)
+            from models.contour import chord_scale
+
+            self.scale = chord_scale([(c.root, c.quality) for c in self.chord_at.values()])
+        # key correction of chord roots (models/contour.py KeyModel), chord stage: the piece's first chord
+        self.key = key if key_weight and stage == "chord" else None
+        self.key_weight = key_weight
+        self.first_chord: tuple[int, bool] | None = None
+
+    def root_prior(self) -> np.ndarray | None:
+        """(VOCAB["root"],) weighted log correction of the chord-root logits, or None."""
+        if self.key is None or self.first_chord is None:
+            return None
+        return self.key_weight * self.key.root_log_prior(*self.first_chord, tk.VOCAB["root"])
+
+    def pitch_prior(self) -> np.ndarray | None:
+        """(VOCAB["pitch"],) log-prior added to the pitch logits (the weighted corrections), or None."""
+        prior = None
+        if self.contour is not None:
+            c = self.contour.pitch_log_prior(self.prev_pitch, self.prev_interval, tk.VOCAB["pitch"])
+            prior = None if c is None else self.contour_weight * c
+        if self.harmony is not None and self.sounding is not None:
+            h = self.harmony_weight * self.harmony.pitch_log_prior(self.sounding, tk.VOCAB["pitch"])
+            prior = h if prior is None else prior + h
+        if self.harmony is not None:
+            top = self.melody_top.get(self.bar * tk.STEPS_PER_BAR + self.pos)
+            for k in (self.harmony.scale_prior(self.scale, tk.VOCAB["pitch"]),
+                      self.harmony.below_prior(top, tk.VOCAB["pitch"])):
+                if k is not None:
+                    prior = self.harmony_weight * k if prior is None else prior + self.harmony_weight * k
+        return prior
 
     def sealed(self) -> bool:
         """This bar restated an earlier one and the restatement is complete: nothing more may start in it."""
@@ -286,9 +339,17 @@ class Grammar:
             self.onsets_in_bar = 0 if bb == tk.BAR else self.onsets_in_bar + 1
             self.pitches_here = set()
         elif type_ == tk.NOTE:
-            self.pitches_here.add(int(token[tk.F["pitch"]]) - 1)
+            pitch = int(token[tk.F["pitch"]]) - 1
+            self.pitches_here.add(pitch)
+            if self.prev_pitch is not None:
+                self.prev_interval = pitch - self.prev_pitch
+            self.prev_pitch = pitch
         elif type_ == tk.CHORD:
             self.chord_done.add((self.bar, self.pos))
+            self.sounding = self.chord_at.get((self.bar, self.pos))
+            root, quality = int(token[tk.F["root"]]), int(token[tk.F["quality"]])
+            if self.first_chord is None and 1 <= root <= 12 and quality:
+                self.first_chord = (root - 1, tk.QUALITIES[quality - 1] in ("m", "m7", "o", "o7"))
         self.last, self.n_tokens = token, self.n_tokens + 1
 
 
@@ -330,17 +391,25 @@ def _sample(model, ctx, grammar, cfg, seed, device) -> np.ndarray:
                 if grammar.in_last_bar():
                     type_logits = end_of_piece(model, h, type_logits, device)
                 type_ = sample_logits(type_logits, grammar.allowed_types(),
-                                      per_attribute(cfg.temperature, "type", 1.0, cfg.temperature_scale),
-                                      per_attribute(cfg.top_p, "type", 0.9, override=cfg.top_p_override), generator)
+                                      per_attribute(cfg.temperature, "type", 1.0, cfg.temperature_scale,
+                                                    stage=grammar.stage),
+                                      per_attribute(cfg.top_p, "type", 0.9, override=cfg.top_p_override,
+                                                    stage=grammar.stage), generator)
             logits = model.heads.attribute_logits(h, torch.tensor([type_], device=device))
             values: dict[str, int] = {}
             for attr in ATTRS_OF_TYPE[type_]:
                 if attr in fixed:
                     values[attr] = fixed[attr]
                     continue
-                values[attr] = sample_logits(logits[attr][0].cpu(), grammar.allowed(attr, values),
-                                             per_attribute(cfg.temperature, attr, 1.0, cfg.temperature_scale),
-                                             per_attribute(cfg.top_p, attr, 0.9, override=cfg.top_p_override),
+                attr_logits = logits[attr][0].cpu().float()
+                prior = grammar.pitch_prior() if attr == "pitch" else grammar.root_prior() if attr == "root" else None
+                if prior is not None:  # the data-vs-model corrections (models/contour.py)
+                    attr_logits = attr_logits + torch.as_tensor(prior, dtype=torch.float32)
+                values[attr] = sample_logits(attr_logits, grammar.allowed(attr, values),
+                                             per_attribute(cfg.temperature, attr, 1.0, cfg.temperature_scale,
+                                                           stage=grammar.stage),
+                                             per_attribute(cfg.top_p, attr, 0.9, override=cfg.top_p_override,
+                                                           stage=grammar.stage),
                                              generator)
             token = grammar.fix(grammar.token(type_, **values))
         grammar.advance(token)

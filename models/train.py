@@ -264,12 +264,16 @@ def train_stage(stage: str, out_dir: str | Path, *, data_root: str | Path | None
 
 def fit_performance(out_dir: str | Path, *, data_root: str | Path | None = None, tables: dict | None = None,
                     provenance: dict | None = None) -> dict:
-    """Fit the form plan (models/form.py) and the dynamics model (models/dynamics.py) on the training split
-    and write them beside the stage folders (`form.json`, `dynamics.json`, `performance.json` = summary).
+    """Fit the form plan (models/form.py), the dynamics model (models/dynamics.py) and the melodic contour
+    (models/contour.py) on the training split and write them beside the stage folders (`form.json`,
+    `dynamics.json`, `contour.json`; `performance.json` = summary).
     Closed form, seconds: no training loop."""
-    from models.dynamics import fit_dynamics
+    from models.contour import ContourModel, fit_harmony, fit_key, fit_model_marginal
+    from models.dynamics import ArticulationModel, fit_dynamics
     from models.form import FormModel
-    from models.generate import DYNAMICS_FILE, FORM_FILE
+    from models.generate import (ARTICULATION_FILE, CONTOUR_FILE, DYNAMICS_FILE, FORM_FILE, HARMONY_FILE,
+                                 HARMONY_STAGES, KEY_FILE)
+    from models.realism import melody_line
 
     tables = tables if tables is not None else D.load_tables(data_root)
     train_ex = D.build_examples(tables, "train")
@@ -280,9 +284,27 @@ def fit_performance(out_dir: str | Path, *, data_root: str | Path | None = None,
     form.save(out / FORM_FILE)
     dynamics = fit_dynamics([ex.melody + ex.accompaniment for ex in train_ex])
     dynamics.save(out / DYNAMICS_FILE)
+    articulation = ArticulationModel.fit([melody_line(ex.melody) for ex in train_ex])
+    articulation.save(out / ARTICULATION_FILE)
+    contour = ContourModel.fit([[n.pitch for n in melody_line(ex.melody)] for ex in train_ex])
+    if (out / "melody" / "model.safetensors").is_file():  # the correction is the trained melody model's
+        fit_model_marginal(contour, load_model(out / "melody"), train_ex)
+    contour.save(out / CONTOUR_FILE)
+    key = None
+    if (out / "chord" / "model.safetensors").is_file():
+        key = fit_key(load_model(out / "chord"), train_ex)
+        key.save(out / KEY_FILE)
+    harmony = {}
+    for stage in HARMONY_STAGES:  # each note stage's own harmony correction
+        if (out / stage / "model.safetensors").is_file():
+            harmony[stage] = fit_harmony(load_model(out / stage), train_ex)
+            harmony[stage].save(out / HARMONY_FILE.format(stage=stage))
     summary = {"n_train_songs": len(train_ex), "form_songs": len(form.songs), "dynamics_songs": dynamics.n_songs,
-               "dynamics_notes": dynamics.n_notes, "bar_phi": dynamics.bar_phi, "bar_sigma": dynamics.bar_sigma,
-               "residual_sd": dynamics.residual_sd, "weights": dict(zip(dynamics.features, dynamics.weights)),
+               "dynamics_notes": dynamics.n_notes, "dynamics_profiles": len(dynamics.profiles),
+               "bar_phi": dynamics.bar_phi, "contour_intervals": contour.n_intervals,
+               "contour_model_notes": contour.n_model_notes,
+               "harmony_notes": {stage: h.n_notes for stage, h in harmony.items()},
+               "articulation_notes": articulation.n_notes, "key_chords": key.n_chords if key else 0, "weights": dict(zip(dynamics.features, dynamics.weights)),
                "wall_s": round(time.perf_counter() - t0, 2), "provenance": provenance or {}}
     save_json(summary, out / "performance.json")
     return summary

@@ -103,7 +103,8 @@ def test_dynamics_learns_accents_and_levels():
     model = fit_dynamics(songs)
     w = dict(zip(model.features, model.weights))
     assert w["downbeat"] == pytest.approx(15, abs=2) and w["melody"] == pytest.approx(10, abs=2)
-    assert min(model.song_levels) < 60 < 120 < max(model.song_levels) + 10
+    levels = [p[0] for p in model.profiles]
+    assert min(levels) < 60 < 120 < max(levels) + 10 and all(2 < p[2] < 4 for p in model.profiles)  # noise sd 3
     out = model.apply([note(0, 0, 70), note(0, 2, 70), note(0, 2, 50, track="accompaniment")], seed=1)
     assert all(1 <= n.velocity <= 127 for n in out)
     again = model.apply([note(0, 0, 70), note(0, 2, 70), note(0, 2, 50, track="accompaniment")], seed=1)
@@ -140,3 +141,19 @@ def test_promote_copies_a_finished_run_and_refuses_an_unfinished_one(tmp_path):
     assert (shipped / "chord" / "mine.txt").read_text() == "a user's file"
     assert (shipped / "form.json").is_file() and len(written) == 10
     assert not list(shipped.rglob("*.promote-tmp"))
+
+
+def test_shipped_checkpoints_play_with_dynamics_form_and_a_moving_melody():
+    """The shipped folder carries every performance model and a 30 s piece uses them (seeded)."""
+    from models.generate import SHIPPED_CHECKPOINTS, generate_music, performance_models
+    from models import realism
+
+    found = performance_models(SHIPPED_CHECKPOINTS)
+    assert {"form", "dynamics", "contour", "articulation", "key", "harmony.melody", "harmony.accompaniment"} <= set(found)
+    notes = generate_music({"video_tempo_bpm": 110.0, "duration_s": 30.0}, SHIPPED_CHECKPOINTS, seed=7)
+    assert len({n.velocity for n in notes}) > 10  # learned dynamics, not two constants
+    stats = realism.piece_statistics(notes)
+    assert stats["melody_range"] >= 12 and stats["interval_repeat_share"] < 0.8  # not one held pitch
+    flat = generate_music({"video_tempo_bpm": 110.0, "duration_s": 30.0}, SHIPPED_CHECKPOINTS, seed=7,
+                          sampling=SamplingConfig(dynamics=False))
+    assert {n.velocity for n in flat} <= {90, 70}  # switched off: the old constants

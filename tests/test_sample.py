@@ -156,6 +156,11 @@ def test_rhythm_is_drawn_from_the_whole_distribution_unless_asked_otherwise():
     cfg = SamplingConfig()
     assert per_attribute(cfg.top_p, "barbeat", 0.9, override=cfg.top_p_override) == 1.0
     assert per_attribute(cfg.top_p, "duration", 0.9, override=cfg.top_p_override) == 1.0
-    assert per_attribute(cfg.top_p, "pitch", 0.9, override=cfg.top_p_override) == 0.9
+    assert per_attribute(cfg.top_p, "pitch", 0.9, override=cfg.top_p_override) == 1.0  # since issue 20
+    assert per_attribute(cfg.top_p, "root", 0.9, override=cfg.top_p_override) == 0.9
+    # a "<stage>.<attr>" key wins over the attribute's for that stage only
+    scale = {"pitch": 0.8, "accompaniment.pitch": 1.1}
+    assert per_attribute(1.0, "pitch", 1.0, scale, stage="accompaniment") == 1.1
+    assert per_attribute(1.0, "pitch", 1.0, scale, stage="melody") == 0.8
     # a per-attribute dict is taken as written
     assert per_attribute({"barbeat": 0.5}, "barbeat", 0.9, override=cfg.top_p_override) == 0.5

@@ -1,0 +1,361 @@
+"""Melodic contour: the interval from one melody note to the next, learned from the training melodies, fused
+into the Melody Transformer's pitch distribution at sampling time (shallow fusion with a bigram interval model).
+
+Why (bench/results/melody_diagnosis.json, issue 20): teacher-forced on the release's test songs, the CPU-size
+Melody Transformer gives the real next note's "same pitch as before" 16% (the real melodies: 38%) and a leap of
+5+ semitones 51% (real: 28%); its expected |interval| is 7.9 semitones (real: 4.8). It has learned the piece's
+register and key, not the line: each note is drawn from one broad bump around the register, nearly independent
+of the note before it. Sampled raw, that is a melody that jumps about (range 47 semitones in 30 s); sampled at
+the issue-14 pitch temperature 0.8 and top-p 0.9, the bump is cut to its top few pitches and every note comes
+from the same few: the flat melody (spread 3.7 semitones vs 7.0 in Real).
+
+The fix keeps what the model knows (harmony, register) and corrects what it lacks (the line): the sampler draws
+the pitch from
+
+    log p(pitch) = log p_model(pitch) + weight * [log p_data(d | c) - log p_model(d | c)],   d = pitch - previous,
+
+where c is the class of the interval into the previous note (none, repeat, step / skip / leap up or down),
+p_data(d | c) counts the intervals (-24..24) of the training melodies and p_model(d | c) is the model's own
+average interval distribution, teacher-forced on training windows (`fit_model_marginal`). The ratio moves the
+model's interval marginal onto the data's and leaves its choice among equal intervals (which pitch fits the
+chord) alone. (A plain product with p_data, no ratio, double-counts: the melody then repeats one note, mean
+|interval| 0.3, bench/results/sweep_cw1.0_*.json.) The correction belongs to one melody checkpoint.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+MAX_INTERVAL = 24
+N_INTERVALS = 2 * MAX_INTERVAL + 1
+CLASSES = ("start", "repeat", "step_up", "step_down", "skip_up", "skip_down", "leap_up", "leap_down")
+
+
+def interval_class(interval: int | None) -> int:
+    """Index in CLASSES of the interval that led to the current note (None: the melody's first note)."""
+    if interval is None:
+        return 0
+    if interval == 0:
+        return 1
+    a, up = abs(interval), interval > 0
+    kind = 2 if a <= 2 else 4 if a <= 4 else 6
+    return kind + (0 if up else 1)
+
+
+@dataclass
+class ContourModel:
+    log_probs: list[list[float]]  # (len(CLASSES), N_INTERVALS): log P_data(interval | class), add-one smoothed
+    n_intervals: int = 0
+    # (len(CLASSES), N_INTERVALS): log of the melody model's mean P(interval | class), teacher-forced; None = 0
+    model_log_probs: list[list[float]] | None = None
+    n_model_notes: int = 0
+
+    @classmethod
+    def fit(cls, melodies: Sequence[Sequence[int]]) -> "ContourModel":
+        """melodies: pitch sequences of melody lines (one note per onset, in time order)."""
+        counts = np.ones((len(CLASSES), N_INTERVALS))
+        n = 0
+        for line in melodies:
+            prev_interval = None
+            for a, b in zip(line, line[1:]):
+                iv = int(b) - int(a)
+                if abs(iv) <= MAX_INTERVAL:
+                    counts[interval_class(prev_interval), iv + MAX_INTERVAL] += 1
+                    n += 1
+                prev_interval = iv
+        log_probs = np.log(counts / counts.sum(1, keepdims=True))
+        return cls(log_probs=np.round(log_probs, 4).tolist(), n_intervals=n)
+
+    def pitch_log_prior(self, prev_pitch: int | None, prev_interval: int | None, vocab: int) -> np.ndarray | None:
+        """(vocab,) log prior over pitch-token values (1 + MIDI pitch) given the previous melody note, or None
+        for the first note. Pitches further than MAX_INTERVAL away get the smallest learned log-probability."""
+        if prev_pitch is None:
+            return None
+        c = interval_class(prev_interval)
+        row = np.asarray(self.log_probs[c])
+        if self.model_log_probs is not None:
+            row = row - np.asarray(self.model_log_probs[c])
+        out = np.full(vocab, row.min())
+        for iv in range(-MAX_INTERVAL, MAX_INTERVAL + 1):
+            token = 1 + prev_pitch + iv
+            if 1 <= token < vocab:
+                out[token] = row[iv + MAX_INTERVAL]
+        out[0] = row.min()
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        Path(path).write_text(json.dumps(asdict(self), separators=(",", ":")))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ContourModel":
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def fit_model_marginal(contour: ContourModel, model, examples, max_windows: int = 256, batch_size: int = 16) -> ContourModel:
+    """The melody model's mean interval distribution per class, teacher-forced on `max_windows` windows of
+    `examples` (training songs), stored in `contour.model_log_probs` (returned)."""
+    import torch
+
+    from models import data as D
+    from models import tokens as tk
+    from models.config import TrainConfig
+
+    items = D.windows(examples, model.cfg, TrainConfig(window_bars=16, max_val_windows=max_windows), rng=None)
+    sums = np.full((len(CLASSES), N_INTERVALS), 1e-3)
+    n = 0
+    lo, hi = model.cfg.pitch_range
+    with torch.no_grad():
+        for batch in D.batches(items, batch_size):
+            tokens = batch["tokens"]
+            logits = model.heads(model.decode(tokens[:, :-1], model.context(batch)), tokens[:, 1:, 0])["pitch"]
+            mask = torch.full((logits.shape[-1],), float("-inf"))
+            mask[1 + lo: 2 + hi] = 0
+            probs = torch.softmax(logits.float() + mask, -1).numpy()  # (B, T-1, V)
+            for b in range(len(tokens)):
+                prev, prev_iv = None, None
+                for t in np.flatnonzero(tokens[b, :, 0].numpy() == tk.NOTE):
+                    pitch = int(tokens[b, t, tk.F["pitch"]]) - 1
+                    if prev is not None and t > 0:
+                        window = np.arange(1 + prev - MAX_INTERVAL, 2 + prev + MAX_INTERVAL)
+                        ok = (window >= 0) & (window < probs.shape[-1])
+                        row = np.zeros(N_INTERVALS)
+                        row[ok] = probs[b, t - 1, window[ok]]
+                        sums[interval_class(prev_iv)] += row
+                        n += 1
+                        prev_iv = pitch - prev
+                    prev = pitch
+    contour.model_log_probs = np.round(np.log(sums / sums.sum(1, keepdims=True)), 4).tolist()
+    contour.n_model_notes = n
+    return contour
+
+
+# --- Harmony: the pitch class relative to the sounding chord's root --------------------------------------------
+# The same diagnosis for harmony (bench/results/realism_*.json): generated melodies put 61-67% of their notes on
+# a tone of the sounding chord, real ones 80%, and the pieces leave the key more often (SC 0.92-0.95 vs 0.98).
+# The correction has the same form, over d = (pitch - chord root) mod 12 given the chord quality:
+#     log p(pitch) += weight * [log p_data(d | quality) - log p_model(d | quality)]
+
+
+MAX_BELOW = 48
+
+
+def melody_tops(cond: np.ndarray) -> dict[int, int]:
+    """16th step -> highest melody pitch sounding there, from condition tokens (the accompaniment's encoder
+    input: chords + melody notes)."""
+    from models import tokens as tk
+
+    top: dict[int, int] = {}
+    for r in cond:
+        if r[0] == tk.NOTE and r[tk.F["pitch"]] > 0 and r[tk.F["beat"]] > 0:
+            start = int(r[tk.F["bar"]]) * tk.STEPS_PER_BAR + int(r[tk.F["beat"]]) - 1
+            for step in range(start, start + max(1, int(r[tk.F["duration"]]))):
+                top[step] = max(top.get(step, 0), int(r[tk.F["pitch"]]) - 1)
+    return top
+
+
+MAJOR_SCALE = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], bool)
+MINOR_SCALE = np.roll(MAJOR_SCALE, -9)  # natural minor = the relative major's tones from its 6th degree
+
+
+def chord_scale(chords) -> np.ndarray | None:
+    """(12,) bool: the major / natural-minor scale holding the most chord tones of `chords` ((root, quality)
+    pairs, root -1 = none) - the key the progression implies; None without a rooted chord."""
+    from models.realism import CHORD_INTERVALS
+
+    counts = np.zeros(12)
+    for root, quality in chords:
+        if root >= 0 and quality in CHORD_INTERVALS:
+            for iv in CHORD_INTERVALS[quality]:
+                counts[(root + iv) % 12] += 1
+    if not counts.any():
+        return None
+    scales = [np.roll(m, k) for m in (MAJOR_SCALE, MINOR_SCALE) for k in range(12)]
+    return scales[int(np.argmax([counts[sc].sum() for sc in scales]))]
+
+
+@dataclass
+class HarmonyModel:
+    qualities: list[str]  # row order: the chord qualities, then "none" (no chord sounding / N / X)
+    log_ratio: list[list[float]]  # (len(qualities), 12): log p_data(d | q) - log p_model(d | q)
+    n_notes: int = 0
+    # [in, out of] the scale the piece's chords imply (`chord_scale`): log p_data - log p_model. The chord-relative
+    # ratio cannot tell F from F# over a C chord; the key can (SC 0.94 vs 0.985 in Real without it).
+    scale_log_ratio: list[float] | None = None
+    # accompaniment: the distance below the sounding melody note, 1..MAX_BELOW semitones (log p_data - log p_model);
+    # the free-running accompaniment sat 5 semitones lower than Real's under the same melodies
+    below_log_ratio: list[float] | None = None
+
+    def below_prior(self, melody_top: int | None, vocab: int) -> np.ndarray | None:
+        """(vocab,) log correction by distance below the sounding melody note, or None."""
+        if melody_top is None or self.below_log_ratio is None:
+            return None
+        ratio = np.asarray(self.below_log_ratio)
+        d = np.clip(melody_top - (np.arange(vocab) - 1), 0, MAX_BELOW)
+        return ratio[d]
+
+    def scale_prior(self, scale: np.ndarray | None, vocab: int) -> np.ndarray | None:
+        """(vocab,) log correction for in-scale / out-of-scale pitches, or None."""
+        if scale is None or self.scale_log_ratio is None:
+            return None
+        inside = scale[(np.arange(vocab) - 1) % 12]
+        return np.where(inside, self.scale_log_ratio[0], self.scale_log_ratio[1])
+
+    def row(self, chord) -> np.ndarray:
+        q = chord.quality if chord is not None and chord.root >= 0 and chord.quality in self.qualities else "none"
+        return np.asarray(self.log_ratio[self.qualities.index(q)])
+
+    def pitch_log_prior(self, chord, vocab: int) -> np.ndarray:
+        """(vocab,) log correction over pitch-token values (1 + MIDI pitch) under `chord` (a ChordEvent or None)."""
+        row = self.row(chord)
+        root = chord.root if chord is not None and chord.root >= 0 else 0
+        pitches = np.arange(vocab) - 1
+        out = row[(pitches - root) % 12]
+        out[0] = row.min()
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        Path(path).write_text(json.dumps(asdict(self), separators=(",", ":")))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "HarmonyModel":
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def fit_harmony(model, examples, max_windows: int = 256, batch_size: int = 16) -> HarmonyModel:
+    """Data and teacher-forced model distributions of the chord-relative pitch class of the stage's notes, on
+    `max_windows` windows of `examples` (training songs) -> the log ratio per chord quality."""
+    import torch
+
+    from models import data as D
+    from models import tokens as tk
+    from models.config import TrainConfig
+
+    qualities = [q for q in tk.QUALITIES if q not in tk.NO_CHORD_QUALITIES] + ["none"]
+    data = np.ones((len(qualities), 12))
+    mass = np.full((len(qualities), 12), 1e-3)
+    scale_data, scale_mass = np.ones(2), np.full(2, 1e-3)
+    below_data, below_mass = np.ones(MAX_BELOW + 1), np.full(MAX_BELOW + 1, 1e-3)
+    accompaniment = model.cfg.stage == "accompaniment"
+    n = 0
+    lo, hi = model.cfg.pitch_range
+    items = D.windows(examples, model.cfg, TrainConfig(window_bars=16, max_val_windows=max_windows), rng=None)
+    with torch.no_grad():
+        for batch in D.batches(items, batch_size):
+            tokens = batch["tokens"]
+            logits = model.heads(model.decode(tokens[:, :-1], model.context(batch)), tokens[:, 1:, 0])["pitch"]
+            mask = torch.full((logits.shape[-1],), float("-inf"))
+            mask[1 + lo: 2 + hi] = 0
+            probs = torch.softmax(logits.float() + mask, -1).numpy()  # (B, T-1, V)
+            pcs = (np.arange(probs.shape[-1]) - 1) % 12
+            for b in range(len(tokens)):
+                rows = tokens[b].numpy()
+                window_chords = [(int(r[tk.F["root"]]) - 1 if 1 <= r[tk.F["root"]] <= 12 else -1,
+                                  tk.QUALITIES[int(r[tk.F["quality"]]) - 1] if r[tk.F["quality"]] else "X")
+                                 for r in rows if r[0] == tk.CHORD]
+                scale = chord_scale(window_chords)
+                tops = melody_tops(batch["cond_tokens"][b].numpy()) if accompaniment else {}
+                chord = None  # (root, quality row) of the sounding chord; unknown before the window's first
+                for t in range(1, len(tokens[b])):
+                    row = tokens[b, t].numpy()
+                    if row[0] == tk.CHORD:
+                        quality = tk.QUALITIES[int(row[tk.F["quality"]]) - 1] if row[tk.F["quality"]] else "X"
+                        rooted = row[tk.F["root"]] not in (0, tk.NO_ROOT) and quality in qualities
+                        chord = (int(row[tk.F["root"]]) - 1, qualities.index(quality)) if rooted else (0, len(qualities) - 1)
+                    elif row[0] == tk.NOTE and chord is not None:
+                        root, q = chord
+                        data[q, (int(row[tk.F["pitch"]]) - 1 - root) % 12] += 1
+                        mass[q] += np.bincount((pcs - root) % 12, weights=probs[b, t - 1], minlength=12)
+                        n += 1
+                        if scale is not None:
+                            inside = scale[pcs]
+                            scale_data[0 if scale[(int(row[tk.F["pitch"]]) - 1) % 12] else 1] += 1
+                            scale_mass += [probs[b, t - 1][inside].sum(), probs[b, t - 1][~inside].sum()]
+                        top = tops.get(int(row[tk.F["bar"]]) * tk.STEPS_PER_BAR + int(row[tk.F["beat"]]) - 1)
+                        if top is not None:
+                            below = np.clip(top - (np.arange(probs.shape[-1]) - 1), 0, MAX_BELOW)
+                            below_data[int(np.clip(top - (int(row[tk.F["pitch"]]) - 1), 0, MAX_BELOW))] += 1
+                            below_mass += np.bincount(below, weights=probs[b, t - 1], minlength=MAX_BELOW + 1)
+    log_ratio = np.log(data / data.sum(1, keepdims=True)) - np.log(mass / mass.sum(1, keepdims=True))
+    scale_ratio = np.log(scale_data / scale_data.sum()) - np.log(scale_mass / scale_mass.sum())
+    below_ratio = np.log(below_data / below_data.sum()) - np.log(below_mass / below_mass.sum())
+    return HarmonyModel(qualities=qualities, log_ratio=np.round(log_ratio, 4).tolist(), n_notes=n,
+                        scale_log_ratio=np.round(scale_ratio, 4).tolist(),
+                        below_log_ratio=np.round(below_ratio, 4).tolist() if accompaniment else None)
+
+
+# --- Key: chord roots relative to the clip's first chord ---------------------------------------------------------
+# Progressions of the CPU-size Chord Transformer wander between keys (SC 0.94 vs 0.985 in Real once the notes fit
+# their chords). The same correction over the chord root: d = (root - first chord's root) mod 12 (12 = no root),
+# given whether the first chord is minor-like (m, m7, o, o7) - in a clip the first chord mostly is, or is near,
+# the key's tonic.
+MINOR_LIKE = ("m", "m7", "o", "o7")
+
+
+@dataclass
+class KeyModel:
+    log_ratio: list[list[float]]  # (2, 13): [first chord major-like, minor-like] x [d = 0..11, no root]
+    n_chords: int = 0
+
+    def root_log_prior(self, first_root: int | None, first_minor: bool, vocab: int) -> np.ndarray | None:
+        """(vocab,) log correction over root-token values (1 + pitch class, 13 = no root), or None before the
+        first chord."""
+        from models import tokens as tk
+
+        if first_root is None:
+            return None
+        row = np.asarray(self.log_ratio[int(first_minor)])
+        out = np.zeros(vocab)
+        for pc in range(12):
+            out[1 + pc] = row[(pc - first_root) % 12]
+        out[tk.NO_ROOT] = row[12]
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        Path(path).write_text(json.dumps(asdict(self), separators=(",", ":")))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "KeyModel":
+        return cls(**json.loads(Path(path).read_text()))
+
+
+def fit_key(model, examples, max_windows: int = 512, batch_size: int = 16) -> KeyModel:
+    """Data and teacher-forced chord-model distributions of chord roots relative to the window's first chord
+    (windows of 16 bars, the length of a clip) -> the log ratio."""
+    import torch
+
+    from models import data as D
+    from models import tokens as tk
+    from models.config import TrainConfig
+
+    data, mass, n = np.ones((2, 13)), np.full((2, 13), 1e-3), 0
+    items = D.windows(examples, model.cfg, TrainConfig(window_bars=16, max_val_windows=max_windows), rng=None)
+    with torch.no_grad():
+        for batch in D.batches(items, batch_size):
+            tokens = batch["tokens"]
+            logits = model.heads(model.decode(tokens[:, :-1], model.context(batch)), tokens[:, 1:, 0])["root"]
+            probs = torch.softmax(logits.float(), -1).numpy()  # (B, T-1, V)
+            for b in range(len(tokens)):
+                first = None
+                for t in np.flatnonzero(tokens[b, :, 0].numpy() == tk.CHORD):
+                    root = int(tokens[b, t, tk.F["root"]])
+                    quality = tk.QUALITIES[int(tokens[b, t, tk.F["quality"]]) - 1]
+                    if first is None:
+                        if 1 <= root <= 12:
+                            first = (root - 1, quality in MINOR_LIKE)
+                        continue
+                    f_root, minor = first
+                    d = 12 if not 1 <= root <= 12 else (root - 1 - f_root) % 12
+                    data[int(minor), d] += 1
+                    p = probs[b, t - 1]
+                    mass[int(minor), :12] += np.roll(p[1:13], -f_root)
+                    mass[int(minor), 12] += p[tk.NO_ROOT]
+                    n += 1
+    log_ratio = np.log(data / data.sum(1, keepdims=True)) - np.log(mass / mass.sum(1, keepdims=True))
+    return KeyModel(log_ratio=np.round(log_ratio, 4).tolist(), n_chords=n)
