@@ -19,7 +19,10 @@ def test_prefect_flow_trains_all_three_stages(tmp_path):
     videos = write_synthetic_dataset(tmp_path / "videos", n_songs=5, semantic_dim=6, color_dim=4)
     summaries = train_all(data_root=str(music), out_dir=str(tmp_path / "ckpt"), size="tiny", epochs=1,
                           chord_data_root=str(videos))
-    assert list(summaries) == ["chord", "melody", "accompaniment"]
+    assert list(summaries) == ["chord", "melody", "accompaniment", "performance"]
+    for name in ("form", "dynamics", "contour", "articulation", "key", "harmony-melody", "harmony-accompaniment"):
+        assert (tmp_path / "ckpt" / f"{name}.json").is_file(), name  # the performance models beside the stages
+    assert summaries.pop("performance")["n_train_songs"] == summaries["melody"]["n_train_songs"]
     for stage in summaries:
         assert (tmp_path / "ckpt" / stage / "model.safetensors").exists()
         assert "CC BY-NC-SA 4.0" in (tmp_path / "ckpt" / stage / "LICENSE.md").read_text()
