@@ -162,3 +162,15 @@ def model_config_from_dict(d: dict) -> ModelConfig:
 
 def save_json(obj: dict, path: str | Path) -> None:
     Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True))
+
+
+class JsonFile:
+    """`save` / `load` of a dataclass as one compact JSON file (the performance models beside the stages)."""
+
+    def save(self, path: str | Path) -> Path:
+        Path(path).write_text(json.dumps(asdict(self), separators=(",", ":")))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path):
+        return cls(**json.loads(Path(path).read_text()))

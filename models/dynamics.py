@@ -17,13 +17,13 @@ velocities of the training split, in closed form (least squares and moments, no 
 """
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
+
+from models.config import JsonFile
 
 from symmv.core.records import Note
 
@@ -61,7 +61,7 @@ def note_features(notes: Sequence[Note]) -> np.ndarray:
 
 
 @dataclass
-class DynamicsModel:
+class DynamicsModel(JsonFile):
     # one row per training window (a clip's worth of bars): [mean velocity, sd of its bar offsets, sd of its
     # note residuals, its melody-minus-accompaniment mean]; a piece draws one row: a player's touch
     profiles: list[list[float]]
@@ -92,13 +92,6 @@ class DynamicsModel:
         v = np.clip(np.round(v), *VELOCITY_RANGE).astype(int)
         return [replace(n, velocity=int(x)) for n, x in zip(notes, v)]
 
-    def save(self, path: str | Path) -> Path:
-        Path(path).write_text(json.dumps(asdict(self), separators=(",", ":")))
-        return Path(path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "DynamicsModel":
-        return cls(**json.loads(Path(path).read_text()))
 
 
 def fit_dynamics(pieces: Sequence[Sequence[Note]], window_bars: int = 16) -> DynamicsModel:
@@ -159,7 +152,7 @@ MAX_IOI_16TH = 32
 
 
 @dataclass
-class ArticulationModel:
+class ArticulationModel(JsonFile):
     counts: list[list[int]]  # (MAX_IOI_16TH + 1, MAX_DURATION_16TH + 1): melody durations per IOI (16ths)
     n_notes: int = 0
 
@@ -196,10 +189,3 @@ class ArticulationModel:
             out[i] = replace(a, duration_16th=duration, offset_s=offset)
         return out
 
-    def save(self, path: str | Path) -> Path:
-        Path(path).write_text(json.dumps(asdict(self), separators=(",", ":")))
-        return Path(path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "ArticulationModel":
-        return cls(**json.loads(Path(path).read_text()))

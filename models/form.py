@@ -18,13 +18,13 @@ rhythm of the bars of both plans, its pitches sampled over the bar's own chords 
 """
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+
+from models.config import JsonFile
 
 LAYERS = ("chord", "melody", "rhythm")
 
@@ -57,7 +57,7 @@ def song_form(chords, melody, accompaniment, n_bars: int) -> dict[str, list[int]
 
 
 @dataclass
-class FormModel:
+class FormModel(JsonFile):
     # per training song: n_bars and, per layer, the [bar, source] pairs of its repeated bars
     songs: list[dict]
 
@@ -82,10 +82,3 @@ class FormModel:
         return {layer: {b - start: s - start for b, s in song[layer] if start <= s and b < start + n_bars}
                 for layer in LAYERS}
 
-    def save(self, path: str | Path) -> Path:
-        Path(path).write_text(json.dumps(asdict(self), separators=(",", ":")))
-        return Path(path)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "FormModel":
-        return cls(**json.loads(Path(path).read_text()))
