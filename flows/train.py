@@ -89,11 +89,14 @@ def publish_loss_artifact(stage: str, summary: dict) -> None:
 
 
 @task(name="fit-performance", cache_policy=NO_CACHE)
-def fit_performance_models(data_root: str, out_dir: str) -> dict:
-    """The form plan and dynamics model (models/form.py, models/dynamics.py) from the training split."""
+def fit_performance_models(data_root: str, out_dir: str, calibration_rounds: int = 4,
+                           calibration_pieces: int = 96) -> dict:
+    """The performance models (form, dynamics, articulation, corrections; models.train.fit_performance) from the
+    training split, then the corrections calibrated on free-running pieces."""
     provenance = {"data": [dataset_provenance(data_root)], "commit": git_commit(),
                   "license": "CC BY-NC-SA 4.0 (inherited from the SymMV release)"}
-    summary = fit_performance(out_dir, tables=load_tables(data_root), provenance=provenance)
+    summary = fit_performance(out_dir, tables=load_tables(data_root), provenance=provenance,
+                              calibration_rounds=calibration_rounds, calibration_pieces=calibration_pieces)
     get_run_logger().info("form of %d songs, dynamics of %d notes (bar AR %.2f), contour of %d intervals",
                           summary["form_songs"], summary["dynamics_notes"], summary["bar_phi"],
                           summary["contour_intervals"])
@@ -104,7 +107,7 @@ def fit_performance_models(data_root: str, out_dir: str) -> dict:
 def train_all(data_root: str, out_dir: str = "ckpt", size: str = "tiny", epochs: int | None = None,
               device: str | None = None, unconditional: bool = False, resume: bool = True,
               chord_data_root: str | None = None, threads: int | None = None,
-              stages: tuple[str, ...] = STAGES) -> dict:
+              stages: tuple[str, ...] = STAGES, calibration_rounds: int = 4, calibration_pieces: int = 96) -> dict:
     """Train the three stages in the paper's order; returns stage -> summary.
 
     `chord_data_root`: a dataset with video features (offline: the demo) that the video-conditioned
@@ -119,7 +122,8 @@ def train_all(data_root: str, out_dir: str = "ckpt", size: str = "tiny", epochs:
         if stage == "chord" and chord_data_root and not unconditional and Path(chord_data_root) != Path(data_root):
             roots.append(str(chord_data_root))
         summaries[stage] = train_one(stage, roots, str(out_dir), size, epochs, device, unconditional, resume, threads)
-    summaries["performance"] = fit_performance_models(str(data_root), str(out_dir))
+    summaries["performance"] = fit_performance_models(str(data_root), str(out_dir), calibration_rounds,
+                                                      calibration_pieces)
     return summaries
 
 

@@ -194,6 +194,23 @@ class HarmonyModel(JsonFile):
     # accompaniment: the distance below the sounding melody note, 1..MAX_BELOW semitones (log p_data - log p_model);
     # the free-running accompaniment sat 5 semitones lower than Real's under the same melodies
     below_log_ratio: list[float] | None = None
+    # (128,): the register, log p_data(pitch) - log p_generated(pitch) of the stage's notes; set only by the
+    # free-running calibration (models/calibrate.py), None before it
+    register_log_ratio: list[float] | None = None
+    # accompaniment: added to the NOTE logit of the token type when k notes already start at this onset (index k):
+    # the log-odds correction of "one more note here"; set by the calibration, None before it
+    onset_log_odds: list[float] | None = None
+    # (1 + MAX_DURATION_16TH,): note durations, log p_data - log p_generated; set by the calibration (the accompaniment
+    # held its notes 5.7 sixteenths vs 7.7 in Real: thinner texture, lower polyphony)
+    duration_log_ratio: list[float] | None = None
+
+    def register_prior(self, vocab: int) -> np.ndarray | None:
+        """(vocab,) log correction by absolute pitch (pitch token 1 + p), or None."""
+        if self.register_log_ratio is None:
+            return None
+        out = np.zeros(vocab)
+        out[1: 1 + len(self.register_log_ratio)] = self.register_log_ratio[: vocab - 1]
+        return out
 
     def below_prior(self, melody_top: int | None, vocab: int) -> np.ndarray | None:
         """(vocab,) log correction by distance below the sounding melody note, or None."""

@@ -163,6 +163,20 @@ class Grammar:
         self.key_weight = key_weight
         self.first_chord: tuple[int, bool] | None = None
 
+    def type_prior(self) -> np.ndarray | None:
+        """(6,) log-odds correction of the token type: "one more note at this onset" (accompaniment), or None."""
+        odds = getattr(self.harmony, "onset_log_odds", None) if self.harmony is not None else None
+        if odds is None or self.last is None or self.last[0] != tk.NOTE:
+            return None
+        out = np.zeros(len(tk.TYPE_NAMES))
+        out[tk.NOTE] = self.harmony_weight * odds[min(len(self.pitches_here), len(odds) - 1)]
+        return out
+
+    def duration_prior(self) -> np.ndarray | None:
+        """(VOCAB["duration"],) weighted log correction of note durations (calibrated note stages), or None."""
+        ratio = getattr(self.harmony, "duration_log_ratio", None) if self.harmony is not None else None
+        return None if ratio is None else self.harmony_weight * np.asarray(ratio)
+
     def root_prior(self) -> np.ndarray | None:
         """(VOCAB["root"],) weighted log correction of the chord-root logits, or None."""
         if self.key is None or self.first_chord is None:
@@ -181,7 +195,8 @@ class Grammar:
         if self.harmony is not None:
             top = self.melody_top.get(self.bar * tk.STEPS_PER_BAR + self.pos)
             for k in (self.harmony.scale_prior(self.scale, tk.VOCAB["pitch"]),
-                      self.harmony.below_prior(top, tk.VOCAB["pitch"])):
+                      self.harmony.below_prior(top, tk.VOCAB["pitch"]),
+                      self.harmony.register_prior(tk.VOCAB["pitch"])):
                 if k is not None:
                     prior = self.harmony_weight * k if prior is None else prior + self.harmony_weight * k
         return prior
@@ -390,6 +405,9 @@ def _sample(model, ctx, grammar, cfg, seed, device) -> np.ndarray:
                 type_logits = model.heads.type_head(h)[0].cpu()
                 if grammar.in_last_bar():
                     type_logits = end_of_piece(model, h, type_logits, device)
+                type_prior = grammar.type_prior()
+                if type_prior is not None:
+                    type_logits = type_logits.float() + torch.as_tensor(type_prior, dtype=torch.float32)
                 type_ = sample_logits(type_logits, grammar.allowed_types(),
                                       per_attribute(cfg.temperature, "type", 1.0, cfg.temperature_scale,
                                                     stage=grammar.stage),
@@ -402,7 +420,8 @@ def _sample(model, ctx, grammar, cfg, seed, device) -> np.ndarray:
                     values[attr] = fixed[attr]
                     continue
                 attr_logits = logits[attr][0].cpu().float()
-                prior = grammar.pitch_prior() if attr == "pitch" else grammar.root_prior() if attr == "root" else None
+                prior = {"pitch": grammar.pitch_prior, "root": grammar.root_prior,
+                         "duration": grammar.duration_prior}.get(attr, lambda: None)()
                 if prior is not None:  # the data-vs-model corrections (models/contour.py)
                     attr_logits = attr_logits + torch.as_tensor(prior, dtype=torch.float32)
                 values[attr] = sample_logits(attr_logits, grammar.allowed(attr, values),

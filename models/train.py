@@ -263,10 +263,11 @@ def train_stage(stage: str, out_dir: str | Path, *, data_root: str | Path | None
 
 
 def fit_performance(out_dir: str | Path, *, data_root: str | Path | None = None, tables: dict | None = None,
-                    provenance: dict | None = None) -> dict:
+                    provenance: dict | None = None, calibration_rounds: int = 4, calibration_pieces: int = 96) -> dict:
     """Fit the form plan (models/form.py), the dynamics model (models/dynamics.py) and the melodic contour
     (models/contour.py) on the training split and write them beside the stage folders (`form.json`,
-    `dynamics.json`, `contour.json`; `performance.json` = summary).
+    `dynamics.json`, `contour.json`; `performance.json` = summary), then calibrate the corrections on
+    free-running pieces (models/calibrate.py; `calibration_rounds` 0 = skip; ~1.5 min a round of 96 pieces).
     Closed form, seconds: no training loop."""
     from models.contour import ContourModel, fit_harmony, fit_key, fit_model_marginal
     from models.dynamics import ArticulationModel, fit_dynamics
@@ -299,12 +300,18 @@ def fit_performance(out_dir: str | Path, *, data_root: str | Path | None = None,
         if (out / stage / "model.safetensors").is_file():
             harmony[stage] = fit_harmony(load_model(out / stage), train_ex)
             harmony[stage].save(out / HARMONY_FILE.format(stage=stage))
+    calibration = None
+    if calibration_rounds and all((out / s / "model.safetensors").is_file() for s in STAGES):
+        from models.calibrate import calibrate
+
+        calibration = calibrate(out, train_ex, rounds=calibration_rounds, n_pieces=calibration_pieces, log=lambda m: None)
     summary = {"n_train_songs": len(train_ex), "form_songs": len(form.songs), "dynamics_songs": dynamics.n_songs,
                "dynamics_notes": dynamics.n_notes, "dynamics_profiles": len(dynamics.profiles),
                "bar_phi": dynamics.bar_phi, "contour_intervals": contour.n_intervals,
                "contour_model_notes": contour.n_model_notes,
                "harmony_notes": {stage: h.n_notes for stage, h in harmony.items()},
-               "articulation_notes": articulation.n_notes, "key_chords": key.n_chords if key else 0, "weights": dict(zip(dynamics.features, dynamics.weights)),
+               "articulation_notes": articulation.n_notes, "key_chords": key.n_chords if key else 0,
+               "calibration_gap_by_round": calibration["gap_by_round"] if calibration else None, "weights": dict(zip(dynamics.features, dynamics.weights)),
                "wall_s": round(time.perf_counter() - t0, 2), "provenance": provenance or {}}
     save_json(summary, out / "performance.json")
     return summary
@@ -330,13 +337,15 @@ def main(argv: list[str] | None = None) -> None:
                    help="w/o motion (sec. 6.4): no Timing Encoding (generate it with a fixed tempo)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: the size's; on a busy machine 1 is fastest)")
     p.add_argument("--no-resume", action="store_true")
+    p.add_argument("--calibration-rounds", type=int, default=4,
+                   help="--stage performance: rounds of free-running calibration (models/calibrate.py), 0 = none")
     args = p.parse_args(argv)
     stages = STAGES if args.stage == "all" else [args.stage]
     if args.folder and len(stages) > 1:
         p.error("--folder names one stage's checkpoint; give one --stage")
     tables = D.load_tables(args.data)
     if args.stage == "performance":
-        print(json.dumps(fit_performance(args.out, tables=tables)))
+        print(json.dumps(fit_performance(args.out, tables=tables, calibration_rounds=args.calibration_rounds)))
         return
     for stage in stages:
         model_cfg, train_cfg = configs_for(stage, args.size)

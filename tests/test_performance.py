@@ -157,3 +157,21 @@ def test_shipped_checkpoints_play_with_dynamics_form_and_a_moving_melody():
     flat = generate_music({"video_tempo_bpm": 110.0, "duration_s": 30.0}, SHIPPED_CHECKPOINTS, seed=7,
                           sampling=SamplingConfig(dynamics=False))
     assert {n.velocity for n in flat} <= {90, 70}  # switched off: the old constants
+
+
+def test_calibration_histograms_and_continuation_odds():
+    from models.calibrate import QUALITY_ROWS, continuation_log_odds, histograms
+    from models.contour import MAX_INTERVAL, interval_class
+
+    melody = [note(0, 0, 64, 8), note(0, 8, 67, 8)]  # E then G over C major: +3
+    acc = [note(0, 0, 48, 16, "accompaniment"), note(0, 0, 55, 16, "accompaniment"), note(0, 8, 52, 8, "accompaniment")]
+    h = histograms(melody, acc, [tk.ChordEvent(0, 0, 0, "M")])
+    assert h["contour"][interval_class(None), 3 + MAX_INTERVAL] == 1 and h["contour"].sum() == 1
+    assert h["harmony.melody"][QUALITY_ROWS.index("M"), [4, 7]].tolist() == [1, 1]
+    assert h["scale.melody"].tolist() == [2, 0] and h["scale.accompaniment"].tolist() == [3, 0]
+    assert h["below"][[16, 9, 15]].tolist() == [1, 1, 1]  # under E: 48, 55; under G: 52
+    assert h["onset_size"][[1, 2]].tolist() == [1, 1] and h["register.accompaniment"][[48, 52, 55]].sum() == 3
+    more = np.array([0, 10, 30, 10, 0.0])  # data: mostly 2-note onsets; generated: mostly single notes
+    fewer = np.array([0, 40, 8, 2, 0.0])
+    odds = continuation_log_odds(more, fewer)
+    assert odds[0] == 0 and odds[1] > 1  # "one more note" after the first is pushed up

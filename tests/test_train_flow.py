@@ -18,11 +18,13 @@ def test_prefect_flow_trains_all_three_stages(tmp_path):
     shutil.rmtree(music / "video_features")  # like the SymMV release: music, no videos
     videos = write_synthetic_dataset(tmp_path / "videos", n_songs=5, semantic_dim=6, color_dim=4)
     summaries = train_all(data_root=str(music), out_dir=str(tmp_path / "ckpt"), size="tiny", epochs=1,
-                          chord_data_root=str(videos))
+                          chord_data_root=str(videos), calibration_rounds=1, calibration_pieces=3)
     assert list(summaries) == ["chord", "melody", "accompaniment", "performance"]
     for name in ("form", "dynamics", "contour", "articulation", "key", "harmony-melody", "harmony-accompaniment"):
         assert (tmp_path / "ckpt" / f"{name}.json").is_file(), name  # the performance models beside the stages
-    assert summaries.pop("performance")["n_train_songs"] == summaries["melody"]["n_train_songs"]
+    performance = summaries.pop("performance")
+    assert performance["n_train_songs"] == summaries["melody"]["n_train_songs"]
+    assert len(performance["calibration_gap_by_round"]) == 2  # measured before and after the one round
     for stage in summaries:
         assert (tmp_path / "ckpt" / stage / "model.safetensors").exists()
         assert "CC BY-NC-SA 4.0" in (tmp_path / "ckpt" / stage / "LICENSE.md").read_text()
