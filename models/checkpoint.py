@@ -56,7 +56,7 @@ def load_optimizer(opt: torch.optim.Optimizer, directory: str | Path) -> None:
 # last.safetensors, optimizer.*); the performance files lie beside the stage folders.
 PROMOTED_STAGE_FILES = ("model.safetensors", "config.json", "training.json", "state.json", "loss.png", "LICENSE.md")
 PROMOTED_RUN_FILES = ("form.json", "dynamics.json", "contour.json", "harmony-melody.json",
-                      "harmony-accompaniment.json", "articulation.json", "key.json", "performance.json")
+                      "harmony-accompaniment.json", "articulation.json", "key.json", "calibration.json", "performance.json")
 REQUIRED_STAGE_FILES = ("model.safetensors", "config.json", "training.json")
 
 

@@ -139,7 +139,7 @@ def test_promote_copies_a_finished_run_and_refuses_an_unfinished_one(tmp_path):
     assert (shipped / "melody" / "model.safetensors").read_text() == "melody/model.safetensors"
     assert not (shipped / "melody" / "last.safetensors").exists()  # the resume point stays in the run
     assert (shipped / "chord" / "mine.txt").read_text() == "a user's file"
-    assert (shipped / "form.json").is_file() and len(written) == 10
+    assert (shipped / "form.json").is_file() and len(written) == 10  # 3 x 3 stage files + form.json
     assert not list(shipped.rglob("*.promote-tmp"))
 
 
