@@ -12,7 +12,7 @@ log ratio, damped, a few rounds (iterative proportional fitting of the sampler t
 p_data: the training songs in 16-bar windows (a clip's length); p_generated: `n_pieces` 30 s pieces, null video, at
 training songs' tempos, seeds 90000+ (never the benchmark's). Quantities: the melodic interval by previous interval
 class, the chord-relative pitch class per quality, in / out of the progression's key and the register (per note
-stage), the accompaniment's distance below the melody, its note durations and how many of its notes start
+stage), the melody's inter-onset intervals, the accompaniment's distance below the melody, its note durations and how many of its notes start
 together (a log-odds correction of "one more note at this onset" on the token type).
 
     python -m models.calibrate --ckpt checkpoints/train-shipped --data data/symmv-release [--rounds 3]
@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from models.contour import CLASSES, MAX_BELOW, MAX_INTERVAL, N_INTERVALS, chord_scale, interval_class
+from models.dynamics import MAX_IOI_16TH
 from models.realism import melody_line
 from models.tokens import MAX_DURATION_16TH, STEPS_PER_BAR
 
@@ -50,10 +51,13 @@ def histograms(melody, accompaniment, chords) -> dict[str, np.ndarray]:
     for stage in ("melody", "accompaniment"):
         h[f"harmony.{stage}"], h[f"scale.{stage}"] = np.zeros((len(QUALITY_ROWS), 12)), np.zeros(2)
         h[f"register.{stage}"] = np.zeros(128)
+    h["ioi.melody"] = np.zeros(1 + MAX_IOI_16TH)
     h["duration.accompaniment"] = np.zeros(1 + MAX_DURATION_16TH)
     for n in accompaniment:
         h["duration.accompaniment"][min(max(1, int(n.duration_16th or 1)), MAX_DURATION_16TH)] += 1
     line = melody_line(melody)
+    for a, b in zip(line, line[1:]):
+        h["ioi.melody"][min(_step(b) - _step(a), MAX_IOI_16TH)] += 1
     prev_iv = None
     for a, b in zip(line, line[1:]):
         iv = b.pitch - a.pitch
@@ -170,6 +174,9 @@ def calibrate(ckpt_dir: str | Path, examples, *, rounds: int = 4, n_pieces: int 
             assert tuple(h.qualities) == QUALITY_ROWS
             h.log_ratio = np.round(np.asarray(h.log_ratio) + step[f"harmony.{stage}"], 4).tolist()
             h.scale_log_ratio = np.round(np.asarray(h.scale_log_ratio) + step[f"scale.{stage}"], 4).tolist()
+            if stage == "melody":
+                ioi = np.asarray(h.ioi_log_ratio) if h.ioi_log_ratio is not None else np.zeros(1 + MAX_IOI_16TH)
+                h.ioi_log_ratio = np.round(ioi + step["ioi.melody"], 4).tolist()
             reg = np.asarray(h.register_log_ratio) if h.register_log_ratio is not None else np.zeros(128)
             h.register_log_ratio = np.round(reg + step[f"register.{stage}"], 4).tolist()
             if stage == "accompaniment" and h.below_log_ratio is not None:

@@ -203,6 +203,9 @@ class HarmonyModel(JsonFile):
     # (1 + MAX_DURATION_16TH,): note durations, log p_data - log p_generated; set by the calibration (the accompaniment
     # held its notes 5.7 sixteenths vs 7.7 in Real: thinner texture, lower polyphony)
     duration_log_ratio: list[float] | None = None
+    # (1 + MAX_IOI_16TH,): melody inter-onset intervals in 16ths (capped), log p_data - log p_generated, applied to
+    # the onset position (barbeat) logits; set by the calibration (melodies had 4.7 notes a bar vs 3.6 in Real)
+    ioi_log_ratio: list[float] | None = None
 
     def register_prior(self, vocab: int) -> np.ndarray | None:
         """(vocab,) log correction by absolute pitch (pitch token 1 + p), or None."""

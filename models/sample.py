@@ -154,6 +154,7 @@ class Grammar:
         self.harmony = harmony if harmony_weight and stage not in CHORD_STAGES else None
         self.harmony_weight = harmony_weight
         self.sounding: tk.ChordEvent | None = None
+        self.last_onset: int | None = None  # 16th step of the last note onset (the melody's IOI correction)
         if self.harmony is not None:  # the key the whole progression implies (known before the notes)
             from models.contour import chord_scale
 
@@ -170,6 +171,23 @@ class Grammar:
             return None
         out = np.zeros(len(tk.TYPE_NAMES))
         out[tk.NOTE] = self.harmony_weight * odds[min(len(self.pitches_here), len(odds) - 1)]
+        return out
+
+    def barbeat_prior(self) -> np.ndarray | None:
+        """(VOCAB["barbeat"],) weighted log correction of the next onset position by its distance from the last
+        onset (calibrated melody stage), or None."""
+        ratio = getattr(self.harmony, "ioi_log_ratio", None) if self.harmony is not None else None
+        if ratio is None or self.last_onset is None:
+            return None
+        out = np.zeros(tk.VOCAB["barbeat"])
+        here = max(self.bar, 0) * tk.STEPS_PER_BAR
+        for p in range(tk.STEPS_PER_BAR):
+            ioi = here + p - self.last_onset
+            if ioi > 0:
+                out[2 + p] = self.harmony_weight * ratio[min(ioi, len(ratio) - 1)]
+        # a new bar puts the next onset at least this far away: it takes the correction of that shortest IOI
+        gap = here + tk.STEPS_PER_BAR - self.last_onset
+        out[tk.BAR] = self.harmony_weight * ratio[min(max(gap, 1), len(ratio) - 1)]
         return out
 
     def duration_prior(self) -> np.ndarray | None:
@@ -354,6 +372,7 @@ class Grammar:
             self.onsets_in_bar = 0 if bb == tk.BAR else self.onsets_in_bar + 1
             self.pitches_here = set()
         elif type_ == tk.NOTE:
+            self.last_onset = max(self.bar, 0) * tk.STEPS_PER_BAR + self.pos
             pitch = int(token[tk.F["pitch"]]) - 1
             self.pitches_here.add(pitch)
             if self.prev_pitch is not None:
@@ -420,8 +439,8 @@ def _sample(model, ctx, grammar, cfg, seed, device) -> np.ndarray:
                     values[attr] = fixed[attr]
                     continue
                 attr_logits = logits[attr][0].cpu().float()
-                prior = {"pitch": grammar.pitch_prior, "root": grammar.root_prior,
-                         "duration": grammar.duration_prior}.get(attr, lambda: None)()
+                prior = {"pitch": grammar.pitch_prior, "root": grammar.root_prior, "duration": grammar.duration_prior,
+                         "barbeat": grammar.barbeat_prior}.get(attr, lambda: None)()
                 if prior is not None:  # the data-vs-model corrections (models/contour.py)
                     attr_logits = attr_logits + torch.as_tensor(prior, dtype=torch.float32)
                 values[attr] = sample_logits(attr_logits, grammar.allowed(attr, values),

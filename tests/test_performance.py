@@ -175,3 +175,28 @@ def test_calibration_histograms_and_continuation_odds():
     fewer = np.array([0, 40, 8, 2, 0.0])
     odds = continuation_log_odds(more, fewer)
     assert odds[0] == 0 and odds[1] > 1  # "one more note" after the first is pushed up
+
+
+def test_calibrated_onset_correction_steers_the_melody_ioi():
+    from models.contour import HarmonyModel
+    from models.calibrate import QUALITY_ROWS
+
+    torch.manual_seed(2)
+    cfg, _ = configs_for("melody", "tiny")
+    model = build_model(cfg)
+    chords = [tk.ChordEvent(b, 0, 0, "M") for b in range(4)]
+    cond = torch.as_tensor(tk.encode(chords=chords, n_bars=4, tempo_bpm=120.0, bos_eos=False))[None]
+    ctx = model.context({"cond_tokens": cond})
+    ioi = [-8.0] * 33
+    ioi[4] = 0.0  # only a quarter-note step is left unpenalised
+    harmony = HarmonyModel(qualities=list(QUALITY_ROWS), log_ratio=[[0.0] * 12] * len(QUALITY_ROWS), ioi_log_ratio=ioi)
+    def quarter_share(weight: float) -> float:
+        steps = []
+        for seed in range(3):
+            grammar = Grammar("melody", 4, 120.0, chords, pitch_range=(60, 72), harmony=harmony, harmony_weight=weight)
+            notes = tk.decode_notes(sample_sequence(model, ctx, grammar, SamplingConfig(temperature=1.0, top_p=1.0), seed))
+            steps += list(np.diff(sorted(n.bar * 16 + n.position for n in notes)))
+        return float(np.mean(np.array(steps) == 4))
+
+    # (the chord on each downbeat still forces an onset there, so not every step can be a quarter)
+    assert quarter_share(1.0) > 0.6 and quarter_share(1.0) > quarter_share(0.0) + 0.3
