@@ -46,13 +46,17 @@ def test_song_form_and_sampled_window():
     assert {} in [plan["melody"] for plan in plans]  # the window from bar 3: bar 5's source, bar 1, is outside
 
 
+def tiny_melody_stage(seed: int, n_bars: int = 4):
+    """An untrained tiny melody stage over C major in every bar -> (model, its context, the chords)."""
+    torch.manual_seed(seed)
+    model = build_model(configs_for("melody", "tiny")[0])
+    chords = [tk.ChordEvent(b, 0, 0, "M") for b in range(n_bars)]
+    cond = torch.as_tensor(tk.encode(chords=chords, n_bars=n_bars, tempo_bpm=120.0, bos_eos=False))[None]
+    return model, model.context({"cond_tokens": cond}), chords
+
+
 def test_grammar_restates_a_bar_and_closes_it():
-    torch.manual_seed(0)
-    cfg, _ = configs_for("melody", "tiny")
-    model = build_model(cfg)
-    chords = [tk.ChordEvent(b, 0, 0, "M") for b in range(4)]
-    cond = torch.as_tensor(tk.encode(chords=chords, n_bars=4, tempo_bpm=120.0, bos_eos=False))[None]
-    ctx = model.context({"cond_tokens": cond})
+    model, ctx, chords = tiny_melody_stage(seed=0)
     sampling = SamplingConfig(temperature=1.0, top_p=1.0)
     grammar = Grammar("melody", 4, 120.0, chords, pitch_range=(60, 72), repeat_of={2: 0, 3: 1})
     seq = sample_sequence(model, ctx, grammar, sampling, seed=3)
@@ -181,12 +185,7 @@ def test_calibrated_onset_correction_steers_the_melody_ioi():
     from models.contour import HarmonyModel
     from models.calibrate import QUALITY_ROWS
 
-    torch.manual_seed(2)
-    cfg, _ = configs_for("melody", "tiny")
-    model = build_model(cfg)
-    chords = [tk.ChordEvent(b, 0, 0, "M") for b in range(4)]
-    cond = torch.as_tensor(tk.encode(chords=chords, n_bars=4, tempo_bpm=120.0, bos_eos=False))[None]
-    ctx = model.context({"cond_tokens": cond})
+    model, ctx, chords = tiny_melody_stage(seed=2)
     ioi = [-8.0] * 33
     ioi[4] = 0.0  # only a quarter-note step is left unpenalised
     harmony = HarmonyModel(qualities=list(QUALITY_ROWS), log_ratio=[[0.0] * 12] * len(QUALITY_ROWS), ioi_log_ratio=ioi)
