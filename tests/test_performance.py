@@ -14,7 +14,7 @@ from models.data import SongExample
 from models.dynamics import fit_dynamics
 from models.form import FormModel, latest_repeats, song_form
 from models.sample import Grammar, SamplingConfig, sample_sequence
-from models.transformers import Context, build_model
+from models.transformers import build_model
 from symmv.core.records import Note
 
 
