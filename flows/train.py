@@ -1,8 +1,8 @@
 """Prefect flow `train-all`: Chord -> Melody -> Accompaniment, each trained on its own (paper sec. 4.3).
 
     data root (Parquet tables) [+ chord data root] -> train chord -> train melody -> train accompaniment
-    -> fit the form plan + dynamics model (seconds)
-    -> <out>/<stage>/ (safetensors + config.json + training.json + LICENSE.md), <out>/form.json, dynamics.json
+    -> fit the performance models, calibrate their corrections on free-running pieces (~8 min)
+    -> <out>/<stage>/ (safetensors + config.json + training.json + LICENSE.md), <out>/<performance files>
 
 Thin wiring over `models.train.train_stage`; parameters map onto the same config dataclasses as the
 `python -m models.train` CLI. Re-running resumes each stage from its last checkpoint.

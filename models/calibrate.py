@@ -26,17 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from models.contour import CLASSES, MAX_BELOW, MAX_INTERVAL, N_INTERVALS, chord_scale, interval_class
+from models.contour import (CLASSES, MAX_BELOW, MAX_INTERVAL, N_INTERVALS, chord_scale, interval_class,
+                            melody_top_steps)
 from models.dynamics import MAX_IOI_16TH
-from models.realism import melody_line
-from models.tokens import MAX_DURATION_16TH, STEPS_PER_BAR
+from models.realism import grid_step, melody_line, sounding
+from models.tokens import MAX_DURATION_16TH
 
 MAX_ONSET = 4  # accompaniment notes starting together, counted up to this
 QUALITY_ROWS = ("M", "m", "7", "M7", "m7", "o", "o7", "+", "sus2", "sus4", "none")  # HarmonyModel.qualities
-
-
-def _step(n) -> int:
-    return int(n.bar) * STEPS_PER_BAR + int(n.position)
 
 
 def histograms(melody, accompaniment, chords) -> dict[str, np.ndarray]:
@@ -45,7 +42,7 @@ def histograms(melody, accompaniment, chords) -> dict[str, np.ndarray]:
          "onset_size": np.zeros(MAX_ONSET + 1)}
     per_onset: dict[int, int] = defaultdict(int)
     for n in accompaniment:
-        per_onset[_step(n)] += 1
+        per_onset[grid_step(n)] += 1
     for k in per_onset.values():
         h["onset_size"][min(k, MAX_ONSET)] += 1
     for stage in ("melody", "accompaniment"):
@@ -57,34 +54,29 @@ def histograms(melody, accompaniment, chords) -> dict[str, np.ndarray]:
         h["duration.accompaniment"][min(max(1, int(n.duration_16th or 1)), MAX_DURATION_16TH)] += 1
     line = melody_line(melody)
     for a, b in zip(line, line[1:]):
-        h["ioi.melody"][min(_step(b) - _step(a), MAX_IOI_16TH)] += 1
+        h["ioi.melody"][min(grid_step(b) - grid_step(a), MAX_IOI_16TH)] += 1
     prev_iv = None
     for a, b in zip(line, line[1:]):
         iv = b.pitch - a.pitch
         if abs(iv) <= MAX_INTERVAL:
             h["contour"][interval_class(prev_iv), iv + MAX_INTERVAL] += 1
         prev_iv = iv
-    timeline = sorted((c.bar * STEPS_PER_BAR + c.position, c) for c in chords)
-    starts = [s for s, _ in timeline]
+    chord_at = sounding(chords)
     scale = chord_scale([(c.root, c.quality) for c in chords])
-    top: dict[int, int] = {}
-    for n in melody:
-        for s in range(_step(n), _step(n) + max(1, int(n.duration_16th or 1))):
-            top[s] = max(top.get(s, 0), n.pitch)
+    top = melody_top_steps(melody)
     for stage, notes in (("melody", line), ("accompaniment", accompaniment)):
         for n in notes:
             h[f"register.{stage}"][n.pitch] += 1
-            i = int(np.searchsorted(starts, _step(n), side="right")) - 1
-            if i < 0:
+            c = chord_at(grid_step(n))
+            if c is None:
                 continue
-            c = timeline[i][1]
             rooted = c.root >= 0 and c.quality in QUALITY_ROWS
             h[f"harmony.{stage}"][QUALITY_ROWS.index(c.quality if rooted else "none"),
                                   (n.pitch - (c.root if rooted else 0)) % 12] += 1
             if scale is not None:
                 h[f"scale.{stage}"][0 if scale[n.pitch % 12] else 1] += 1
-            if stage == "accompaniment" and _step(n) in top:
-                h["below"][int(np.clip(top[_step(n)] - n.pitch, 0, MAX_BELOW))] += 1
+            if stage == "accompaniment" and grid_step(n) in top:
+                h["below"][int(np.clip(top[grid_step(n)] - n.pitch, 0, MAX_BELOW))] += 1
     return h
 
 
@@ -146,14 +138,14 @@ def generated_histograms(models: dict, examples, n_pieces: int, seed: int = 9000
 
 
 def calibrate(ckpt_dir: str | Path, examples, *, rounds: int = 4, n_pieces: int = 96, damping: float = 0.5,
-              log=print) -> dict:
-    """Update contour.json / harmony-<stage>.json in `ckpt_dir` in place (`rounds` rounds); returns the
-    per-round gaps (total variation distance, data vs generated, per quantity)."""
-    from models.checkpoint import load_model
-    from models.generate import CONTOUR_FILE, HARMONY_FILE, performance_models
+              log=print, stage_models: dict | None = None) -> dict:
+    """Update contour.json / harmony-<stage>.json in `ckpt_dir` in place (`rounds` rounds; `stage_models` the
+    folder's stages if the caller has them loaded); returns the per-round gaps (total variation distance, data vs generated, per quantity)."""
+    from models.checkpoint import CALIBRATION_FILE, CONTOUR_FILE, HARMONY_FILE, load_model
+    from models.generate import performance_models
 
     ckpt_dir = Path(ckpt_dir)
-    stage_models = {s: load_model(ckpt_dir / s) for s in ("chord", "melody", "accompaniment")}
+    stage_models = stage_models or {s: load_model(ckpt_dir / s) for s in ("chord", "melody", "accompaniment")}
     data = data_histograms(examples)
     history = []
     for r in range(rounds + 1):
@@ -189,7 +181,7 @@ def calibrate(ckpt_dir: str | Path, examples, *, rounds: int = 4, n_pieces: int 
                                                                                    gen["onset_size"]), 4).tolist()
             h.save(ckpt_dir / HARMONY_FILE.format(stage=stage))
     summary = {"rounds": rounds, "n_pieces": n_pieces, "damping": damping, "gap_by_round": history}
-    (ckpt_dir / "calibration.json").write_text(json.dumps(summary, indent=1))
+    (ckpt_dir / CALIBRATION_FILE).write_text(json.dumps(summary, indent=1))
     return summary
 
 

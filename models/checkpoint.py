@@ -52,11 +52,18 @@ def load_optimizer(opt: torch.optim.Optimizer, directory: str | Path) -> None:
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
+# The performance models' files beside the stage folders of a run (models.train.fit_performance writes them,
+# models.generate.performance_models reads them); one harmony file per note stage.
+FORM_FILE, DYNAMICS_FILE, CONTOUR_FILE = "form.json", "dynamics.json", "contour.json"
+HARMONY_FILE, HARMONY_STAGES = "harmony-{stage}.json", ("melody", "accompaniment")
+ARTICULATION_FILE, KEY_FILE = "articulation.json", "key.json"
+CALIBRATION_FILE, PERFORMANCE_FILE = "calibration.json", "performance.json"  # summaries
+PERFORMANCE_FILES = (FORM_FILE, DYNAMICS_FILE, CONTOUR_FILE, *(HARMONY_FILE.format(stage=s) for s in HARMONY_STAGES),
+                     ARTICULATION_FILE, KEY_FILE, CALIBRATION_FILE, PERFORMANCE_FILE)
+
 # What a run folder of `make train-all` holds that the shipped checkpoints keep (not the resume point:
-# last.safetensors, optimizer.*); the performance files lie beside the stage folders.
+# last.safetensors, optimizer.*).
 PROMOTED_STAGE_FILES = ("model.safetensors", "config.json", "training.json", "state.json", "loss.png", "LICENSE.md")
-PROMOTED_RUN_FILES = ("form.json", "dynamics.json", "contour.json", "harmony-melody.json",
-                      "harmony-accompaniment.json", "articulation.json", "key.json", "calibration.json", "performance.json")
 REQUIRED_STAGE_FILES = ("model.safetensors", "config.json", "training.json")
 
 
@@ -77,7 +84,7 @@ def promote(run_dir: str | Path, shipped_dir: str | Path, stages=("chord", "melo
         raise ValueError(f"{run} is not a finished training run (missing {', '.join(missing[:4])}"
                          f"{'...' if len(missing) > 4 else ''}); run `make train-all` to the end first")
     pairs = [(run / s / f, shipped / s / f) for s in stages for f in PROMOTED_STAGE_FILES if (run / s / f).is_file()]
-    pairs += [(run / f, shipped / f) for f in PROMOTED_RUN_FILES if (run / f).is_file()]
+    pairs += [(run / f, shipped / f) for f in PERFORMANCE_FILES if (run / f).is_file()]
     staged = []
     for src, dst in pairs:
         dst.parent.mkdir(parents=True, exist_ok=True)

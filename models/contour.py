@@ -28,7 +28,9 @@ from typing import Sequence
 
 import numpy as np
 
+from models import tokens as tk
 from models.config import JsonFile
+from models.metrics import MAJOR_SCALE, MINOR_SCALE
 
 MAX_INTERVAL = 24
 N_INTERVALS = 2 * MAX_INTERVAL + 1
@@ -88,7 +90,6 @@ class ContourModel(JsonFile):
         return out
 
 
-
 def teacher_forced(model, examples, attr: str, max_windows: int, batch_size: int = 16):
     """Yield (tokens (T, F), probs (T-1, V), condition tokens or None) per window: the model's distribution of
     `attr` at each step, teacher-forced on `max_windows` windows of 16 bars of `examples` (pitches restricted
@@ -117,8 +118,6 @@ def teacher_forced(model, examples, attr: str, max_windows: int, batch_size: int
 def fit_model_marginal(contour: ContourModel, model, examples, max_windows: int = 256, batch_size: int = 16) -> ContourModel:
     """The melody model's mean interval distribution per class, teacher-forced on `max_windows` windows of
     `examples` (training songs), stored in `contour.model_log_probs` (returned)."""
-    from models import tokens as tk
-
     sums = np.full((len(CLASSES), N_INTERVALS), 1e-3)
     n = 0
     for tokens, probs, _ in teacher_forced(model, examples, "pitch", max_windows, batch_size):
@@ -149,22 +148,15 @@ def fit_model_marginal(contour: ContourModel, model, examples, max_windows: int 
 MAX_BELOW = 48
 
 
-def melody_tops(cond: np.ndarray) -> dict[int, int]:
-    """16th step -> highest melody pitch sounding there, from condition tokens (the accompaniment's encoder
-    input: chords + melody notes)."""
-    from models import tokens as tk
-
+def melody_top_steps(melody) -> dict[int, int]:
+    """16th step -> highest pitch of the quantized `melody` notes sounding there (what the accompaniment stays
+    under: models.sample.Grammar, the calibration, the teacher-forced fit)."""
     top: dict[int, int] = {}
-    for r in cond:
-        if r[0] == tk.NOTE and r[tk.F["pitch"]] > 0 and r[tk.F["beat"]] > 0:
-            start = int(r[tk.F["bar"]]) * tk.STEPS_PER_BAR + int(r[tk.F["beat"]]) - 1
-            for step in range(start, start + max(1, int(r[tk.F["duration"]]))):
-                top[step] = max(top.get(step, 0), int(r[tk.F["pitch"]]) - 1)
+    for n in melody:
+        start = int(n.bar) * tk.STEPS_PER_BAR + int(n.position)
+        for step in range(start, start + max(1, int(n.duration_16th or 1))):
+            top[step] = max(top.get(step, 0), n.pitch)
     return top
-
-
-MAJOR_SCALE = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], bool)
-MINOR_SCALE = np.roll(MAJOR_SCALE, -9)  # natural minor = the relative major's tones from its 6th degree
 
 
 def chord_scale(chords) -> np.ndarray | None:
@@ -244,12 +236,9 @@ class HarmonyModel(JsonFile):
         return out
 
 
-
 def fit_harmony(model, examples, max_windows: int = 256, batch_size: int = 16) -> HarmonyModel:
     """Data and teacher-forced model distributions of the chord-relative pitch class of the stage's notes, on
     `max_windows` windows of `examples` (training songs) -> the log ratio per chord quality."""
-    from models import tokens as tk
-
     qualities = [q for q in tk.QUALITIES if q not in tk.NO_CHORD_QUALITIES] + ["none"]
     data = np.ones((len(qualities), 12))
     mass = np.full((len(qualities), 12), 1e-3)
@@ -263,7 +252,7 @@ def fit_harmony(model, examples, max_windows: int = 256, batch_size: int = 16) -
                           tk.QUALITIES[int(r[tk.F["quality"]]) - 1] if r[tk.F["quality"]] else "X")
                          for r in rows if r[0] == tk.CHORD]
         scale = chord_scale(window_chords)
-        tops = melody_tops(cond) if accompaniment else {}
+        tops = melody_top_steps(tk.decode_notes(cond)) if accompaniment else {}
         chord = None  # (root, quality row) of the sounding chord; unknown before the window's first
         for t in range(1, len(rows)):
             row, p = rows[t], probs[t - 1]
@@ -310,8 +299,6 @@ class KeyModel(JsonFile):
     def root_log_prior(self, first_root: int | None, first_minor: bool, vocab: int) -> np.ndarray | None:
         """(vocab,) log correction over root-token values (1 + pitch class, 13 = no root), or None before the
         first chord."""
-        from models import tokens as tk
-
         if first_root is None:
             return None
         row = np.asarray(self.log_ratio[int(first_minor)])
@@ -322,12 +309,9 @@ class KeyModel(JsonFile):
         return out
 
 
-
 def fit_key(model, examples, max_windows: int = 512, batch_size: int = 16) -> KeyModel:
     """Data and teacher-forced chord-model distributions of chord roots relative to the window's first chord
     (windows of 16 bars, the length of a clip) -> the log ratio."""
-    from models import tokens as tk
-
     data, mass, n = np.ones((2, 13)), np.full((2, 13), 1e-3), 0
     for tokens, probs, _ in teacher_forced(model, examples, "root", max_windows, batch_size):
         first = None

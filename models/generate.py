@@ -18,10 +18,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from models import tokens as tk
 import numpy as np
 
-from models.checkpoint import load_model
+from models import tokens as tk
+from models.checkpoint import (ARTICULATION_FILE, CONTOUR_FILE, DYNAMICS_FILE, FORM_FILE, HARMONY_FILE, HARMONY_STAGES,
+                               KEY_FILE, load_model)
 from models.contour import ContourModel, HarmonyModel, KeyModel
 from models.dynamics import ArticulationModel, DynamicsModel
 from models.form import FormModel
@@ -39,10 +40,6 @@ GENERATE_FPS = 2.0
 SHIPPED_CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints" / "cpu"
 DEFAULT_TEMPO_BPM = 110.0  # middle of the paper's motion->tempo range [90, 130], used when none is given
 VELOCITY = {"melody": 90, "accompaniment": 70}  # without a dynamics model (checkpoints from before it)
-# beside the stage folders, written by flows.train (models.train.fit_performance)
-FORM_FILE, DYNAMICS_FILE, CONTOUR_FILE = "form.json", "dynamics.json", "contour.json"
-HARMONY_FILE, HARMONY_STAGES = "harmony-{stage}.json", ("melody", "accompaniment")
-ARTICULATION_FILE, KEY_FILE = "articulation.json", "key.json"
 
 
 def tempo_from_motion(motion_mean: float, motion_min: float, motion_max: float,
@@ -101,8 +98,8 @@ def sample_chords(chord_model, features: dict, n_bars: int, tempo: float, cfg: S
 
 
 def performance_models(ckpt_dir: str | Path) -> dict:
-    """The form plan and the dynamics model trained beside the stages (`form.json`, `dynamics.json` in the
-    checkpoint folder; models/form.py, models/dynamics.py); absent ones (older checkpoints) are left out."""
+    """The performance models fitted beside the stages (models.checkpoint.PERFORMANCE_FILES: form plan, dynamics,
+    articulation, the pitch / root corrections), by name; absent ones (older checkpoints) are left out."""
     found = {}
     for name, cls, file in (("form", FormModel, FORM_FILE), ("dynamics", DynamicsModel, DYNAMICS_FILE),
                             ("contour", ContourModel, CONTOUR_FILE),

@@ -24,8 +24,8 @@ from symmv.core.records import Beat, Note
 METRIC_NAMES = ("SC", "PE", "PCE", "EBR", "IOI")
 
 # Pitch-class masks rooted at C, as muspy's `_get_scale`.
-_MAJOR = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], bool)
-_MINOR = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0], bool)
+MAJOR_SCALE = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], bool)
+MINOR_SCALE = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0], bool)
 
 # Beat positions computed from seconds are floats; a note ending exactly on a beat must floor to that
 # beat, not to the one before it (2.9999999 -> 3).
@@ -50,7 +50,7 @@ def scale_consistency(notes: Sequence[Note]) -> float:
         return math.nan
     pc_counts = np.bincount([n.pitch % 12 for n in notes], minlength=12)
     best = 0
-    for mask in (_MAJOR, _MINOR):
+    for mask in (MAJOR_SCALE, MINOR_SCALE):
         for root in range(12):
             best = max(best, int(pc_counts[np.roll(mask, root)].sum()))
     return best / len(notes)

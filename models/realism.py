@@ -53,8 +53,20 @@ STATISTICS = {
 }
 
 
-def _step(n: Note) -> int:
+def grid_step(n: Note) -> int:
+    """The note's onset as a 16th step from the piece's start."""
     return int(n.bar) * STEPS_PER_BAR + int(n.position)
+
+
+def sounding(chords: Sequence[ChordEvent]):
+    """step -> the chord sounding at that 16th step (the latest one starting at or before it), or None."""
+    timeline = sorted(((c.bar * STEPS_PER_BAR + c.position), c) for c in chords)
+    starts = [s for s, _ in timeline]
+
+    def at(step: int) -> ChordEvent | None:
+        i = int(np.searchsorted(starts, step, side="right")) - 1
+        return timeline[i][1] if i >= 0 else None
+    return at
 
 
 def _mean(xs) -> float:
@@ -73,8 +85,8 @@ def melody_line(notes: Sequence[Note]) -> list[Note]:
     """The melody track's notes in time order, one per onset (the highest when several start together)."""
     top: dict[int, Note] = {}
     for n in notes:
-        if n.track == "melody" and (_step(n) not in top or n.pitch > top[_step(n)].pitch):
-            top[_step(n)] = n
+        if n.track == "melody" and (grid_step(n) not in top or n.pitch > top[grid_step(n)].pitch):
+            top[grid_step(n)] = n
     return [top[s] for s in sorted(top)]
 
 
@@ -122,12 +134,12 @@ def phrase_length_16th(line: Sequence[Note]) -> float:
     """Mean phrase length of the melody in 16ths: phrases are split at rests of a beat or more."""
     if not line:
         return math.nan
-    lengths, start, end = [], _step(line[0]), _step(line[0]) + int(line[0].duration_16th or 1)
+    lengths, start, end = [], grid_step(line[0]), grid_step(line[0]) + int(line[0].duration_16th or 1)
     for n in line[1:]:
-        if _step(n) - end >= PHRASE_REST_16TH:
+        if grid_step(n) - end >= PHRASE_REST_16TH:
             lengths.append(end - start)
-            start = _step(n)
-        end = max(end, _step(n) + int(n.duration_16th or 1))
+            start = grid_step(n)
+        end = max(end, grid_step(n) + int(n.duration_16th or 1))
     lengths.append(end - start)
     return float(np.mean(lengths))
 
@@ -135,17 +147,12 @@ def phrase_length_16th(line: Sequence[Note]) -> float:
 def chord_tone_share(line: Sequence[Note], chords: Sequence[ChordEvent]) -> float:
     """Share of melody notes whose pitch class is a tone of the chord sounding at their onset
     (notes under no chord or an "N"/"X" chord are not counted)."""
-    timeline = sorted(((c.bar * STEPS_PER_BAR + c.position), c) for c in chords)
-    if not timeline or not line:
+    if not chords or not line:
         return math.nan
-    starts = [s for s, _ in timeline]
-    hits = []
+    chord_at, hits = sounding(chords), []
     for n in line:
-        i = int(np.searchsorted(starts, _step(n), side="right")) - 1
-        if i < 0:
-            continue
-        c = timeline[i][1]
-        if c.root < 0 or c.quality not in CHORD_INTERVALS:
+        c = chord_at(grid_step(n))
+        if c is None or c.root < 0 or c.quality not in CHORD_INTERVALS:
             continue
         hits.append((n.pitch - c.root) % 12 in CHORD_INTERVALS[c.quality])
     return _mean(hits)
@@ -181,13 +188,13 @@ def piece_statistics(notes: Sequence[Note], chords: Sequence[ChordEvent] = (), n
     acc = [n.pitch for n in notes if n.track == "accompaniment"]
     onsets = defaultdict(list)
     for n in notes:
-        onsets[_step(n)].append(n)
+        onsets[grid_step(n)].append(n)
     acc_onsets = [sum(m.track == "accompaniment" for m in ns) for ns in onsets.values()]
-    mel_ioi = np.diff([_step(n) for n in line])
+    mel_ioi = np.diff([grid_step(n) for n in line])
     durations = [int(n.duration_16th or 1) for n in notes]
     sounding = sum(durations)
-    span = (max((_step(n) + int(n.duration_16th or 1) for n in notes), default=0)
-            - min((_step(n) for n in notes), default=0))
+    span = (max((grid_step(n) + int(n.duration_16th or 1) for n in notes), default=0)
+            - min((grid_step(n) for n in notes), default=0))
     out = {
         "melody_pitch_mean": _mean(mel), "melody_pitch_std": _std(mel), "melody_range": _range(mel),
         "accompaniment_pitch_mean": _mean(acc), "accompaniment_pitch_std": _std(acc),

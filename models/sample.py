@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from models import tokens as tk
+from models.contour import MINOR_LIKE, chord_scale, melody_top_steps
 from models.controller import frame_bars, frame_timing, stride_index
 from models.rhythm import RhythmPlan, bar_positions
 from models.transformers import CompoundDecoder, Context, new_cache
@@ -127,11 +128,7 @@ class Grammar:
         self.max_notes_per_onset = max_notes_per_onset + (stage == "notes")
         self.rhythm, self.onsets_in_bar = rhythm, 0
         # 16th step -> highest melody pitch sounding there (accompaniment stays below it)
-        self.melody_top: dict[int, int] = {}
-        for n in melody:
-            start = n.bar * tk.STEPS_PER_BAR + n.position
-            for step in range(start, start + max(1, n.duration_16th)):
-                self.melody_top[step] = max(self.melody_top.get(step, 0), n.pitch)
+        self.melody_top = melody_top_steps(melody)
         self.chord_at = {(c.bar, c.position): c for c in chords} if stage not in CHORD_STAGES else {}
         self.bar, self.pos, self.last, self.n_tokens = -1, -1, None, 0
         self.pitches_here: set[int] = set()
@@ -155,10 +152,13 @@ class Grammar:
         self.harmony_weight = harmony_weight
         self.sounding: tk.ChordEvent | None = None
         self.last_onset: int | None = None  # 16th step of the last note onset (the melody's IOI correction)
-        if self.harmony is not None:  # the key the whole progression implies (known before the notes)
-            from models.contour import chord_scale
-
-            self.scale = chord_scale([(c.root, c.quality) for c in self.chord_at.values()])
+        # the corrections that hold for the whole piece, weighted once: in / out of the key the progression implies
+        # (known before the notes), the register
+        self.piece_pitch_priors = []
+        if self.harmony is not None:
+            scale = chord_scale([(c.root, c.quality) for c in self.chord_at.values()])
+            for prior in (self.harmony.scale_prior(scale, tk.VOCAB["pitch"]), self.harmony.register_prior(tk.VOCAB["pitch"])):
+                self.piece_pitch_priors.append(None if prior is None else harmony_weight * prior)
         # key correction of chord roots (models/contour.py KeyModel), chord stage: the piece's first chord
         self.key = key if key_weight and stage == "chord" else None
         self.key_weight = key_weight
@@ -202,22 +202,25 @@ class Grammar:
         return self.key_weight * self.key.root_log_prior(*self.first_chord, tk.VOCAB["root"])
 
     def pitch_prior(self) -> np.ndarray | None:
-        """(VOCAB["pitch"],) log-prior added to the pitch logits (the weighted corrections), or None."""
-        prior = None
+        """(VOCAB["pitch"],) log-prior added to the pitch logits (the sum of the weighted corrections), or None."""
+        vocab, terms = tk.VOCAB["pitch"], []
         if self.contour is not None:
-            c = self.contour.pitch_log_prior(self.prev_pitch, self.prev_interval, tk.VOCAB["pitch"])
-            prior = None if c is None else self.contour_weight * c
-        if self.harmony is not None and self.sounding is not None:
-            h = self.harmony_weight * self.harmony.pitch_log_prior(self.sounding, tk.VOCAB["pitch"])
-            prior = h if prior is None else prior + h
+            c = self.contour.pitch_log_prior(self.prev_pitch, self.prev_interval, vocab)
+            terms.append(None if c is None else self.contour_weight * c)
         if self.harmony is not None:
-            top = self.melody_top.get(self.bar * tk.STEPS_PER_BAR + self.pos)
-            for k in (self.harmony.scale_prior(self.scale, tk.VOCAB["pitch"]),
-                      self.harmony.below_prior(top, tk.VOCAB["pitch"]),
-                      self.harmony.register_prior(tk.VOCAB["pitch"])):
-                if k is not None:
-                    prior = self.harmony_weight * k if prior is None else prior + self.harmony_weight * k
-        return prior
+            if self.sounding is not None:
+                terms.append(self.harmony_weight * self.harmony.pitch_log_prior(self.sounding, vocab))
+            scale, register = self.piece_pitch_priors
+            below = self.harmony.below_prior(self.melody_top.get(self.bar * tk.STEPS_PER_BAR + self.pos), vocab)
+            terms += [scale, None if below is None else self.harmony_weight * below, register]
+        terms = [t for t in terms if t is not None]
+        return sum(terms[1:], terms[0]) if terms else None
+
+    def attribute_prior(self, attr: str) -> np.ndarray | None:
+        """The weighted log correction added to `attr`'s logits before sampling, or None."""
+        prior = {"pitch": self.pitch_prior, "root": self.root_prior, "duration": self.duration_prior,
+                 "barbeat": self.barbeat_prior}.get(attr)
+        return prior() if prior is not None else None
 
     def sealed(self) -> bool:
         """This bar restated an earlier one and the restatement is complete: nothing more may start in it."""
@@ -383,7 +386,7 @@ class Grammar:
             self.sounding = self.chord_at.get((self.bar, self.pos))
             root, quality = int(token[tk.F["root"]]), int(token[tk.F["quality"]])
             if self.first_chord is None and 1 <= root <= 12 and quality:
-                self.first_chord = (root - 1, tk.QUALITIES[quality - 1] in ("m", "m7", "o", "o7"))
+                self.first_chord = (root - 1, tk.QUALITIES[quality - 1] in MINOR_LIKE)
         self.last, self.n_tokens = token, self.n_tokens + 1
 
 
@@ -439,8 +442,7 @@ def _sample(model, ctx, grammar, cfg, seed, device) -> np.ndarray:
                     values[attr] = fixed[attr]
                     continue
                 attr_logits = logits[attr][0].cpu().float()
-                prior = {"pitch": grammar.pitch_prior, "root": grammar.root_prior, "duration": grammar.duration_prior,
-                         "barbeat": grammar.barbeat_prior}.get(attr, lambda: None)()
+                prior = grammar.attribute_prior(attr)
                 if prior is not None:  # the data-vs-model corrections (models/contour.py)
                     attr_logits = attr_logits + torch.as_tensor(prior, dtype=torch.float32)
                 values[attr] = sample_logits(attr_logits, grammar.allowed(attr, values),

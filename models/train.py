@@ -264,16 +264,16 @@ def train_stage(stage: str, out_dir: str | Path, *, data_root: str | Path | None
 
 def fit_performance(out_dir: str | Path, *, data_root: str | Path | None = None, tables: dict | None = None,
                     provenance: dict | None = None, calibration_rounds: int = 4, calibration_pieces: int = 96) -> dict:
-    """Fit the form plan (models/form.py), the dynamics model (models/dynamics.py) and the melodic contour
-    (models/contour.py) on the training split and write them beside the stage folders (`form.json`,
-    `dynamics.json`, `contour.json`; `performance.json` = summary), then calibrate the corrections on
-    free-running pieces (models/calibrate.py; `calibration_rounds` 0 = skip; ~1.5 min a round of 96 pieces).
-    Closed form, seconds: no training loop."""
+    """Fit the performance models on the training split and write them beside the stage folders
+    (models.checkpoint.PERFORMANCE_FILES): the form plan (models/form.py), dynamics and articulation
+    (models/dynamics.py) in closed form, seconds; the pitch / root corrections (models/contour.py) teacher-forced
+    on the trained stages, ~2 min; then calibrate the corrections on free-running pieces (models/calibrate.py;
+    `calibration_rounds` 0 = skip; ~1.5 min a round of 96 pieces). `performance.json` is the summary."""
     from models.contour import ContourModel, fit_harmony, fit_key, fit_model_marginal
     from models.dynamics import ArticulationModel, fit_dynamics
     from models.form import FormModel
-    from models.generate import (ARTICULATION_FILE, CONTOUR_FILE, DYNAMICS_FILE, FORM_FILE, HARMONY_FILE,
-                                 HARMONY_STAGES, KEY_FILE)
+    from models.checkpoint import (ARTICULATION_FILE, CONTOUR_FILE, DYNAMICS_FILE, FORM_FILE, HARMONY_FILE,
+                                   HARMONY_STAGES, KEY_FILE, PERFORMANCE_FILE)
     from models.realism import melody_line
 
     tables = tables if tables is not None else D.load_tables(data_root)
@@ -287,33 +287,36 @@ def fit_performance(out_dir: str | Path, *, data_root: str | Path | None = None,
     dynamics.save(out / DYNAMICS_FILE)
     articulation = ArticulationModel.fit([melody_line(ex.melody) for ex in train_ex])
     articulation.save(out / ARTICULATION_FILE)
+    trained = {s: load_model(out / s) for s in STAGES if (out / s / "model.safetensors").is_file()}
     contour = ContourModel.fit([[n.pitch for n in melody_line(ex.melody)] for ex in train_ex])
-    if (out / "melody" / "model.safetensors").is_file():  # the correction is the trained melody model's
-        fit_model_marginal(contour, load_model(out / "melody"), train_ex)
+    if "melody" in trained:  # the correction is the trained melody model's
+        fit_model_marginal(contour, trained["melody"], train_ex)
     contour.save(out / CONTOUR_FILE)
     key = None
-    if (out / "chord" / "model.safetensors").is_file():
-        key = fit_key(load_model(out / "chord"), train_ex)
+    if "chord" in trained:
+        key = fit_key(trained["chord"], train_ex)
         key.save(out / KEY_FILE)
     harmony = {}
     for stage in HARMONY_STAGES:  # each note stage's own harmony correction
-        if (out / stage / "model.safetensors").is_file():
-            harmony[stage] = fit_harmony(load_model(out / stage), train_ex)
+        if stage in trained:
+            harmony[stage] = fit_harmony(trained[stage], train_ex)
             harmony[stage].save(out / HARMONY_FILE.format(stage=stage))
     calibration = None
-    if calibration_rounds and all((out / s / "model.safetensors").is_file() for s in STAGES):
+    if calibration_rounds and len(trained) == len(STAGES):
         from models.calibrate import calibrate
 
-        calibration = calibrate(out, train_ex, rounds=calibration_rounds, n_pieces=calibration_pieces, log=lambda m: None)
+        calibration = calibrate(out, train_ex, rounds=calibration_rounds, n_pieces=calibration_pieces,
+                                log=lambda m: None, stage_models=trained)
     summary = {"n_train_songs": len(train_ex), "form_songs": len(form.songs), "dynamics_songs": dynamics.n_songs,
                "dynamics_notes": dynamics.n_notes, "dynamics_profiles": len(dynamics.profiles),
                "bar_phi": dynamics.bar_phi, "contour_intervals": contour.n_intervals,
                "contour_model_notes": contour.n_model_notes,
                "harmony_notes": {stage: h.n_notes for stage, h in harmony.items()},
                "articulation_notes": articulation.n_notes, "key_chords": key.n_chords if key else 0,
-               "calibration_gap_by_round": calibration["gap_by_round"] if calibration else None, "weights": dict(zip(dynamics.features, dynamics.weights)),
+               "calibration_gap_by_round": calibration["gap_by_round"] if calibration else None,
+               "weights": dict(zip(dynamics.features, dynamics.weights)),
                "wall_s": round(time.perf_counter() - t0, 2), "provenance": provenance or {}}
-    save_json(summary, out / "performance.json")
+    save_json(summary, out / PERFORMANCE_FILE)
     return summary
 
 
@@ -322,7 +325,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--stage", choices=[*ALL_STAGES, "all", "performance"], required=True,
                    help="all = V-MusProd's chord, melody, accompaniment; music / notes: the one-decoder "
                         "ablations (Video2music or, with --unconditional, the CMT-style model; Video2chord2music); "
-                        "performance = only the form plan and dynamics model (seconds)")
+                        "performance = only the performance models beside trained stages (form, dynamics, corrections; "
+                        "minutes)")
     p.add_argument("--size", choices=list(SIZES), default="tiny")
     p.add_argument("--data", required=True, help="dataset root (Hive-partitioned Parquet tables)")
     p.add_argument("--out", required=True, help="checkpoint directory (one sub-folder per stage)")
