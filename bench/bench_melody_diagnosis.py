@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench_music import real_clips  # noqa: E402
 from bench.bench_realism import generate_pieces, mean_of, statistics_of  # noqa: E402
 from bench.common import write_result  # noqa: E402
+from models import contour  # noqa: E402
 from models import data as D  # noqa: E402
 from models import tokens as tk  # noqa: E402
 from models.checkpoint import load_model  # noqa: E402
-from models.config import TrainConfig  # noqa: E402
 from models.sample import SamplingConfig  # noqa: E402
 
 KEYS = ("melody_pitch_std", "melody_range", "interval_repeat_share", "interval_abs_mean", "interval_leap_share",
@@ -42,40 +42,28 @@ def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
 
 
 def teacher_forced(model, examples, temperature: float, top_p: float, max_windows: int = 256) -> dict:
-    cfg = TrainConfig(window_bars=16, max_val_windows=max_windows)
-    items = D.windows(examples, model.cfg, cfg, rng=None)
     stats = {k: [] for k in ("raw_repeat", "sampled_repeat", "raw_leap", "sampled_leap", "raw_abs", "sampled_abs",
                              "real_repeat", "real_leap", "real_abs", "raw_entropy", "sampled_entropy")}
     pitches = torch.arange(tk.VOCAB["pitch"]) - 1
-    with torch.no_grad():
-        for batch in D.batches(items, 16):
-            tokens = batch["tokens"]
-            h = model.decode(tokens[:, :-1], model.context(batch))
-            logits = model.heads(h, tokens[:, 1:, 0])["pitch"]  # (B, T-1, V)
-            for b in range(len(tokens)):
-                prev = None
-                for t in range(1, len(tokens[b])):
-                    if int(tokens[b, t, 0]) != tk.NOTE:
-                        continue
-                    pitch = int(tokens[b, t, tk.F["pitch"]]) - 1
-                    if prev is not None:
-                        lg = logits[b, t - 1].float()
-                        lo, hi = model.cfg.pitch_range
-                        mask = torch.full_like(lg, float("-inf"))
-                        mask[1 + lo: 2 + hi] = 0
-                        raw = torch.softmax(lg + mask, -1)
-                        samp = nucleus(torch.softmax((lg + mask) / temperature, -1)[None], top_p)[0]
-                        dist = (pitches - prev).abs().float()
-                        for name, p in (("raw", raw), ("sampled", samp)):
-                            stats[f"{name}_repeat"].append(float(p[1 + prev]))
-                            stats[f"{name}_leap"].append(float(p[dist >= 5].sum()))
-                            stats[f"{name}_abs"].append(float((p * dist).sum()))
-                            nz = p[p > 0]
-                            stats[f"{name}_entropy"].append(float(-(nz * nz.log()).sum()))
-                        stats["real_repeat"].append(float(pitch == prev))
-                        stats["real_leap"].append(float(abs(pitch - prev) >= 5))
-                        stats["real_abs"].append(float(abs(pitch - prev)))
-                    prev = pitch
+    for tokens, probs, _ in contour.teacher_forced(model, examples, "pitch", max_windows):
+        prev = None
+        for t in np.flatnonzero(tokens[:, 0] == tk.NOTE):
+            pitch = int(tokens[t, tk.F["pitch"]]) - 1
+            if prev is not None:
+                raw = torch.as_tensor(probs[t - 1])  # over the stage's pitch range, as the sampler draws
+                tempered = raw ** (1.0 / temperature)  # = softmax(logits / temperature)
+                samp = nucleus((tempered / tempered.sum())[None], top_p)[0]
+                dist = (pitches - prev).abs().float()
+                for name, p in (("raw", raw), ("sampled", samp)):
+                    stats[f"{name}_repeat"].append(float(p[1 + prev]))
+                    stats[f"{name}_leap"].append(float(p[dist >= 5].sum()))
+                    stats[f"{name}_abs"].append(float((p * dist).sum()))
+                    nz = p[p > 0]
+                    stats[f"{name}_entropy"].append(float(-(nz * nz.log()).sum()))
+                stats["real_repeat"].append(float(pitch == prev))
+                stats["real_leap"].append(float(abs(pitch - prev) >= 5))
+                stats["real_abs"].append(float(abs(pitch - prev)))
+            prev = pitch
     return {k: float(np.mean(v)) for k, v in stats.items()} | {"n_notes": len(stats["real_abs"])}
 
 
