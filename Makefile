@@ -53,10 +53,10 @@ build: setup
 	$(PY) -m symmv.cli build --source-dir $(DEMO_SOURCE) --out $(DEMO_OUT) --split-seed $(DEMO_SPLIT_SEED)
 
 # The SymMV release's 999 piano covers through the same pipeline (MIDI read as notes, beats from notes):
-# the real music V-MusProd's Melody/Accompaniment stages train on. ~1-2 s per song on 2 cores.
+# the real music V-MusProd's Melody/Accompaniment stages train on. ~1-2 s per song on 2 cores. The source
+# implies its transcriber (midi-file) and beat tracker (notes): symmv.pipeline.sources.
 build-release: setup
-	$(PY) -m symmv.cli build --source symmv-release --source-dir $(SYMMV_RELEASE) --out $(RELEASE_OUT) \
-	  --transcriber midi-file --beat-tracker notes
+	$(PY) -m symmv.cli build --source symmv-release --source-dir $(SYMMV_RELEASE) --out $(RELEASE_OUT)
 
 # V-MusProd, stage by stage (Prefect flow train-all), the CPU recipe (size `cpu`, < 60 min on 2 cores):
 # all three stages learn the SymMV release's real music (SYMMV_RELEASE; the demo's without it). The
@@ -128,7 +128,7 @@ correspondence: setup
 	@test -f $(SYMMV_RELEASE)/SymMV.csv || { echo "make correspondence: no SymMV release at SYMMV_RELEASE=$(SYMMV_RELEASE)" >&2; exit 2; }
 	@test -f $(CORR_SRC)/SymMV.csv || $(PY) -m symmv.cli correspondence-source --release $(SYMMV_RELEASE) --out $(CORR_SRC)
 	@test -f $(CORR_OUT)/_manifest.json || $(PY) -m symmv.cli build --source symmv-release --source-dir $(CORR_SRC) \
-	  --out $(CORR_OUT) --transcriber midi-file --beat-tracker notes --video-fps 2 --semantic-stride 4 \
+	  --out $(CORR_OUT) --video-fps 2 --semantic-stride 4 \
 	  --val-fraction 0.1 --test-fraction 0.15
 
 eval-correspondence: correspondence

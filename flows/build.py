@@ -24,6 +24,7 @@ from symmv.pipeline import progress
 from symmv.pipeline.batch import merge_summaries, run_batch
 from symmv.pipeline.config import BuildConfig
 from symmv.pipeline.runners import make_task_runner
+from symmv.pipeline.sources import get_source
 from symmv.pipeline.runners import provenance as runner_provenance
 from symmv.pipeline.writer import BuildLock
 
@@ -89,13 +90,10 @@ def build_symmv(config: BuildConfig = BuildConfig()) -> dict:
     started = time.perf_counter()
     B.validate(config)
     with BuildLock(config.out):
-        crawl_rejects = crawl_channels(config) if config.source == "youtube" else []
+        crawl_rejects = crawl_channels(config) if get_source(config.source).crawls else []
         runner = make_task_runner(config.task_runner, config.workers, config.cluster_address or None)
         summaries, cover_rejects = process_songs.with_options(task_runner=runner)(config)
         source_rejects = crawl_rejects + cover_rejects
-        if progress.CURRENT is not None:
-            progress.CURRENT.phase = "publishing"
-        published = B.finalize(config, [s["key"] for s in summaries], source_rejects)
         summary = merge_summaries(summaries)
         summary["rejects"] += len(source_rejects)
         for r in source_rejects:
@@ -103,10 +101,15 @@ def build_symmv(config: BuildConfig = BuildConfig()) -> dict:
             summary["reject_reasons"][reason] = summary["reject_reasons"].get(reason, 0) + 1
             summary["reject_examples"].setdefault(reason, f"{r.item_id}: {r.detail[:160]}")
         summary["reject_reasons"] = dict(sorted(summary["reject_reasons"].items()))
+        B.check_accepted(config, summary)  # before publishing: a failed gate leaves the previous build readable
+        if progress.CURRENT is not None:
+            progress.CURRENT.phase = "publishing"
+        published = B.finalize(config, [s["key"] for s in summaries], source_rejects)
         summary.update(published, batches=len(summaries), task_runner=runner_provenance(config.task_runner),
                        wall_s=round(time.perf_counter() - started, 2))
         (Path(config.out) / "build_report.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
         summary["card"] = data_card(config)
+        B.record_outputs(config)
         publish_artifacts(config, summary)
     log.info("built %(songs)d songs, %(rejects)d rejects -> %(splits)s", summary)
     return summary

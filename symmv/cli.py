@@ -7,7 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
-from symmv.core.errors import BuildAborted, ConfigError
+from symmv.core import settings
+from symmv.core.errors import BuildAborted, ConfigError, DatasetNotCommitted, write_failure, write_failure_line
 from symmv.pipeline.config import BuildConfig, DemoConfig, add_dataclass_args, from_args, prefect_defaults
 
 
@@ -33,23 +34,29 @@ def cmd_correspondence_source(args: argparse.Namespace) -> int:
     summary = build_correspondence_source(cfg)
     print(f"correspondence source in {cfg.out}: {summary['songs']} songs with videos rendered from their music "
           f"({cfg.clip_s:g} s clips), {len(summary['skipped'])} skipped; scenes {summary['scenes']}")
-    print(f"next: symmv build --source symmv-release --source-dir {cfg.out} --out <dataset> "
-          "--transcriber midi-file --beat-tracker notes")
+    print(f"next: symmv build --source symmv-release --source-dir {cfg.out} --out <dataset>")
     return 0
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Validate, then run the flow with a live progress display; the full log goes to <out>/build.log."""
-    from flows.build import build_symmv
+    from symmv import watchdog
     from symmv.console import print_summary, quiet_logging, run_with_progress
     from symmv.pipeline.build import validate
+    from symmv.pipeline.writer import BuildLock
 
     config = from_args(BuildConfig, args)
     log_file = Path(config.out) / "build.log"
     quiet_logging(None, config.verbose)
-    validate(config)  # a typo costs one line, not a four-minute build that keeps nothing (nor an --out folder)
-    quiet_logging(log_file, config.verbose)
-    summary = run_with_progress(lambda c: build_symmv(config=c), config, config.progress)
+    # A busy --out or someone else's folder is refused here, in a second, before models or Prefect load and
+    # before a line goes to the other build's log; the flow takes the same lock again (it is re-entrant).
+    with BuildLock(config.out):
+        validate(config)  # a typo costs one line, not a four-minute build (nor an --out folder: the lock removes it)
+        quiet_logging(log_file, config.verbose)
+        from flows.build import build_symmv
+
+        watchdog.start()  # a kill -9 of this process must not leave Prefect's server running
+        summary = run_with_progress(lambda c: build_symmv(config=c), config, config.progress)
     print_summary(summary, Path(config.out), log_file)
     return 0
 
@@ -114,7 +121,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def build_choices() -> dict[str, list[str]]:
     """Registry names for `symmv build --help` (the registries themselves, so the list cannot go stale)."""
     from symmv.features.encoders import ENCODERS
-    from symmv.pipeline.build import SOURCES
+    from symmv.pipeline.sources import SOURCES
     from symmv.pipeline.runners import RUNNERS
     from symmv.pipeline.stages import BEAT_TRACKERS
     from symmv.transcription.backends import BACKENDS
@@ -149,29 +156,36 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("generate", help="generate background music for a video with trained V-MusProd")
     p.add_argument("video")
     p.add_argument("-o", "--output", required=True, help="out.mp4 (or out.mid with --midi-only)")
-    p.add_argument("--ckpt", default=str(Path(__file__).resolve().parents[1] / "models" / "checkpoints" / "cpu"),
+    p.add_argument("--ckpt", default=str(settings.SHIPPED_CHECKPOINTS),
                    help="folder with chord/ melody/ accompaniment/ (default: the shipped CPU-recipe checkpoints)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-p", type=float, default=0.9)
     p.add_argument("--midi-only", action="store_true")
     p.add_argument("--encoder", default="efficientnet-lite0", help="semantic encoder the checkpoints were trained with")
-    p.add_argument("--dataset", default="data/symmv-demo", help="dataset whose motion range maps motion to tempo")
+    p.add_argument("--dataset", default=str(settings.DEFAULT_DATASET), help="dataset whose motion range maps motion to tempo")
     p.set_defaults(func=cmd_generate)
     p = sub.add_parser("promote", help="make a finished training run the shipped checkpoints (models/checkpoints/cpu)")
     p.add_argument("run", help="the run folder `make train-all` wrote (default there: checkpoints/train-all-cpu)")
-    p.add_argument("--into", default=str(Path(__file__).resolve().parents[1] / "models" / "checkpoints" / "cpu"),
+    p.add_argument("--into", default=str(settings.SHIPPED_CHECKPOINTS),
                    help="the shipped checkpoint folder (default: models/checkpoints/cpu)")
     p.set_defaults(func=cmd_promote)
     p = sub.add_parser("info", help="summarise a built dataset")
-    p.add_argument("--root", default="data/symmv-demo")
+    p.add_argument("--root", default=str(settings.DEFAULT_DATASET), help="dataset root (a build's --out)")
     p.set_defaults(func=cmd_info)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, BuildAborted) as exc:  # the user's mistake or a deliberate stop: one line, no traceback
+    except (ConfigError, BuildAborted, DatasetNotCommitted) as exc:  # the user's mistake or a deliberate stop
         print(f"symmv {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        failed = write_failure(exc)  # a full or read-only disk: the machine's state, not a bug to trace
+        if failed is None:
+            raise
+        folders = [getattr(args, name) for name in ("out", "cache_dir", "card_dir", "root") if hasattr(args, name)]
+        print(f"symmv {args.command}: error: {write_failure_line(failed, folders)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -23,13 +23,14 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from symmv.core import settings
 from symmv.core.schema import TABLES
 from symmv.core.shards import load, manifest_paths as shard_paths
 from symmv.pipeline.registry import provenance_fields
 
 CARD_VERSION = "symmv-card 1"
 LICENSE = "cc-by-nc-sa-4.0"
-ANNOTATOR_EVAL_JSON = Path(__file__).resolve().parents[1] / "bench" / "results" / "eval_annotators.json"
+ANNOTATOR_EVAL_JSON = settings.BENCH_RESULTS / "eval_annotators.json"
 # in a dataset root: `python -m symmv.evaluation.annotators --tables ROOT` measured that build's own tables
 BUILD_ACCURACY_JSON = "annotator_accuracy.json"
 SPLIT_ORDER = ("train", "val", "test", "rejected")
@@ -509,7 +510,7 @@ def annotator_accuracy(extra: dict | None, root: Path | None = None) -> tuple[di
     own = Path(root) / BUILD_ACCURACY_JSON if root is not None else None
     path = Path(source) if source else (own if own is not None and own.is_file() else ANNOTATOR_EVAL_JSON)
     if path.is_file():
-        repo = ANNOTATOR_EVAL_JSON.parents[2]
+        repo = settings.REPO_ROOT
         shown = path.resolve().relative_to(repo) if path.resolve().is_relative_to(repo) else path.name
         return json.loads(path.read_text()), f"`{shown}` (written by `python -m symmv.evaluation.annotators`)"
     return None, ""
@@ -830,7 +831,7 @@ def write_card(root: Path, out_dir: Path | None = Path("data_cards"), name: str 
 
 def add_card_args(parser: argparse.ArgumentParser) -> None:
     """The card's options, shared by `python -m symmv.card.writer` and the `symmv card` subcommand."""
-    parser.add_argument("--root", default="data/symmv-demo", help="dataset root (the build's --out)")
+    parser.add_argument("--root", default=str(settings.DEFAULT_DATASET), help="dataset root (the build's --out)")
     parser.add_argument("--out-dir", default="data_cards", help="the card goes to <root>/README.md and a copy to "
                                                                 "<out-dir>/<name>/README.md")
     parser.add_argument("--name", default=None, help="card name (default: the root folder's name)")

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import platform
 import time
 from collections.abc import Sequence
@@ -46,13 +45,12 @@ from annotators.chords import CHORDER_TO_SYMMV, Chord, chords
 from annotators.key import estimate_key, parse_key_name
 from annotators.quantize import constant_tempo_beats
 from symmv.card.writer import BUILD_ACCURACY_JSON, write_card
+from symmv.core import settings
 from symmv.core.records import Note
 
 RELEASE_TICKS_PER_BEAT = 220  # SymMV release MIDI: 220 tpq at a fixed 120 BPM, so 1 s = 440 ticks
 RELEASE_TEMPO_BPM = 120.0
-DEFAULT_RELEASE = os.environ.get(
-    "SYMMV_RELEASE", str(Path(__file__).resolve().parents[3] / "shared/data/symmv-release")
-)
+DEFAULT_RELEASE = str(settings.release_root())
 
 # Pieces whose key the composer/editor states in the title; only movements in that key (first/last).
 TITLED_KEYS = {

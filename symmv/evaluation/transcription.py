@@ -2,7 +2,7 @@
 
 Ground truth comes from MIDI we render ourselves with fluidsynth (TimGM6mb piano), so every note and beat
 is known exactly:
-- notes: a few SymMV release MIDI (real piano covers, /work/shared/data/symmv-release/midi) and music21
+- notes: a few SymMV release MIDI (real piano covers, <release>/midi, symmv.core.settings.release_root) and music21
   corpus pieces; onset F1 and onset+offset F1 with mir_eval.transcription (50 ms onset tolerance).
 - beats: music21 pieces only -- the SymMV MIDI sit on a fixed 120 BPM grid that is not the music's beat,
   so their "beats every 0.5 s" would be a wrong truth. Beat and downbeat F-measure (mir_eval.beat, 70 ms)
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -22,15 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from symmv.core import settings
 from symmv.io import media
 from symmv.io.midi import read_notes, write_notes
 from symmv.core.records import Note
 
-SOUNDFONT = Path(os.environ.get("SYMMV_SOUNDFONT", "/usr/share/sounds/sf2/TimGM6mb.sf2"))
-
-
 def render_midi(midi_path: str | Path, wav_path: str | Path, sample_rate: int = 22050,
-                soundfont: str | Path = SOUNDFONT) -> Path:
+                soundfont: str | Path | None = None) -> Path:
     """Render a MIDI file to a WAV with fluidsynth (no audio driver; deterministic; gain 0.2, its default)."""
     return media.render_midi(midi_path, wav_path, sample_rate=sample_rate, soundfont=soundfont, gain=0.2)
 
@@ -173,7 +170,7 @@ def build_eval_set(out_dir: str | Path, seconds: float = 25.0, release: str | Pa
         excerpt = music21_excerpt(work, out_dir / f"{stem}.mid", seconds=seconds)
         wav = render_midi(excerpt.midi_path, out_dir / f"{stem}.wav", sample_rate)
         clips.append(EvalClip(work, "music21", wav, excerpt.notes, excerpt))
-    release = Path(release or os.environ.get("SYMMV_RELEASE", "/work/shared/data/symmv-release"))
+    release = Path(release) if release else settings.release_root()
     for song_id in symmv_ids if (release / "midi").is_dir() else ():
         midi = out_dir / f"symmv_{song_id}.mid"
         notes = symmv_release_excerpt(release / "midi" / f"{song_id}.mid", midi, seconds)

@@ -7,19 +7,12 @@ readable reject reason instead of a stack trace.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
+from symmv.core import settings
 from symmv.core.errors import ConfigError, MediaError
-
-SOUNDFONT_CANDIDATES = (
-    "/usr/share/sounds/sf2/TimGM6mb.sf2",
-    "/usr/share/sounds/sf2/MuseScore_General.sf2",
-    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
-    "/usr/share/sounds/sf2/default-GM.sf2",
-)
 
 
 def require_tool(tool: str) -> str:
@@ -44,32 +37,16 @@ def run_tool(args: list[str], timeout_s: float = 600) -> subprocess.CompletedPro
 
 
 def default_soundfont() -> Path:
-    env = os.environ.get("SYMMV_SOUNDFONT")
-    for candidate in ([env] if env else []) + list(SOUNDFONT_CANDIDATES):
-        if Path(candidate).is_file():
-            return Path(candidate)
-    raise MediaError("no General MIDI soundfont found; set SYMMV_SOUNDFONT or run `make setup`")
-
-
-# What generated music is rendered with for listening (`symmv generate`, the realism gallery): a real piano
-# first. FluidR3_GM (Debian's fluid-soundfont-gm, 141 MB) has multi-sampled, velocity-layered pianos; the
-# small TimGM6mb stays the fallback. The dataset's own renders (demo covers) keep `default_soundfont`, so a
-# build does not change with what else happens to be installed.
-MUSIC_SOUNDFONT_CANDIDATES = (
-    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
-    "/usr/share/sounds/sf2/MuseScore_General.sf2",
-    *SOUNDFONT_CANDIDATES,
-)
+    """The General MIDI soundfont of the dataset's own renders (symmv.core.settings)."""
+    sf2 = settings.soundfont()
+    if sf2 is None:
+        raise MediaError("no General MIDI soundfont found; set SYMMV_SOUNDFONT or run `make setup`")
+    return sf2
 
 
 def music_soundfont() -> Path:
-    """The soundfont generated music is rendered with: SYMMV_MUSIC_SOUNDFONT, else a full piano soundfont,
-    else `default_soundfont()`."""
-    env = os.environ.get("SYMMV_MUSIC_SOUNDFONT")
-    for candidate in ([env] if env else []) + list(MUSIC_SOUNDFONT_CANDIDATES):
-        if Path(candidate).is_file():
-            return Path(candidate)
-    return default_soundfont()
+    """The soundfont generated music is rendered with: a full piano first (symmv.core.settings)."""
+    return settings.soundfont(music=True) or default_soundfont()
 
 
 def probe(path: str | Path) -> dict:

@@ -68,3 +68,19 @@ class YouTubeSearch:
 
         with self._limit():
             return download(info, self.dest, self.crawl_cfg, kind="video")
+
+
+class PairedOnly:
+    """A source whose covers carry their own video (the SymMV release): no candidate pool to search."""
+
+    name = "paired"
+    by_id: dict = {}
+
+    def identity(self, content_hash) -> str:
+        return "paired"
+
+    def candidates(self, parsed) -> list[dict]:
+        return []
+
+    def fetch(self, info: dict) -> MediaItem:
+        raise LookupError("a paired source has no candidates to fetch")

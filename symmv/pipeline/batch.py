@@ -1,8 +1,9 @@
 """Running the registry's stages over one batch of songs, and the checks made before any song runs.
 
-`run_batch` is what one Prefect task does: for each cover, every stage of `STAGES` in order -- read from
-the content-keyed cache or computed and stored -- then the song's rows are converted to their Arrow
-schemas (a wrong-typed value rejects the song as `bad_metadata:<field>`, never a crash at writing) and
+`run_batch` is what one Prefect task does: for each cover, every stage of the registry's `PIPELINE` in its
+derived order -- read from the content-keyed cache (an entry of another key, stage or shape is a miss) or
+computed, checked against the stage's declared writes and stored -- then the rows the stages declare are
+converted to their Arrow schemas (a wrong-typed value rejects the song as `bad_metadata:<field>`, never a crash at writing) and
 streamed into the batch's own Parquet parts (symmv.pipeline.writer). The error contract
 (symmv.core.errors): a Refusal or MediaError is a reject row; ConfigError stops the build; any other
 exception is a bug, recorded as `internal_error:<Type>`, and past `max_reject_fraction` of the batch the
@@ -15,8 +16,7 @@ import statistics
 import time
 import traceback
 from collections import Counter
-from dataclasses import fields, replace
-from pathlib import Path
+from dataclasses import dataclass, field, fields
 
 import pyarrow as pa
 
@@ -30,7 +30,8 @@ from symmv.pipeline import progress
 from symmv.pipeline import stages as S
 from symmv.pipeline.cache import ContentHashes, StageCache, digest
 from symmv.pipeline.config import BuildConfig
-from symmv.pipeline.registry import STAGES
+from symmv.pipeline.contract import SOURCE_FIELDS, SongView
+from symmv.pipeline.registry import AUDIT_TABLES, PIPELINE
 from symmv.pipeline.writer import BatchWriter, finished_batch
 
 # Config fields that change where or how fast a build runs, never what it produces (not in any key).
@@ -42,20 +43,15 @@ WRITER_CODE = ("symmv.pipeline.batch", "symmv.pipeline.writer", "symmv.pipeline.
 
 
 def build_context(cfg: BuildConfig) -> S.BuildContext:
-    """The video candidates and content hashes of this build (one per process)."""
-    from symmv.matching.candidates import LocalVideos, YouTubeSearch
+    """The source, video candidates and content hashes of this build (one per process)."""
+    from symmv.pipeline.sources import get_source
 
-    if cfg.source == "youtube":
-        from symmv.sources.youtube import load_config
-
-        videos = YouTubeSearch(Path(cfg.source_dir) / "videos", load_config(cfg.channels_config), cfg.search_results)
-    else:
-        videos = LocalVideos(Path(cfg.source_dir) / "videos")
-    return S.BuildContext(videos=videos, content_hash=ContentHashes(cfg.cache_dir).of)
+    source = get_source(cfg.source)
+    return S.BuildContext(source=source, videos=source.videos(cfg), content_hash=ContentHashes(cfg.cache_dir).of)
 
 
 def stage_versions(cfg: BuildConfig, ctx: S.BuildContext) -> dict[str, dict]:
-    return {s.name: s.versions(cfg, ctx.content_hash) for s in STAGES}
+    return {s.name: s.versions(cfg, ctx.content_hash) for s in PIPELINE.stages}
 
 
 def batch_key(covers: list[MediaItem], cfg: BuildConfig, ctx: S.BuildContext, versions: dict) -> str:
@@ -63,53 +59,91 @@ def batch_key(covers: list[MediaItem], cfg: BuildConfig, ctx: S.BuildContext, ve
     content = [[c.id, ctx.content_hash(c.media_path), json.dumps(c.info, sort_keys=True, default=str),
                 c.paired_video] for c in covers]
     config = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in RUN_ONLY_FIELDS}
-    code = [code_version(*s.code) for s in STAGES if s.code] + [code_version(*WRITER_CODE)]
+    code = [code_version(*s.code) for s in PIPELINE.stages if s.code] + [code_version(*WRITER_CODE)]
     return digest({"covers": content, "videos": digest(ctx.videos.identity(ctx.content_hash)), "config": config,
-                   "versions": versions, "code": code})
+                   "versions": versions, "code": code, "stages": PIPELINE.fingerprints})
 
 
-def _apply(work: S.SongWork, updates: dict, ctx: S.BuildContext) -> S.SongWork:
-    provenance = {**work.provenance, **updates.get("provenance", {})}
-    work = replace(work, **{k: v for k, v in updates.items() if k != "provenance"}, provenance=provenance)
-    by_id = getattr(ctx.videos, "by_id", None)
-    if "video" in updates and by_id and work.video and work.video.id in by_id:
-        work.video = by_id[work.video.id]  # a cached decision, with today's path of the same video
-    return work
+@dataclass
+class Song:
+    """One song on its way through the stages: what discovery knows, then every field a stage wrote."""
+
+    values: dict  # SOURCE_FIELDS, then each stage's writes, and "provenance"
+    timings_s: dict[str, float] = field(default_factory=dict)  # wall seconds per stage (for bench/, not data)
+    done: list[str] = field(default_factory=list)  # stages whose results are in `values`
+    reject: Reject | None = None
+    tables: dict[str, pa.Table] = field(default_factory=dict)  # its rows, once every stage accepted it
+
+    @classmethod
+    def of(cls, cover: MediaItem, cover_sha256: str) -> Song:
+        from symmv.core.ids import sanitize_id
+
+        return cls({"cover": cover, "song_id": sanitize_id(cover.id), "cover_sha256": cover_sha256, "provenance": {}})
+
+    @property
+    def cover(self) -> MediaItem:
+        return self.values["cover"]
+
+    def apply(self, stage_name: str, result: dict, ctx: S.BuildContext) -> None:
+        self.values["provenance"] = {**self.values["provenance"], **result.get("provenance", {})}
+        self.values.update({k: v for k, v in result.items() if k != "provenance"})
+        video, by_id = self.values.get("video"), getattr(ctx.videos, "by_id", None)
+        if "video" in result and by_id and video is not None and video.id in by_id:
+            self.values["video"] = by_id[video.id]  # a cached decision, with today's path of the same video
+        self.done.append(stage_name)
 
 
-def run_stages(work: S.SongWork, cfg: BuildConfig, ctx: S.BuildContext, cache: StageCache,
-               versions: dict, outcomes: dict[str, str] | None = None) -> S.SongWork:
-    """Every stage for one song; sets `work.reject` on a refusal or a bug (ConfigError propagates).
+def run_stages(song: Song, cfg: BuildConfig, ctx: S.BuildContext, cache: StageCache,
+               versions: dict, outcomes: dict[str, str] | None = None) -> Song:
+    """Every stage for one song; sets `song.reject` on a refusal or a bug (ConfigError propagates).
     `outcomes`, when given, receives stage -> "cached" | "ran" | "refused" | "error" (progress display)."""
     keys: dict[str, str] = {}
     outcomes = {} if outcomes is None else outcomes
-    for stage in STAGES:
-        key = keys[stage.name] = stage.key(work, cfg, ctx, keys, versions[stage.name])
+    for stage in PIPELINE.stages:
         started = time.perf_counter()
-        result = cache.get(stage.name, key)
-        outcomes[stage.name] = "cached"
-        if result is None:
-            outcomes[stage.name] = "ran"
-            try:
-                result = ("ok", stage.run(work, cfg, ctx))
-            except ConfigError:
+        try:
+            key = keys[stage.name] = PIPELINE.key(stage, song.values, cfg, ctx, keys, versions[stage.name])
+            result = cache.get(stage.name, key, schema=stage.schema, check=stage.conforms)
+            outcomes[stage.name] = "cached"
+            if result is None:
+                outcomes[stage.name] = "ran"
+                try:
+                    written = stage.run(PIPELINE.view(stage, song.values), cfg, ctx)
+                    stage.check(written)
+                    result = ("ok", written)
+                except Refusal as exc:  # includes MediaError: broken media or network, the item's fault
+                    result = ("refused", exc.reason, str(exc.detail)[:1000])
+                cache.put(stage.name, key, result, schema=stage.schema)
+                song.timings_s[stage.name] = time.perf_counter() - started
+        except ConfigError:
+            raise
+        except OSError as exc:
+            if _environment_error(exc):  # the disk is full or read-only: every song would fail alike
                 raise
-            except Refusal as exc:  # includes MediaError: broken media or network, the item's fault
-                result = ("refused", exc.reason, str(exc.detail)[:1000])
-            except Exception as exc:  # noqa: BLE001 - a bug: recorded, counted, never cached
-                tb = traceback.format_exc(limit=-3).replace("\n", " | ")[-600:]
-                work.reject = Reject(work.cover.id, stage.name, f"internal_error:{type(exc).__name__}",
-                                     f"{exc} | {tb}"[:1000])
-                outcomes[stage.name] = "error"
-                return work
-            cache.put(stage.name, key, result)
-            work.timings_s[stage.name] = time.perf_counter() - started
+            song.reject = _internal(song, stage.name, exc)
+            outcomes[stage.name] = "error"
+            return song
+        except Exception as exc:  # noqa: BLE001 - a bug (ContractError included): recorded, counted, never cached
+            song.reject = _internal(song, stage.name, exc)
+            outcomes[stage.name] = "error"
+            return song
         if result[0] == "refused":
-            work.reject = Reject(work.cover.id, stage.name, result[1], result[2])
+            song.reject = Reject(song.cover.id, stage.name, result[1], result[2])
             outcomes[stage.name] = "refused"
-            return work
-        work = _apply(work, result[1], ctx)
-    return work
+            return song
+        song.apply(stage.name, result[1], ctx)
+    return song
+
+
+def _environment_error(exc: OSError) -> bool:
+    import errno
+
+    return exc.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT)
+
+
+def _internal(song: Song, stage: str, exc: BaseException) -> Reject:
+    tb = traceback.format_exc(limit=-3).replace("\n", " | ")[-600:]
+    return Reject(song.cover.id, stage, f"internal_error:{type(exc).__name__}", f"{exc} | {tb}"[:1000])
 
 
 def _first_bad_field(table: str, rows: list[dict]) -> str:
@@ -121,23 +155,36 @@ def _first_bad_field(table: str, rows: list[dict]) -> str:
     return "?"
 
 
-def song_tables(work: S.SongWork, split: str, midi_path: str) -> dict[str, pa.Table]:
-    """One accepted song as Arrow tables of the declared schemas (Refusal `bad_metadata:<field>` if a value
+def song_rows(song: Song, tables: tuple[str, ...] | None = None) -> dict[str, list[dict]]:
+    """The rows the stages that ran declare (`tables`: only those), and, for an accepted song, its songs row."""
+    rows: dict[str, list[dict]] = {}
+    for name in song.done:
+        stage = PIPELINE.by_name[name]
+        view = PIPELINE.view(stage, song.values, extra=(*stage.writes, *SOURCE_FIELDS))
+        for table, make in stage.rows.items():
+            if tables is None or table in tables:
+                rows.setdefault(table, []).extend(make(view))
+    if tables is None:
+        rows["songs"] = [song_row(song)]
+    return rows
+
+
+def song_row(song: Song) -> dict:
+    base = SongView(song.values, SOURCE_FIELDS, "songs")
+    row = {column: make(base) for column, make in PIPELINE.song_columns.items()}
+    for name in song.done:
+        stage = PIPELINE.by_name[name]
+        view = PIPELINE.view(stage, song.values, extra=(*stage.writes, *SOURCE_FIELDS))
+        row.update({column: make(view) for column, make in stage.columns.items()})
+    row["provenance"] = json.dumps(song.values["provenance"], sort_keys=True)
+    return row
+
+
+def song_tables(song: Song, tables: tuple[str, ...] | None = None) -> dict[str, pa.Table]:
+    """One song's rows as Arrow tables of the declared schemas (Refusal `bad_metadata:<field>` if a value
     does not fit its column: validated where the record is made, never at writing)."""
-    rows = {"songs": [S.song_row(work, split, midi_path)], "notes": S.note_rows(work), "beats": S.beat_rows(work),
-            "chords": S.chord_rows(work), "key_windows": S.key_window_rows(work)}
-    if work.match is not None:
-        rows["matches"] = [S.match_row(work)]
-    if work.metadata is not None:
-        rows["metadata"] = [work.metadata]
-    if work.video_features is not None:
-        rows["video_features"] = [S.video_feature_row(work)]
-    if work.music_qc is not None:
-        rows["music_qc"] = [work.music_qc]
-    if work.alignment is not None:
-        rows["alignment"] = [work.alignment.row()]
     out = {}
-    for table, table_rows in rows.items():
+    for table, table_rows in song_rows(song, tables).items():
         try:
             out[table] = to_table(table, table_rows)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError) as exc:
@@ -159,45 +206,31 @@ def run_batch(index: int, covers: list[MediaItem], cfg: BuildConfig) -> dict:
     counts: Counter = Counter()
     try:
         for cover in covers:
-            work = S.SongWork(cover=cover)
-            try:
-                work.cover_sha256 = ctx.content_hash(cover.media_path)
-            except OSError as exc:
-                work.reject = Reject(cover.id, "discover", "missing_media", f"{type(exc).__name__}: {exc}"[:500])
-            outcomes: dict[str, str] = {}
-            if work.reject is None:
-                work = run_stages(work, cfg, ctx, cache, versions, outcomes)
-            for name, seconds in work.timings_s.items():
+            song, outcomes = _process(cover, cfg, ctx, cache, versions)
+            for name, seconds in song.timings_s.items():
                 timings.setdefault(name, []).append(round(seconds, 4))
-            if work.reject is None:
-                split = split_of(work.video.info.get("webpage_url") or work.video.id, cfg.val_fraction,
-                                 cfg.test_fraction, cfg.split_seed)
-                try:
-                    tables = song_tables(work, split, f"midi/{work.song_id}.mid")
-                except Refusal as exc:
-                    work.reject = Reject(cover.id, "write", exc.reason, exc.detail)
-                except Exception as exc:  # noqa: BLE001 - a bug in a row formatter: counted like a stage bug
-                    work.reject = Reject(cover.id, "write", f"internal_error:{type(exc).__name__}", str(exc)[:1000])
             if progress.CURRENT is not None:
-                progress.CURRENT.song(index, work.reject is None, outcomes)
-            if work.reject is not None:
-                rejects.append(work.reject)
-                if work.reject.reason.startswith("internal_error:"):
+                progress.CURRENT.song(index, song.reject is None, outcomes)
+            if song.reject is not None:
+                rejects.append(song.reject)
+                if song.reject.reason.startswith("internal_error:"):
                     internal += 1
                     if internal > cfg.max_reject_fraction * len(covers):
                         raise BuildAborted(f"{internal} of {len(covers)} songs in batch {index} hit internal errors "
-                                           f"(max_reject_fraction {cfg.max_reject_fraction}); last: {work.reject.item_id} "
-                                           f"at {work.reject.stage}: {work.reject.reason}: {work.reject.detail[:300]}")
-                if work.match is not None:  # the matcher's audit trail is kept for refused songs too
-                    writer.add("matches", REJECTED, to_table("matches", [S.match_row(work)]))
+                                           f"(max_reject_fraction {cfg.max_reject_fraction}); last: {song.reject.item_id} "
+                                           f"at {song.reject.stage}: {song.reject.reason}: {song.reject.detail[:300]}")
+                for table, data in _audit_tables(song).items():  # the matcher's audit trail of refused songs too
+                    writer.add(table, REJECTED, data)
                 continue
-            writer.write_midi(work.song_id, work.notes)
-            for table, data in tables.items():
+            split = split_of(song.values["video"].info.get("webpage_url") or song.values["video"].id,
+                             cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
+            writer.write_midi(song.values["song_id"], song.values["notes"])
+            for table, data in song.tables.items():
                 writer.add(table, split, data)
             counts["songs"] += 1
             counts[f"split:{split}"] += 1
-            counts[f"transcriber:{work.transcriber}"] += 1
-            counts["music_s"] += S.duration_s(work) or 0.0
+            counts[f"transcriber:{song.values['transcriber']}"] += 1
+            counts["music_s"] += song.values.get("cover_duration_s") or 0.0
         if rejects:
             writer.add("rejects", REJECTED, to_table("rejects", [S.reject_row(r) for r in rejects]))
         summary = {"key": key, "index": index, "songs": counts["songs"], "rejects": len(rejects),
@@ -206,24 +239,54 @@ def run_batch(index: int, covers: list[MediaItem], cfg: BuildConfig) -> dict:
                    "splits": {k[6:]: v for k, v in counts.items() if k.startswith("split:")},
                    "transcribers": {k[12:]: v for k, v in counts.items() if k.startswith("transcriber:")},
                    "music_s": round(counts["music_s"], 3), "stage_s": timings,
-                   "cache_hits": cache.hits, "cache_misses": cache.misses, "internal_errors": internal}
+                   "cache_hits": cache.hits, "cache_misses": cache.misses,
+                   "cache_invalid": dict(getattr(cache, "invalid", {})), "internal_errors": internal}
         return writer.commit(summary)
     except BaseException:
         writer.abort()
         raise
 
 
+def _process(cover: MediaItem, cfg: BuildConfig, ctx: S.BuildContext, cache: StageCache,
+             versions: dict) -> tuple[Song, dict[str, str]]:
+    """One cover through every stage and into its tables (`song.tables`), or a reject."""
+    outcomes: dict[str, str] = {}
+    try:
+        song = Song.of(cover, ctx.content_hash(cover.media_path))
+    except OSError as exc:
+        song = Song.of(cover, "")
+        song.reject = Reject(cover.id, "discover", "missing_media", f"{type(exc).__name__}: {exc}"[:500])
+        return song, outcomes
+    song = run_stages(song, cfg, ctx, cache, versions, outcomes)
+    if song.reject is None:
+        try:
+            song.tables = song_tables(song)
+        except Refusal as exc:
+            song.reject = Reject(cover.id, "write", exc.reason, exc.detail)
+        except Exception as exc:  # noqa: BLE001 - a bug in a row maker: counted like a stage bug
+            song.reject = Reject(cover.id, "write", f"internal_error:{type(exc).__name__}", str(exc)[:1000])
+    return song, outcomes
+
+
+def _audit_tables(song: Song) -> dict[str, pa.Table]:
+    try:
+        return song_tables(song, AUDIT_TABLES)
+    except Exception:  # noqa: BLE001 - the audit trail of a refused song never costs the build
+        return {}
+
+
 def merge_summaries(summaries: list[dict]) -> dict:
     """The build report's counts from the batches' summaries (the parent never sees song data)."""
     total: dict = {"songs": 0, "rejects": 0, "reject_reasons": Counter(), "splits": Counter(),
                    "transcribers": Counter(), "music_s": 0.0, "cache_hits": Counter(), "cache_misses": Counter(),
+                   "cache_invalid": Counter(),
                    "batches_resumed": 0, "reject_examples": {}}
     stage_s: dict[str, list[float]] = {}
     for s in summaries:
         for k in ("songs", "rejects", "music_s"):
             total[k] += s[k]
-        for k in ("reject_reasons", "splits", "transcribers", "cache_hits", "cache_misses"):
-            total[k].update(s[k])
+        for k in ("reject_reasons", "splits", "transcribers", "cache_hits", "cache_misses", "cache_invalid"):
+            total[k].update(s.get(k, {}))
         for reason, example in s.get("reject_examples", {}).items():
             total["reject_examples"].setdefault(reason, example)
         total["batches_resumed"] += bool(s.get("resumed"))

@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from symmv.core.errors import ConfigError
+from symmv.core.errors import BuildAborted, ConfigError
 from symmv.core.records import MediaItem, Reject
 from symmv.pipeline import stages as S
 from symmv.pipeline.cache import digest
 from symmv.pipeline.config import BuildConfig
-from symmv.pipeline.writer import BATCHES, publish
+from symmv.pipeline.writer import BATCHES, own, publish
 
-SOURCES = ("local", "youtube", "symmv-release")
 # yt-dlp info.json keys that can be megabytes and that no stage reads: dropped at discovery, so the parent
 # flow holds a few hundred bytes per cover even for a 100k-cover crawl.
 HEAVY_INFO_KEYS = ("formats", "requested_formats", "thumbnails", "automatic_captions", "subtitles", "heatmap",
@@ -27,9 +27,11 @@ HEAVY_INFO_KEYS = ("formats", "requested_formats", "thumbnails", "automatic_capt
 
 
 def validate(cfg: BuildConfig) -> None:
-    """Every name and path the build will use, checked before any song is processed (ConfigError)."""
+    """Every name and path the build will use, checked before any song is processed (ConfigError; OSError for
+    a cache or card folder that cannot be written)."""
     from symmv.features.encoders import ENCODERS
     from symmv.pipeline.runners import RUNNERS
+    from symmv.pipeline.sources import SOURCES, get_source
     from symmv.transcription.backends import BACKENDS, get_backend
 
     def choose(what: str, value: str, known) -> None:
@@ -39,38 +41,43 @@ def validate(cfg: BuildConfig) -> None:
     choose("source", cfg.source, SOURCES)
     transcriber = S.transcriber_name(cfg)
     choose("transcriber", transcriber, BACKENDS)
-    choose("beat tracker", cfg.beat_tracker, S.BEAT_TRACKERS)
+    choose("beat tracker", S.beat_tracker_name(cfg), S.BEAT_TRACKERS)
     choose("semantic encoder", cfg.semantic_encoder, [*ENCODERS, "none"])
     choose("task runner", cfg.task_runner, RUNNERS)
-    if cfg.source in ("local", "symmv-release") and not Path(cfg.source_dir).is_dir():
-        raise ConfigError(f"--source-dir {cfg.source_dir} does not exist (make demo-corpus writes the demo source)")
-    if cfg.source == "youtube" and not Path(cfg.channels_config).is_file():
-        raise ConfigError(f"--channels-config {cfg.channels_config} does not exist")
+    get_source(cfg.source).validate(cfg)
     if not 0 <= cfg.val_fraction + cfg.test_fraction < 1 or min(cfg.val_fraction, cfg.test_fraction) < 0:
         raise ConfigError("--val-fraction and --test-fraction must be >= 0 and sum to less than 1")
     if cfg.batch_size < 1 or cfg.workers < 1:
         raise ConfigError("--batch-size and --workers must be >= 1")
     if not 0 < cfg.max_reject_fraction <= 1:
         raise ConfigError("--max-reject-fraction must be in (0, 1]")
+    if not 0 <= cfg.min_accept_fraction <= 1:
+        raise ConfigError("--min-accept-fraction must be in [0, 1]")
     try:
         get_backend(transcriber)  # loads the model once: a missing checkpoint fails here, not per song
     except (FileNotFoundError, ImportError, RuntimeError) as exc:
         raise ConfigError(f"transcriber {transcriber!r} cannot start: {exc}") from exc
+    for folder in (cfg.cache_dir, cfg.card_dir):  # (--out: BuildLock writes there first)
+        writable(Path(folder))
+
+
+def writable(folder: Path) -> None:
+    """Create `folder` and a file in it: a read-only, forbidden or full disk fails now, as an OSError that the
+    CLI shows as `cannot write <folder>: <reason>`, not after the first hour of transcription."""
+    probe = folder / f".tmp-writable-{os.getpid()}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"symmv")
+        probe.unlink()
+    except OSError as exc:  # named by the folder the user chose, not by the probe file
+        raise OSError(exc.errno, exc.strerror, str(folder)) from exc
 
 
 def discover_covers(cfg: BuildConfig) -> tuple[list[MediaItem], list[Reject]]:
     """The covers of the source (trimmed of heavy info keys) and a Reject per broken item."""
-    from symmv.sources.local import discover
-    from symmv.sources.release import discover_release
+    from symmv.pipeline.sources import get_source
 
-    if cfg.source == "symmv-release":
-        covers, rejects = discover_release(cfg.source_dir, cfg.limit)
-    else:
-        covers, rejects = discover(Path(cfg.source_dir) / "covers")
-        covers = covers[: cfg.limit] if cfg.limit else covers
-        videos = Path(cfg.source_dir) / "videos"
-        if cfg.source == "local" and videos.is_dir():  # broken candidates are reject rows of their own
-            rejects += discover(videos, stage="discover_videos")[1]
+    covers, rejects = get_source(cfg.source).discover(cfg)
     light = [MediaItem(c.id, c.media_path, {k: v for k, v in c.info.items() if k not in HEAVY_INFO_KEYS},
                        c.paired_video) for c in covers]
     return light, rejects
@@ -83,6 +90,32 @@ def make_batches(covers: list[MediaItem], cfg: BuildConfig) -> list[list[MediaIt
         return []
     size = max(1, min(cfg.batch_size, math.ceil(len(covers) / cfg.workers)))
     return [covers[i: i + size] for i in range(0, len(covers), size)]
+
+
+def check_accepted(cfg: BuildConfig, summary: dict) -> None:
+    """--min-accept-fraction, before publishing: BuildAborted when too few covers became songs.
+
+    Share = songs / (songs + rejected covers); broken candidate videos (`discover_videos:*`) are no covers.
+    """
+    if not cfg.min_accept_fraction:
+        return
+    reasons = summary["reject_reasons"]
+    rejected = summary["rejects"] - sum(n for r, n in reasons.items() if r.startswith("discover_videos:"))
+    covers = summary["songs"] + rejected
+    share = summary["songs"] / covers if covers else 0.0
+    if share < cfg.min_accept_fraction:
+        top = ", ".join(f"{r} ({n})" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])[:3]) or "none"
+        raise BuildAborted(f"only {summary['songs']} of {covers} covers were accepted ({share:.0%} < "
+                           f"--min-accept-fraction {cfg.min_accept_fraction:g}); nothing new was published, "
+                           f"{cfg.out} keeps its previous build. Most rejected: {top}")
+
+
+def record_outputs(cfg: BuildConfig) -> None:
+    """The report, card, plots and log this build wrote beside the tables, added to the manifest's owned files."""
+    from symmv.card.writer import PLOT_FILES
+
+    out = Path(cfg.out)
+    own(out, [n for n in ("build_report.json", "README.md", "build.log", *PLOT_FILES.values()) if (out / n).is_file()])
 
 
 def finalize(cfg: BuildConfig, batch_keys: list[str], source_rejects: list[Reject]) -> dict:

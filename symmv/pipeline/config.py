@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from annotators.alignment import LOW_CONFIDENCE
+from symmv.core import settings
 
 
 def _env_path(name: str) -> Path | None:
@@ -25,14 +26,14 @@ def _env_path(name: str) -> Path | None:
 class BuildConfig:
     """`build-symmv`: source -> parse -> match -> transcribe -> annotate -> features -> filters -> shards."""
 
-    source: str = "local"  # "local": yt-dlp-layout folder; "youtube": crawl channels; "symmv-release": MIDI
+    source: str = "local"  # where covers come from (symmv.pipeline.sources): a yt-dlp-layout folder, a channel crawl, the SymMV release
     source_dir: Path = Path("data/demo-source")  # local: covers/ + videos/; symmv-release: the release root
     channels_config: Path = Path("configs/channels.toml")  # youtube: channels to crawl
-    out: Path = Path("data/symmv-demo")  # dataset root: Parquet shards, midi/, build_report.json
+    out: Path = settings.DEFAULT_DATASET  # dataset root: Parquet shards, midi/, build_report.json
     card_dir: Path = Path("data_cards")  # the data card goes to <card_dir>/<out folder name>/README.md
-    transcriber: str = ""  # transcription backend; "" = the most accurate one this machine runs in reasonable time
+    transcriber: str = ""  # transcription backend; "" = what the source implies (MIDI: read it), else the most accurate one this machine runs in reasonable time
 
-    beat_tracker: str = "madmom"  # symmv.pipeline.stages.BEAT_TRACKERS: "madmom" (audio) or "notes" (MIDI sources)
+    beat_tracker: str = ""  # beats from the audio ("madmom") or from the notes ("notes"); "" = what the source implies
     semantic_encoder: str = "efficientnet-lite0"  # registry name in symmv.features.encoders ("clip" needs weights)
     match_threshold: float = 0.55  # official-video matcher: minimum score to accept a candidate
     search_results: int = 10  # youtube: candidates per `ytsearchN:` query
@@ -55,6 +56,9 @@ class BuildConfig:
     batch_size: int = 64  # songs per batch task: each batch writes its own Parquet parts (memory ~ one song)
     cache_dir: Path = Path(".cache/symmv-build")  # per-song stage results, keyed on content: shared by every --out
     max_reject_fraction: float = 0.5  # stop the build when internal errors (bugs) exceed this share of a batch
+    # fail the build when fewer than this share of covers become songs (songs / (songs + rejected covers)); checked
+    # before publishing, so nothing new is published and --out keeps its previous build readable (0 = off)
+    min_accept_fraction: float = 0.0
     progress: bool = True  # live progress display on a terminal (songs, rejects, cache hits, ETA)
     verbose: bool = False  # show Prefect's per-task log lines and third-party warnings (always in <out>/build.log)
 

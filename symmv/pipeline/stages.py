@@ -1,67 +1,30 @@
 """Per-song stages of `build-symmv`, as plain functions the registry (symmv.pipeline.registry) declares.
 
-Each stage takes the song's `SongWork` (what earlier stages produced), the config and the build context,
-and returns the fields it produces as a dict; the batch runner applies them, caches them under the
-stage's content key, and turns a `Refusal` into a `rejects` row. Stages hold no Prefect code and no global
-state beyond per-process model caches; they call the pure annotators.
+Each stage takes a read-only view of the song fields it declares (`work`), the config and the build context,
+and returns the fields it writes as a dict; the batch runner checks them against the declaration, caches them
+under the stage's content key, and turns a `Refusal` into a `rejects` row. Stages hold no Prefect code and no
+global state beyond per-process model caches; they call the pure annotators. The row makers at the end turn
+a song's fields into the rows of its tables (the registry says which stage's fields feed which table).
 """
 from __future__ import annotations
 
 import functools
-import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from annotators.alignment import Alignment
 from annotators.beats import BeatTrack
-from annotators.chords import Chord
-from annotators.key import KeyEstimate
-from annotators.video import VideoFeatures
 from symmv.core.errors import Refusal
-from symmv.core.ids import sanitize_id
-from symmv.core.records import Beat, MediaItem, Note, Reject
-from symmv.matching.titles import ParsedTitle
+from symmv.core.records import MediaItem, Reject
 from symmv.pipeline.config import BuildConfig
 
 
 @dataclass
-class SongWork:
-    """One song on its way through the stages: the cover, then what each stage produced."""
-
-    cover: MediaItem
-    song_id: str = ""
-    cover_sha256: str = ""  # content hash of the cover media (identity for every cache key)
-    cover_duration_s: float | None = None  # measured from the media (the info.json is only cross-checked)
-    parsed: ParsedTitle | None = None
-    video: MediaItem | None = None
-    video_sha256: str = ""
-    match: dict | None = None  # the matcher's decision, JSON-able, kept for audit
-    genre: str | None = None
-    metadata: dict | None = None  # a METADATA row when ShazamIO was asked
-    video_features: VideoFeatures | None = None
-    transcriber: str = ""
-    notes: list[Note] = field(default_factory=list)
-    beats: list[Beat] = field(default_factory=list)
-    tempo_bpm: float | None = None
-    chords: list[Chord] = field(default_factory=list)
-    key: KeyEstimate | None = None
-    key_windows: list[KeyEstimate] = field(default_factory=list)
-    music_qc: dict | None = None  # a MUSIC_QC row: the figures the quality filters judged
-    alignment: Alignment | None = None  # cover time <-> official-video time
-    provenance: dict[str, str] = field(default_factory=dict)
-    timings_s: dict[str, float] = field(default_factory=dict)  # wall seconds per stage (for bench/, not data)
-    reject: Reject | None = None
-
-    def __post_init__(self):
-        self.song_id = self.song_id or sanitize_id(self.cover.id)
-
-
-@dataclass
 class BuildContext:
-    """What the stages of one build share: the video candidates and content hashes (symmv.pipeline.batch)."""
+    """What the stages of one build share: its source, the video candidates and content hashes."""
 
-    videos: object  # symmv.matching.candidates.LocalVideos | YouTubeSearch
+    source: object  # symmv.pipeline.sources.Source
+    videos: object  # symmv.matching.candidates.LocalVideos | YouTubeSearch | PairedOnly
     content_hash: object  # path -> sha256 (symmv.pipeline.cache.ContentHashes.of)
 
 
@@ -70,12 +33,16 @@ class BuildContext:
 MEDIA_DURATION_TOLERANCE_S = 2.0  # info.json vs the media's own length: beyond max(2 s, 10 %) the metadata lies
 
 
-def measure_cover(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
-    """The cover's own length from its media (MIDI sources: from the notes, later), cross-checked with its info."""
+def measure_cover(work, cfg: BuildConfig, ctx: BuildContext) -> dict:
+    """The cover's own length from its media, cross-checked with its info; a MIDI cover's is where its last
+    note ends (no length limits: the release's songs are what they are)."""
     from symmv.io.media import duration_s as media_duration_s
 
-    if work.cover.paired_video is not None:  # MIDI source: no audio to measure
-        return {}
+    if ctx.source.is_midi(work.cover):
+        from symmv.io.midi import read_notes
+
+        notes = read_notes(work.cover.media_path)
+        return {"cover_duration_s": max(n.offset_s for n in notes) if notes else None}
     length_s = media_duration_s(work.cover.media_path)
     if length_s > cfg.max_cover_s:
         raise Refusal("too_long", f"{length_s:.0f} s > max_cover_s {cfg.max_cover_s:.0f} s")
@@ -87,7 +54,7 @@ def measure_cover(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
     return {"cover_duration_s": length_s}
 
 
-def parse_and_match(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
+def parse_and_match(work, cfg: BuildConfig, ctx: BuildContext) -> dict:
     """Parse song/artist from the cover's metadata and pick its official video (paper sec. 3.1)."""
     from symmv.matching.matcher import choose_video
     from symmv.matching.titles import parse_info
@@ -123,7 +90,7 @@ def _no_match_detail(decision, threshold: float) -> str:
 
 # ---------------------------------------------------------------- metadata
 
-def look_up_metadata(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
+def look_up_metadata(work, cfg: BuildConfig, ctx: BuildContext) -> dict:
     """Genre and lyrics from ShazamIO (paper sec. 3.2) when enabled; else the source's own genre field.
 
     Never rejects: a failed lookup is recorded in the metadata row (status, error) and the song goes on.
@@ -173,7 +140,7 @@ def encoder_version(cfg: BuildConfig) -> str:
     return "none" if encoder is None else f"{encoder.name} {encoder.version}"
 
 
-def extract_video_features(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
+def extract_video_features(work, cfg: BuildConfig, ctx: BuildContext) -> dict:
     """Semantic (6 fps), RGB-uv color and RGB-difference motion on one timeline (paper sec. 4.1),
     then the quality filters (duration mismatch, lyric video, static video) that musicians applied by hand."""
     from annotators.quality import video_quality
@@ -201,7 +168,7 @@ def extract_video_features(work: SongWork, cfg: BuildConfig, ctx: BuildContext) 
 ALIGN_SAMPLE_RATE = 22050
 
 
-def align_to_video(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
+def align_to_video(work, cfg: BuildConfig, ctx: BuildContext) -> dict:
     """Cover audio <-> the official video's own soundtrack (chroma + onset features, subsequence DTW, in the
     cover's key: its transposition against the soundtrack is searched and stored), so music second t can be
     matched with the right video second; a failed alignment refuses the pair."""
@@ -213,7 +180,7 @@ def align_to_video(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
         return {"provenance": {"alignment": "off (--no-align)"}}
     if not work.video or not work.video.media_path:
         return {"provenance": {"alignment": "none (no video file in this source)"}}
-    if Path(work.cover.media_path).suffix.lower() in (".mid", ".midi"):  # the release: no cover recording
+    if ctx.source.is_midi(work.cover):  # the release: no cover recording
         return {"provenance": {"alignment": "none (the cover is MIDI, not a recording)"}}
     if not has_stream(work.video.media_path, "audio"):
         return {"provenance": {"alignment": "none (the official video has no soundtrack)"}}
@@ -234,36 +201,38 @@ def align_to_video(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
 # ---------------------------------------------------------------- transcription
 
 def transcriber_name(cfg: BuildConfig) -> str:
+    """--transcriber, else what the source's media implies (MIDI: read it), else the machine's best."""
+    from symmv.pipeline.sources import get_source
     from symmv.transcription.backends import default_backend
 
-    return cfg.transcriber or default_backend()
+    return cfg.transcriber or get_source(cfg.source).transcriber or default_backend()
 
 
 def transcriber_identity(cfg: BuildConfig, content_hash) -> dict:
     """Backend name, version and the content hash of its weights: new weights never reuse stale notes."""
     from symmv.transcription.backends import get_backend
 
+    from symmv.core.versions import code_version
+
     backend = get_backend(transcriber_name(cfg))
     weights = getattr(backend, "weights", None)
-    return {"backend": backend.name, "version": backend.version, "weights_sha256": content_hash(weights) if weights else ""}
+    return {"backend": backend.name, "version": backend.version, "weights_sha256": content_hash(weights) if weights else "",
+            "code": code_version("symmv.transcription.backends", type(backend).__module__)}
 
 
-def transcribe_cover(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
+def transcribe_cover(work, cfg: BuildConfig, ctx: BuildContext) -> dict:
     """Piano audio -> notes with the configured backend (paper sec. 3.1)."""
     from symmv.transcription.backends import transcribe
 
     result = transcribe(work.cover.media_path, backend=transcriber_name(cfg))
     if not result.notes:
         raise Refusal("no_notes", f"{result.transcriber} found no notes")
-    out = {"notes": result.notes, "transcriber": result.transcriber, "provenance": {"notes": result.transcriber}}
-    if work.cover.paired_video is not None:  # a MIDI source: its length is where its music ends
-        out["cover_duration_s"] = max(n.offset_s for n in result.notes)
-    return out
+    return {"raw_notes": result.notes, "transcriber": result.transcriber, "provenance": {"notes": result.transcriber}}
 
 
 # ---------------------------------------------------------------- music / audio QC
 
-def check_music(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
+def check_music(work, cfg: BuildConfig, ctx: BuildContext) -> dict:
     """The musicians' judgement of sec. 3.1, automated: non-piano audio (speech, singing, other instruments),
     fragmented or implausible transcriptions, covers too short to learn from (annotators.music_qc)."""
     from dataclasses import replace
@@ -271,10 +240,10 @@ def check_music(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
     from annotators import music_qc as Q
     from symmv.io.audio import decode_audio
 
-    if work.cover.paired_video is not None:  # a MIDI source: no audio to judge
+    if ctx.source.is_midi(work.cover):  # a MIDI source: no audio to judge
         return {"provenance": {"music_qc": "none (MIDI source: no audio)"}}
     audio = decode_audio(work.cover.media_path, Q.SAMPLE_RATE)
-    features = Q.music_features(audio, Q.SAMPLE_RATE, work.notes)
+    features = Q.music_features(audio, Q.SAMPLE_RATE, work.raw_notes)
     row = Q.qc_row(work.song_id, features, replace(Q.DEFAULT_THRESHOLDS, min_duration_s=cfg.qc_min_duration_s))
     if row["qc_reason"]:
         raise Refusal(row["qc_reason"], Q.qc_detail(features))
@@ -283,17 +252,17 @@ def check_music(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
 
 # ---------------------------------------------------------------- rhythm
 
-def _madmom_beats(work: SongWork) -> BeatTrack:
+def _madmom_beats(work) -> BeatTrack:
     from annotators.beats import SAMPLE_RATE, track_beats
     from symmv.io.audio import decode_audio
 
     return track_beats(decode_audio(work.cover.media_path, SAMPLE_RATE))
 
 
-def _note_beats(work: SongWork) -> BeatTrack:
+def _note_beats(work) -> BeatTrack:
     from annotators.beats import track_beats_from_notes
 
-    return track_beats_from_notes(work.notes)
+    return track_beats_from_notes(work.raw_notes)
 
 
 # Beat trackers by name: madmom on the cover audio (paper sec. 3.2), or a tracker over the notes for
@@ -301,15 +270,23 @@ def _note_beats(work: SongWork) -> BeatTrack:
 BEAT_TRACKERS = {"madmom": _madmom_beats, "notes": _note_beats}
 
 
+def beat_tracker_name(cfg: BuildConfig) -> str:
+    """--beat-tracker, else the one the source's media implies (audio: madmom; MIDI without tempo: notes)."""
+    from symmv.pipeline.sources import get_source
+
+    return cfg.beat_tracker or get_source(cfg.source).beat_tracker
+
+
 def beat_tracker_version(cfg: BuildConfig) -> str:
     from annotators.beats import _notes_tracker_version, madmom_tracker_version
 
-    return madmom_tracker_version() if cfg.beat_tracker == "madmom" else _notes_tracker_version(4)
+    name = beat_tracker_name(cfg)
+    return f"{name} " + (madmom_tracker_version() if name == "madmom" else _notes_tracker_version(4))
 
 
-def track_rhythm(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
+def track_rhythm(work, cfg: BuildConfig, ctx: BuildContext) -> dict:
     """Beats, downbeats and tempo (paper sec. 3.2)."""
-    track = BEAT_TRACKERS[cfg.beat_tracker](work)
+    track = BEAT_TRACKERS[beat_tracker_name(cfg)](work)
     if len(track.beats) < 2:
         raise Refusal("no_beats", f"{track.tracker} found {len(track.beats)} beats")
     return {"beats": list(track.beats), "tempo_bpm": track.tempo_bpm,
@@ -321,60 +298,58 @@ def track_rhythm(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
 SYMBOLIC_ANNOTATORS = ("annotators.quantize", "annotators.skyline", "annotators.chords", "annotators.key")
 
 
-def annotate_symbolic(work: SongWork, cfg: BuildConfig, ctx: BuildContext) -> dict:
+def annotate_symbolic(work, cfg: BuildConfig, ctx: BuildContext) -> dict:
     """16th-note quantization on the beat grid -> skyline melody/accompaniment -> chords -> key."""
     from annotators import chords, key, quantize, skyline
 
-    notes = skyline.skyline(quantize.quantize(work.notes, work.beats), work.beats)
+    notes = skyline.skyline(quantize.quantize(work.raw_notes, work.beats), work.beats)
     return {"notes": notes, "chords": chords.chords(notes, work.beats), "key": key.estimate_key(notes),
             "key_windows": key.windowed_keys(notes),
             "provenance": {m.__name__.split(".")[-1]: m.ANNOTATOR_VERSION for m in (quantize, skyline, chords, key)}}
 
 
 # ---------------------------------------------------------------- rows for the shards
+# Row makers over a view of a song: the registry attaches each to the stage whose fields it reads.
 
-def duration_s(work: SongWork) -> float | None:
-    """The cover's length as measured: from its media, or (MIDI sources) the end of its last note."""
-    return work.cover_duration_s
-
-
-def song_row(work: SongWork, split: str, midi_path: str | None) -> dict:
-    cover, video, parsed = work.cover.info, (work.video.info if work.video else {}), work.parsed
-    return {
-        "song_id": work.song_id, "cover_title": work.cover.title,
-        "song": parsed.song if parsed else None, "artist": parsed.artist if parsed else None,
-        "cover_id": work.cover.id, "cover_url": cover.get("webpage_url"),
-        "cover_channel": cover.get("channel") or cover.get("uploader"),
-        "video_id": video.get("id"), "video_url": video.get("webpage_url"), "video_title": video.get("title"),
-        "match_score": (work.match or {}).get("score"),
-        "cover_duration_s": duration_s(work),
-        "video_duration_s": work.video_features.duration_s if work.video_features is not None else None,
-        "n_notes": len(work.notes), "genre": work.genre, "midi_path": midi_path,
-        "tempo_bpm": work.tempo_bpm, "video_tempo_bpm": None,  # set by the final pass (dataset motion range)
-        "key_tonic": work.key.tonic if work.key else None, "key_mode": work.key.mode if work.key else None,
-        "key_confidence": work.key.confidence if work.key else None,
-        "transcriber": work.transcriber, "provenance": json.dumps(work.provenance, sort_keys=True),
-    }
+def beat_rows(song) -> list[dict]:
+    return [{"song_id": song.song_id, "time_s": b.time_s, "bar": b.bar, "beat_in_bar": b.beat_in_bar}
+            for b in song.beats]
 
 
-def beat_rows(work: SongWork) -> list[dict]:
-    return [{"song_id": work.song_id, "time_s": b.time_s, "bar": b.bar, "beat_in_bar": b.beat_in_bar}
-            for b in work.beats]
+def chord_rows(song) -> list[dict]:
+    return [{"song_id": song.song_id, "start_s": c.start_s, "end_s": c.end_s, "bar": c.bar, "position": c.position,
+             "root": c.root, "quality": c.quality, "bass": c.bass} for c in song.chords]
 
 
-def chord_rows(work: SongWork) -> list[dict]:
-    return [{"song_id": work.song_id, "start_s": c.start_s, "end_s": c.end_s, "bar": c.bar, "position": c.position,
-             "root": c.root, "quality": c.quality, "bass": c.bass} for c in work.chords]
-
-
-def key_window_rows(work: SongWork) -> list[dict]:
-    return [{"song_id": work.song_id, "bar_start": k.bar_start, "bar_end": k.bar_end, "start_s": k.start_s,
+def key_window_rows(song) -> list[dict]:
+    return [{"song_id": song.song_id, "bar_start": k.bar_start, "bar_end": k.bar_end, "start_s": k.start_s,
              "end_s": k.end_s, "key_tonic": k.tonic, "key_mode": k.mode, "key_confidence": k.confidence,
-             "key_margin": k.margin} for k in work.key_windows]
+             "key_margin": k.margin} for k in song.key_windows]
 
 
-def video_feature_row(work: SongWork) -> dict:
-    return work.video_features.to_row(work.song_id, work.video.id)
+def note_rows(song) -> list[dict]:
+    return [{"song_id": song.song_id, "track": n.track, "onset_s": n.onset_s, "offset_s": n.offset_s,
+             "pitch": n.pitch, "velocity": n.velocity, "bar": n.bar, "position": n.position,
+             "duration_16th": n.duration_16th} for n in song.notes]
+
+
+def video_feature_rows(song) -> list[dict]:
+    return [song.video_features.to_row(song.song_id, song.video.id)] if song.video_features is not None else []
+
+
+def match_rows(song) -> list[dict]:
+    from symmv.matching.matcher import MatchDecision, match_row
+
+    return [match_row(song.cover.id, MatchDecision.from_dict(song.match))] if song.match is not None else []
+
+
+def one_row(name: str):
+    """Row maker of a table whose one row per song is itself a written field (a dict or a record with .row())."""
+    def rows(song) -> list[dict]:
+        value = getattr(song, name)
+        return [] if value is None else [value.row() if hasattr(value, "row") else value]
+    rows.__name__ = f"{name}_rows"
+    return rows
 
 
 def motion_to_tempo(motion_means: list[float]) -> tuple[float, float, str]:
@@ -391,18 +366,6 @@ def motion_to_tempo(motion_means: list[float]) -> tuple[float, float, str]:
     if not hi > lo:
         lo, hi = DEFAULT_MOTION_RANGE
     return lo, hi, source
-
-
-def match_row(work: SongWork) -> dict:
-    from symmv.matching.matcher import MatchDecision, match_row as decision_row
-
-    return decision_row(work.cover.id, MatchDecision.from_dict(work.match))
-
-
-def note_rows(work: SongWork) -> list[dict]:
-    return [{"song_id": work.song_id, "track": n.track, "onset_s": n.onset_s, "offset_s": n.offset_s,
-             "pitch": n.pitch, "velocity": n.velocity, "bar": n.bar, "position": n.position,
-             "duration_16th": n.duration_16th} for n in work.notes]
 
 
 def reject_row(reject: Reject) -> dict:
