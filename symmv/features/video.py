@@ -7,7 +7,7 @@ from pathlib import Path
 from annotators.quality import STAGE
 from annotators.video import MOTION_FPS, MOTION_SIZE, SemanticEncoder, VideoFeatures, features_from_streams
 from symmv.core.records import Reject
-from symmv.io.video import EmptyVideoError, VideoReadError, iter_frames, iter_streams, probe
+from symmv.io.video import VideoReadError, iter_frames, iter_streams, probe
 
 
 def video_features(
@@ -24,7 +24,7 @@ def video_features(
     Streams: frames at `fps` x `size` px feed semantic (in batches of `batch_frames`), color, text and
     shot features; a second 5 fps x 64 px stream from the same decode feeds the 0.2 s motion.
     `semantic_stride` n: the encoder sees every n-th frame and each embedding is held for n frames.
-    Raises symmv.io.video.VideoReadError (a ValueError) for unreadable or empty files.
+    Raises symmv.io.video.VideoReadError (a ValueError) for unreadable, empty or corrupt files.
     """
     return features_from_streams(
         iter_streams(path, [(fps, size), (MOTION_FPS, MOTION_SIZE)], threads=threads), fps, encoder, batch_frames,
@@ -33,9 +33,9 @@ def video_features(
 
 
 def reject_for_read_error(item_id: str, error: VideoReadError) -> Reject:
-    """The rejects row for a decode failure raised anywhere (probe, video_features)."""
-    reason = "zero_frames" if isinstance(error, EmptyVideoError) else "unreadable_video"
-    return Reject(item_id, STAGE, reason, str(error)[-500:])
+    """The rejects row for a decode failure raised anywhere (probe, video_features): its reason is the
+    error's own (unreadable_video, zero_frames, corrupt_frames; symmv.io.video)."""
+    return Reject(item_id, STAGE, error.reason, str(error)[-500:])
 
 
 def unreadable_video(item_id: str, path: str | Path) -> Reject | None:

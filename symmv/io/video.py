@@ -11,12 +11,18 @@ the frames, so the timeline is exactly `k / fps` seconds regardless of the sourc
 
 Every frame comes out as a `size` x `size` centre crop after scaling the short side to `size` (the
 standard CLIP/ImageNet preprocessing), so all consumers see the same pixels.
+
+A corrupt file can decode "fine": ffmpeg exits 0 and the `fps` filter fills every gap with the last good
+frame, so a video whose middle is garbage would pass as one with a frozen stretch. The decoder's own
+report says otherwise (its final per-stream counts and error lines, read from the same stderr at no extra
+cost), and a decode that lost a share of its packets raises CorruptFramesError (`corrupt_frames`).
 """
 from __future__ import annotations
 
 import fcntl
 import io
 import os
+import re
 import selectors
 import subprocess
 import tempfile
@@ -40,6 +46,54 @@ class EmptyVideoError(VideoReadError):
     """The file has a video stream but not a single frame decodes."""
 
     default_reason = "zero_frames"
+
+
+class CorruptFramesError(VideoReadError):
+    """Frames come out, but the decoder failed on a share of the video's packets: those stretches are the
+    last good frame repeated (or garbage), not the video (a legitimately still video decodes cleanly)."""
+
+    default_reason = "corrupt_frames"
+
+
+# At or above this share of undecodable packets a video is corrupt. Genuine downloads measure 0 (the
+# demo source, the test clips, mid-GOP stream copies); a re-muxed clip with a broken first GOP loses a few
+# packets of thousands; the issue's file (middle 40 % overwritten) loses ~40 %.
+CORRUPT_PACKET_FRACTION = 0.05
+# ffmpeg's final counts for an input stream it decoded (ffmpeg 5.1: "...; N frames decoded; ", ffmpeg 6.1+
+# adds "M decode errors; ").
+_STREAM_STATS = re.compile(r"Input stream #\d+:\d+ \(video\): (\d+) packets read .*?; (\d+) frames decoded")
+_ERROR_TAG = re.compile(r"\[(?:error|fatal|panic)\] ")
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeReport:
+    """What ffmpeg said about one decode (run with `-loglevel level+verbose`): its error lines and its
+    final counts for the decoded video stream (None when it printed none, e.g. killed early)."""
+
+    errors: tuple[str, ...]
+    packets: int | None = None
+    frames_decoded: int | None = None
+
+    @property
+    def failed_packets(self) -> int:
+        """Packets that gave no frame, bounded by the errors reported: a stream copy cut mid-GOP decodes
+        fewer frames than it reads packets (the edit list drops them) without a single error."""
+        if self.packets is None or self.frames_decoded is None:
+            return 0
+        return min(max(self.packets - self.frames_decoded, 0), len(self.errors))
+
+    @property
+    def corrupt(self) -> bool:
+        return bool(self.packets) and self.failed_packets >= CORRUPT_PACKET_FRACTION * self.packets
+
+
+def decode_report(log: str) -> DecodeReport:
+    """Parse ffmpeg's stderr: lines tagged error/fatal/panic (tag removed) and the video stream's counts."""
+    errors = tuple(_ERROR_TAG.sub("", line, count=1) for line in log.splitlines() if _ERROR_TAG.search(line))
+    stats = _STREAM_STATS.search(log)
+    if stats is None:
+        return DecodeReport(errors)
+    return DecodeReport(errors, int(stats.group(1)), int(stats.group(2)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +145,9 @@ def iter_frames(
     """Yield `(time_s, frame)` with `frame` a (size, size, 3) uint8 RGB array and `time_s = k / fps`.
 
     `threads` goes to ffmpeg's decoder and filters (0 = ffmpeg's choice, 1 for per-core benchmarks).
-    Raises VideoReadError if ffmpeg fails, EmptyVideoError if it produced no frame. Breaking out of the
-    loop early terminates the ffmpeg process.
+    Raises VideoReadError if ffmpeg fails, EmptyVideoError if it produced no frame, CorruptFramesError
+    (after the last frame) if the decoder lost a share of the packets. Breaking out of the loop early
+    terminates the ffmpeg process.
     """
     for _, time_s, frame in iter_streams(path, [(fps, size)], threads=threads):
         yield time_s, frame
@@ -124,7 +179,8 @@ def iter_streams(
     # One output pipe per stream: stdout for the first, extra pipe fds for the others.
     pipes = [os.pipe() for _ in streams[1:]]
     targets = ["pipe:1"] + [f"pipe:{w}" for _, w in pipes]
-    cmd = [ffmpeg, "-nostdin", "-v", "error", "-threads", str(threads), "-i", str(path),
+    # level+verbose: error lines come tagged, and the final per-stream counts are printed (a few lines).
+    cmd = [ffmpeg, "-nostdin", "-nostats", "-loglevel", "level+verbose", "-threads", str(threads), "-i", str(path),
            "-filter_complex", graph, "-filter_complex_threads", str(threads)]
     for i, target in enumerate(targets):
         cmd += ["-map", f"[o{i}]", "-an", "-sn", "-dn", "-f", "rawvideo", target]
@@ -170,12 +226,16 @@ def iter_streams(
                 os.close(r)
             rc = proc.wait()
         err.seek(0)
-        msg = err.read().decode("utf-8", "replace").strip()
+        report = decode_report(err.read().decode("utf-8", "replace"))
+    msg = "\n".join(report.errors).strip()
     if counts[0] == 0:
         probe(path)  # raises VideoReadError when the container is unreadable or has no video stream
         raise EmptyVideoError(f"{path}: video stream present but no frame decoded (ffmpeg rc {rc}): {msg[-300:]}")
     if rc != 0:
         raise VideoReadError(f"{path}: ffmpeg exited {rc} after {counts} frames: {msg[-500:]}")
+    if report.corrupt:
+        raise CorruptFramesError(f"{path}: the decoder failed on {report.failed_packets} of {report.packets} "
+                                 f"packets ({len(report.errors)} errors), last: {msg[-300:]}")
 
 
 def read_frames(path: str | Path, fps: float = 6.0, size: int = 224) -> tuple[np.ndarray, np.ndarray]:

@@ -36,8 +36,7 @@ def discover(folder: str | Path, stage: str = "discover") -> tuple[list[MediaIte
 
     Broken: unreadable info.json (`bad_info_json`), a field of the wrong type (`bad_metadata:<field>`),
     no media file or a dangling link (`missing_media`), and ids that are not unique -- two info.json
-    files with one id, or two raw ids that sanitize to one song id -- which reject every item involved
-    (`duplicate_id`): neither can be trusted to be the one meant.
+    files with one id, or two raw ids that sanitize to one song id (`duplicate_id`, see unique_ids).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -72,22 +71,43 @@ def discover(folder: str | Path, stage: str = "discover") -> tuple[list[MediaIte
     return unique_ids(items, rejects, stage)
 
 
+def named_by_its_id(item: MediaItem) -> bool:
+    """Whether the item's files are named by its id, as yt-dlp writes them: `<id>.<ext>` (its media is found
+    from its info.json's name, so that one is `<id>.info.json`)."""
+    return Path(item.media_path).stem == item.id
+
+
 def unique_ids(items: list[MediaItem], rejects: list[Reject], stage: str) -> tuple[list[MediaItem], list[Reject]]:
-    """Reject every item whose id, or whose sanitized song id, another item also has."""
+    """Ids, and the song ids they sanitize to, must be unique. Of the items sharing one, the single item
+    named by its own id keeps it and the others are rejected `duplicate_id` naming that keeper (a copied or
+    hand-made info.json can claim any id; only the downloader names a file by it). With no such item, or
+    several, every item of the group is rejected: none can be trusted to be the one meant.
+
+    The SymMV release (symmv.sources.release) names its media `midi/<index>.mid` for the id
+    `symmv-<index>`, so none of its items is ever a keeper and its clashes reject every item involved.
+    """
     by_id: dict[str, list[MediaItem]] = {}
     for item in items:
         by_id.setdefault(item.id, []).append(item)
         sanitized = sanitize_id(item.id)
         if sanitized != item.id:
             by_id.setdefault(sanitized, []).append(item)
-    clashing = {id(i): group for group in by_id.values() if len({g.media_path for g in group}) > 1 for i in group}
-    kept = []
-    for item in items:
-        group = clashing.get(id(item))
-        if group is None:
-            kept.append(item)
+    refused: dict[int, Reject] = {}
+    for group in by_id.values():
+        if len({g.media_path for g in group}) < 2:
             continue
-        others = sorted({g.media_path for g in group} - {item.media_path})
-        rejects.append(Reject(item.id, stage, "duplicate_id",
-                              f"id {item.id!r} is not unique: also {', '.join(Path(o).name for o in others)[:300]}"))
-    return sorted(kept, key=lambda i: i.id), rejects
+        named = [g for g in group if named_by_its_id(g)]
+        keeper = named[0] if len(named) == 1 else None
+        for item in group:
+            if item is not keeper and id(item) not in refused:
+                refused[id(item)] = Reject(item.id, stage, "duplicate_id", _duplicate_detail(item, group, keeper))
+    rejects.extend(refused[id(i)] for i in items if id(i) in refused)
+    return sorted((i for i in items if id(i) not in refused), key=lambda i: i.id), rejects
+
+
+def _duplicate_detail(item: MediaItem, group: list[MediaItem], keeper: MediaItem | None) -> str:
+    name = Path(item.media_path).name
+    if keeper is not None:
+        return f"{name} claims id {item.id!r}, which is {Path(keeper.media_path).name}'s (kept)"[:400]
+    others = sorted({Path(g.media_path).name for g in group} - {name})
+    return f"id {item.id!r} is not unique: also {', '.join(others)[:300]}"
