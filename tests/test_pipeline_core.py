@@ -17,23 +17,26 @@ from symmv.core.errors import BuildAborted, ConfigError
 from symmv.core.records import MediaItem
 from symmv.pipeline import registry
 from symmv.pipeline.config import BuildConfig
-from symmv.pipeline.stages import BuildContext, SongWork
+from symmv.core.schema import SONGS
+from symmv.pipeline.sources import get_source
+from symmv.pipeline.stages import BuildContext
 from conftest import TINY  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def swap_stage():
-    """Replace one registry entry for a test (STAGES is a list the runner shares), restored after."""
-    saved = list(registry.STAGES)
+def swap_stage(monkeypatch):
+    """Replace one registry entry for a test: the batch runner gets a pipeline made with it."""
+    from symmv.pipeline import batch
+    from symmv.pipeline.contract import Pipeline
 
     def swap(name: str, **changes):
-        i = registry.STAGE_NAMES.index(name)
-        registry.STAGES[i] = replace(registry.STAGES[i], **changes)
+        stages = [replace(s, **changes) if s.name == name else s for s in batch.PIPELINE.stages]
+        monkeypatch.setattr(batch, "PIPELINE", Pipeline(stages, registry.SONG_COLUMNS, SONGS.names))
+        return batch.PIPELINE
 
-    yield swap
-    registry.STAGES[:] = saved
+    return swap
 
 
 def test_import_layers_hold():
@@ -56,59 +59,60 @@ class _Videos:
         return self.listing
 
 
-def _keys(work, cfg, ctx, versions=None):
-    keys = {}
-    for stage in registry.STAGES:
+def _keys(values, cfg, ctx, versions=None, pipeline=None):
+    pipeline, keys = pipeline or registry.PIPELINE, {}
+    for stage in pipeline.stages:
         v = (versions or {}).get(stage.name, {"v": 1})
-        keys[stage.name] = stage.key(work, cfg, ctx, keys, v)
+        keys[stage.name] = pipeline.key(stage, values, cfg, ctx, keys, v)
     return keys
 
 
 @pytest.fixture
 def keyed():
     cover = MediaItem("c1", "/src/covers/c1.m4a", {"id": "c1", "title": "A - B (Piano Cover)", "duration": 10.0})
-    work = SongWork(cover=cover, cover_sha256="abc", video=MediaItem("v1", "/src/videos/v1.mp4", {}),
-                    video_sha256="def")
-    return work, BuildConfig(), BuildContext(videos=_Videos(), content_hash=lambda p: "h")
+    values = {"cover": cover, "song_id": "c1", "cover_sha256": "abc", "video": MediaItem("v1", "/src/videos/v1.mp4", {}),
+              "video_sha256": "def"}
+    return values, BuildConfig(), BuildContext(source=get_source("local"), videos=_Videos(), content_hash=lambda p: "h")
 
 
 def test_keys_never_depend_on_out_or_source_folder(keyed):
-    work, cfg, ctx = keyed
-    moved = replace(work, cover=MediaItem("c1", "/elsewhere/c1.m4a", dict(work.cover.info)),
-                    video=MediaItem("v1", "/elsewhere/v1.mp4", {}))
+    values, cfg, ctx = keyed
+    moved = {**values, "cover": MediaItem("c1", "/elsewhere/c1.m4a", dict(values["cover"].info)),
+             "video": MediaItem("v1", "/elsewhere/v1.mp4", {})}
     other = replace(cfg, out=Path("/tmp/another-out"), source_dir=Path("/elsewhere"), workers=7, batch_size=3,
                     cache_dir=Path("/c"))
-    assert _keys(work, cfg, ctx) == _keys(moved, other, ctx)
+    assert _keys(values, cfg, ctx) == _keys(moved, other, ctx)
 
 
 def test_content_change_changes_every_key_of_that_song(keyed):
-    work, cfg, ctx = keyed
-    a, b = _keys(work, cfg, ctx), _keys(replace(work, cover_sha256="abd"), cfg, ctx)
+    values, cfg, ctx = keyed
+    a, b = _keys(values, cfg, ctx), _keys({**values, "cover_sha256": "abd"}, cfg, ctx)
     assert all(a[s] != b[s] for s in a)
 
 
 def test_backend_version_or_weights_change_recompute_transcription_and_later_only(keyed):
-    work, cfg, ctx = keyed
-    base = _keys(work, cfg, ctx)
+    values, cfg, ctx = keyed
+    base = _keys(values, cfg, ctx)
     for change in ({"v": 2}, {"v": 1, "weights_sha256": "new"}):
-        new = _keys(work, cfg, ctx, {"transcribe": change})
+        new = _keys(values, cfg, ctx, {"transcribe": change})
         assert {s for s in base if base[s] != new[s]} == {"transcribe", "music_qc", "rhythm", "symbolic"}
 
 
 def test_config_field_and_candidate_listing_reach_only_their_stages(keyed):
-    work, cfg, ctx = keyed
-    base = _keys(work, cfg, ctx)
-    tracker = _keys(work, replace(cfg, beat_tracker="notes"), ctx)
+    values, cfg, ctx = keyed
+    base = _keys(values, cfg, ctx)
+    qc = _keys(values, replace(cfg, qc_min_duration_s=7.0), ctx)
+    assert {s for s in base if base[s] != qc[s]} == {"music_qc"}
+    tracker = _keys(values, cfg, ctx, {"rhythm": {"tracker": "notes"}})  # the resolved tracker is a version
     assert {s for s in base if base[s] != tracker[s]} == {"rhythm", "symbolic"}
-    listing = _keys(work, cfg, replace(ctx, videos=_Videos("b")))
+    listing = _keys(values, cfg, replace(ctx, videos=_Videos("b")))
     assert {s for s in base if base[s] != listing[s]} == {"match", "video", "alignment"}
 
 
 def test_annotator_code_change_changes_its_key(keyed, swap_stage):
-    work, cfg, ctx = keyed
-    base = _keys(work, cfg, ctx)
-    swap_stage("symbolic", code=("annotators.key",))
-    changed = _keys(work, cfg, ctx)
+    values, cfg, ctx = keyed
+    base = _keys(values, cfg, ctx)
+    changed = _keys(values, cfg, ctx, pipeline=swap_stage("symbolic", code=("annotators.key",)))
     assert changed["symbolic"] != base["symbolic"] and changed["transcribe"] == base["transcribe"]
 
 
@@ -136,10 +140,14 @@ def test_cli_config_error_is_one_line_and_nonzero(tmp_path):
 def test_second_build_on_the_same_out_fails_fast(tmp_path):
     from symmv.pipeline.writer import BuildLock
 
-    with BuildLock(tmp_path):
-        with pytest.raises(BuildAborted, match="another build is writing"):
-            with BuildLock(tmp_path):
-                pass
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from symmv.pipeline.writer import BuildLock\n"
+                               f"with BuildLock({str(tmp_path)!r}):\n print('held', flush=True); sys.stdin.read()"],
+                              cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"  # another process's build (the lock is re-entrant in one)
+    with pytest.raises(BuildAborted, match="another build is writing"):
+        with BuildLock(tmp_path):
+            pass
+    holder.communicate("", timeout=60)
     with BuildLock(tmp_path):  # released: the next build may go
         pass
 
@@ -148,7 +156,7 @@ def test_internal_errors_stop_the_build_past_the_fraction(tiny_source, tmp_path,
     from symmv.pipeline.batch import run_batch
     from symmv.pipeline.build import discover_covers
 
-    def bug(work, cfg, ctx):
+    def bug(song, cfg, ctx):
         raise KeyError("a programming error")
 
     swap_stage("match", run=bug)

@@ -40,8 +40,7 @@ def test_build_symmv_over_the_release(symmv_release, tmp_path):
     from symmv.pipeline.config import BuildConfig
 
     summary = build_symmv(config=BuildConfig(source="symmv-release", source_dir=symmv_release, out=tmp_path / "ds",
-                                             card_dir=tmp_path / "cards", transcriber="midi-file",
-                                             beat_tracker="notes", limit=3, progress=False))
+                                             card_dir=tmp_path / "cards", limit=3, progress=False))
     songs = symmv.load("songs", root=tmp_path / "ds")
     assert summary["songs"] == len(songs) == 3 and summary["rejects"] == 0
     assert songs.video_url.str.startswith("https://www.youtube.com/").all()
