@@ -25,10 +25,10 @@ import numpy as np
 from annotators.key import key_correlations, parse_key_name  # noqa: F401 (the default path, for the record)
 from annotators import key as key_mod
 from bench.common import write_result
+from symmv.core import settings
 from symmv.evaluation.annotators import release_notes
 
-RELEASE = Path(__import__("os").environ.get("SYMMV_RELEASE",
-                                            Path(__file__).resolve().parents[2] / "shared/data/symmv-release"))
+RELEASE = settings.release_root()
 
 
 def profiles() -> dict[str, tuple[np.ndarray, np.ndarray]]:

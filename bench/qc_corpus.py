@@ -16,12 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
+from symmv.core import settings
 from symmv.core.records import Note
 from symmv.io.media import render_midi
 from symmv.io.midi import read_notes
 
 ROOT = Path(__file__).resolve().parents[1]
-RELEASE = Path(__import__("os").environ.get("SYMMV_RELEASE", ROOT.parent / "shared/data/symmv-release"))
+RELEASE = settings.release_root()
 CACHE = ROOT / "data" / "bench-cache"
 SR = 22050  # basic-pitch's own rate: decode once, no resampling in the transcriber
 EXCERPT_S = 22.0  # longer than QCThresholds.min_duration_s (20 s), short enough for a 10-minute corpus

@@ -5,7 +5,6 @@ soundfont Debian ships (TimGM6mb), at 16 kHz mono, then take a log-mel spectrogr
 """
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,6 @@ from symmv.io import media
 from symmv.io.midi import read_notes, write_notes
 from symmv.core.records import Note
 
-DEFAULT_SOUNDFONT = os.environ.get("SYMMV_SOUNDFONT", "/usr/share/sounds/sf2/TimGM6mb.sf2")
 RENDERER = "fluidsynth"
 
 
@@ -32,10 +30,9 @@ def notes_to_midi(notes: Sequence[Note], path: str | Path) -> Path:
 
 
 def render_midi(midi_path: str | Path, wav_path: str | Path, *, sample_rate: int = 16000,
-                soundfont: str = DEFAULT_SOUNDFONT) -> Path:
-    """fluidsynth rendering at the mel front end's rate (symmv.io.media.render_midi, gain 1.0)."""
-    if not Path(soundfont).exists():
-        raise FileNotFoundError(f"soundfont {soundfont} not found (apt package timgm6mb-soundfont)")
+                soundfont: str | None = None) -> Path:
+    """fluidsynth rendering at the mel front end's rate (symmv.io.media.render_midi, gain 1.0), with the
+    dataset's own soundfont unless told otherwise (symmv.core.settings)."""
     return media.render_midi(midi_path, wav_path, sample_rate=sample_rate, soundfont=soundfont, gain=1.0)
 
 
@@ -63,7 +60,7 @@ def log_mel(wav: np.ndarray, cfg: MelConfig = MelConfig()) -> np.ndarray:
     return librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None).clip(-100.0).T.astype(np.float32)
 
 
-def midi_log_mel(midi_path: str | Path, cfg: MelConfig = MelConfig(), soundfont: str = DEFAULT_SOUNDFONT) -> np.ndarray:
+def midi_log_mel(midi_path: str | Path, cfg: MelConfig = MelConfig(), soundfont: str | None = None) -> np.ndarray:
     """Render a MIDI with fluidsynth and return its log-mel (n_frames, n_mels)."""
     import soundfile as sf
 
@@ -75,7 +72,7 @@ def midi_log_mel(midi_path: str | Path, cfg: MelConfig = MelConfig(), soundfont:
     return log_mel(wav.mean(axis=1), cfg)
 
 
-def notes_log_mel(notes: Sequence[Note], cfg: MelConfig = MelConfig(), soundfont: str = DEFAULT_SOUNDFONT) -> np.ndarray:
+def notes_log_mel(notes: Sequence[Note], cfg: MelConfig = MelConfig(), soundfont: str | None = None) -> np.ndarray:
     """Notes -> temporary MIDI -> fluidsynth -> log-mel (n_frames, n_mels)."""
     with tempfile.TemporaryDirectory() as tmp:
         midi = notes_to_midi(notes, Path(tmp) / "notes.mid")

@@ -1,6 +1,6 @@
 """Sanity anchor: Table 2's "Real (SymMV)" music-quality row, recomputed on the public SymMV release.
 
-    python -m models.eval_release --release /work/shared/data/symmv-release --out out/eval_release.json
+    python -m models.eval_release --release ../shared/data/symmv-release --out out/eval_release.json
 
 The paper reports, for real SymMV music on its test set: SC 0.986, PE 4.197, PCE 2.633, EBR 0.023,
 IOI 0.184 (sec. 6.2, Table 2). We compute the same five metrics (models/metrics.py) on every MIDI of the
@@ -42,7 +42,6 @@ import argparse
 import csv
 import json
 import math
-import os
 import platform
 import time
 from dataclasses import replace
@@ -50,12 +49,14 @@ from pathlib import Path
 
 import numpy as np
 
+from symmv.core import settings
+
 from models.audio import notes_from_midi
 from models.metrics import METRIC_NAMES, average_ioi_s, corpus_metrics, distance_to_real, quality_metrics
 
 PAPER_REAL = {"SC": 0.986, "PE": 4.197, "PCE": 2.633, "EBR": 0.023, "IOI": 0.184}
 RELEASE_TEMPO_BPM = 120.0  # release README: fixed 120 BPM grid, 220 ticks per beat
-DEFAULT_RELEASE = os.environ.get("SYMMV_RELEASE", "/work/shared/data/symmv-release")
+DEFAULT_RELEASE = str(settings.release_root())
 
 
 def release_piece_metrics(release: Path, limit: int | None = None, excerpt_s: float | None = None) -> list[dict]:

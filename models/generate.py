@@ -28,6 +28,7 @@ from models.dynamics import ArticulationModel, DynamicsModel
 from models.form import FormModel
 from models.rhythm import RhythmConfig, apply_strength, cmt_rhythm
 from models.sample import Grammar, SamplingConfig, condition_context, sample_sequence, video_context
+from symmv.core import settings
 from symmv.io import media
 from symmv.io.midi import write_notes
 from symmv.core.records import Note
@@ -37,7 +38,7 @@ from symmv.core.records import Note
 # loses little and makes the semantic encoder, the bulk of `symmv generate`'s time, 3x cheaper.
 GENERATE_FPS = 2.0
 # The checkpoints `make train-all` writes and the repository ships (CC BY-NC-SA 4.0, see their LICENSE.md).
-SHIPPED_CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints" / "cpu"
+SHIPPED_CHECKPOINTS = settings.SHIPPED_CHECKPOINTS
 DEFAULT_TEMPO_BPM = 110.0  # middle of the paper's motion->tempo range [90, 130], used when none is given
 VELOCITY = {"melody": 90, "accompaniment": 70}  # without a dynamics model (checkpoints from before it)
 

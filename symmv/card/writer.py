@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from symmv.core import settings
-from symmv.core.schema import TABLES
+from symmv.core.schema import DESCRIPTIONS, TABLES
 from symmv.core.shards import load, manifest_paths as shard_paths
 from symmv.pipeline.registry import provenance_fields
 
@@ -48,20 +48,7 @@ NOT_AVAILABLE = "not available in this build"
 # songs.provenance maps a producing stage to "<name> <version>" (symmv.pipeline.stages); what each stage fills in.
 PROVENANCE_FIELDS = provenance_fields()  # declared by each stage in symmv.pipeline.registry
 
-TABLE_PURPOSE = {
-    "songs": "one row per cover / official-video pair: titles, ids, durations, tempo, key, genre, provenance",
-    "notes": "transcribed piano notes in seconds; bar / position / track once quantized and split by the skyline",
-    "beats": "beats and downbeats from the cover audio",
-    "chords": "one chord per beat span, merged (10 qualities, N = no chord, X = unknown)",
-    "key_windows": "windowed key estimates (modulations)",
-    "video_features": "per-frame semantic and color features, motion series and shot boundaries of the video",
-    "matches": "the official-video matcher's decision for every cover (audit trail)",
-    "metadata": "ShazamIO genre / lyrics lookups",
-    "music_qc": "what the music/audio quality filters measured per cover (piano share, gaps, density, range)",
-    "alignment": "cover time -> official-video time (every 0.5 s), its confidence and the cover's transposition "
-                 "against the video (on by default; --no-align)",
-    "rejects": "items dropped by a stage, with the stage, reason and detail",
-}
+TABLE_PURPOSE = DESCRIPTIONS  # declared with each table (symmv.core.schema)
 
 CITATION = """@inproceedings{zhuo2023video,
   title     = {Video Background Music Generation: Dataset, Method and Evaluation},

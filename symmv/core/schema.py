@@ -7,6 +7,8 @@ metadata and checked by the reader.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pyarrow as pa
 
 SCHEMA_VERSION = "1"
@@ -199,19 +201,42 @@ ALIGNMENT = pa.schema(
 )
 
 
-TABLES: dict[str, pa.Schema] = {
-    "songs": SONGS,
-    "notes": NOTES,
-    "beats": BEATS,
-    "chords": CHORDS,
-    "key_windows": KEY_WINDOWS,
-    "video_features": VIDEO_FEATURES,
-    "matches": MATCHES,
-    "metadata": METADATA,
-    "music_qc": MUSIC_QC,
-    "alignment": ALIGNMENT,
-    "rejects": REJECTS,
-}
+@dataclass(frozen=True)
+class Table:
+    """One table of the dataset, declared once: its schema, the stable row order that makes its files
+    byte-identical for the same inputs, and what it holds (the data card's table list). The stages that
+    fill it declare their row makers in symmv.pipeline.registry."""
+
+    name: str
+    schema: pa.Schema
+    sort_key: tuple[str, ...]
+    description: str
+
+
+DECLARED: tuple[Table, ...] = (
+    Table("songs", SONGS, ("song_id",),
+          "one row per cover / official-video pair: titles, ids, durations, tempo, key, genre, provenance"),
+    Table("notes", NOTES, ("song_id", "onset_s", "pitch", "track"),
+          "transcribed piano notes in seconds; bar / position / track once quantized and split by the skyline"),
+    Table("beats", BEATS, ("song_id", "time_s"), "beats and downbeats from the cover audio"),
+    Table("chords", CHORDS, ("song_id", "start_s"),
+          "one chord per beat span, merged (10 qualities, N = no chord, X = unknown)"),
+    Table("key_windows", KEY_WINDOWS, ("song_id", "bar_start"), "windowed key estimates (modulations)"),
+    Table("video_features", VIDEO_FEATURES, ("song_id",),
+          "per-frame semantic and color features, motion series and shot boundaries of the video"),
+    Table("matches", MATCHES, ("cover_id",), "the official-video matcher's decision for every cover (audit trail)"),
+    Table("metadata", METADATA, ("song_id",), "ShazamIO genre / lyrics lookups"),
+    Table("music_qc", MUSIC_QC, ("song_id",),
+          "what the music/audio quality filters measured per cover (piano share, gaps, density, range)"),
+    Table("alignment", ALIGNMENT, ("song_id",),
+          "cover time -> official-video time (every 0.5 s), its confidence and the cover's transposition against "
+          "the video (on by default; --no-align)"),
+    Table("rejects", REJECTS, ("item_id", "stage"), "items dropped by a stage, with the stage, reason and detail"),
+)
+
+TABLES: dict[str, pa.Schema] = {t.name: t.schema for t in DECLARED}
+SORT_KEYS: dict[str, list[str]] = {t.name: list(t.sort_key) for t in DECLARED}
+DESCRIPTIONS: dict[str, str] = {t.name: t.description for t in DECLARED}
 
 SPLITS = ("train", "val", "test")
 REJECTED_SPLIT = "rejected"

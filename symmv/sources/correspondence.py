@@ -29,11 +29,12 @@ import csv
 import json
 import subprocess
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from symmv.core import settings
 from symmv.core.records import Note
 
 MINOR_LIKE = {"m", "m7", "o", "o7"}
@@ -46,7 +47,7 @@ PHRASE_BARS = 4  # a cut every 4 bars: the usual phrase length of the pop songs 
 class CorrespondenceConfig:
     """`symmv correspondence-source`: the correspondence benchmark's source (see symmv.sources.correspondence)."""
 
-    release: Path = Path("../shared/data/symmv-release")  # a SymMV release checkout (SymMV.csv, midi/)
+    release: Path = field(default_factory=settings.release_root)  # a SymMV release checkout (SymMV.csv, midi/)
     out: Path = Path("data/correspondence-source")  # where SymMV.csv, midi/, videos/ and ground_truth/ go
     n_songs: int = 0  # release entries to use, in index order (0 = all)
     clip_s: float = 24.0  # seconds of each song (one clip per song: short enough to build 999 on 2 cores)
