@@ -190,3 +190,24 @@ def test_adding_a_songs_field_is_a_function_and_one_declaration(tiny_source, tin
         notes = song.values["raw_notes"]
         assert row["mean_velocity"] == pytest.approx(sum(n.velocity for n in notes) / len(notes))
     assert set(cache.misses) == {"loudness"}, cache.misses
+
+
+# ---------------------------------------------------------------- settings: paths defined once
+
+def test_settings_paths_live_in_the_repository_and_the_card_finds_the_accuracy_file():
+    from symmv.card.writer import annotator_accuracy
+    from symmv.core import settings
+
+    assert (settings.REPO_ROOT / "pyproject.toml").is_file() and settings.BENCH_RESULTS.is_dir()
+    assert not settings.DEFAULT_DATASET.is_absolute()
+    if (settings.BENCH_RESULTS / "eval_annotators.json").is_file():  # v2 looked for it under symmv/bench/
+        data, source = annotator_accuracy(None)
+        assert data and "bench/results/eval_annotators.json" in source
+
+
+def test_no_absolute_machine_paths_in_the_code():
+    from symmv.core import settings
+
+    offenders = [str(p.relative_to(settings.REPO_ROOT)) for folder in ("symmv", "models", "flows", "annotators", "bench")
+                 for p in (settings.REPO_ROOT / folder).rglob("*.py") if "/work/" in p.read_text()]
+    assert offenders == []
