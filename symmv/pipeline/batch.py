@@ -36,7 +36,8 @@ from symmv.pipeline.writer import BatchWriter, finished_batch
 
 # Config fields that change where or how fast a build runs, never what it produces (not in any key).
 RUN_ONLY_FIELDS = {"out", "card_dir", "source_dir", "channels_config", "workers", "task_runner", "cluster_address",
-                   "limit", "progress", "batch_size", "cache_dir", "max_reject_fraction"}
+                   "limit", "progress", "verbose", "batch_size", "cache_dir", "max_reject_fraction",
+                   "min_accept_fraction"}
 # The modules that turn stage results into rows: a change here rewrites the parts (cheap), never the stages.
 WRITER_CODE = ("symmv.pipeline.batch", "symmv.pipeline.writer", "symmv.pipeline.stages", "symmv.core.schema",
                "symmv.core.shards", "symmv.core.split", "symmv.io.midi")
@@ -240,7 +241,8 @@ def run_batch(index: int, covers: list[MediaItem], cfg: BuildConfig) -> dict:
                    "transcribers": {k[12:]: v for k, v in counts.items() if k.startswith("transcriber:")},
                    "music_s": round(counts["music_s"], 3), "stage_s": timings,
                    "cache_hits": cache.hits, "cache_misses": cache.misses,
-                   "cache_invalid": dict(getattr(cache, "invalid", {})), "internal_errors": internal}
+                   "cache_invalid": dict(cache.invalid), "internal_errors": internal,
+                   "hash_index_rebuilt": ctx.content_hash.__self__.rebuilt}
         return writer.commit(summary)
     except BaseException:
         writer.abort()
@@ -280,11 +282,11 @@ def merge_summaries(summaries: list[dict]) -> dict:
     total: dict = {"songs": 0, "rejects": 0, "reject_reasons": Counter(), "splits": Counter(),
                    "transcribers": Counter(), "music_s": 0.0, "cache_hits": Counter(), "cache_misses": Counter(),
                    "cache_invalid": Counter(),
-                   "batches_resumed": 0, "reject_examples": {}}
+                   "batches_resumed": 0, "reject_examples": {}, "hash_index_rebuilt": 0}
     stage_s: dict[str, list[float]] = {}
     for s in summaries:
-        for k in ("songs", "rejects", "music_s"):
-            total[k] += s[k]
+        for k in ("songs", "rejects", "music_s", "hash_index_rebuilt"):
+            total[k] += s.get(k, 0)
         for k in ("reject_reasons", "splits", "transcribers", "cache_hits", "cache_misses", "cache_invalid"):
             total[k].update(s.get(k, {}))
         for reason, example in s.get("reject_examples", {}).items():

@@ -53,12 +53,12 @@ def validate(cfg: BuildConfig) -> None:
         raise ConfigError("--max-reject-fraction must be in (0, 1]")
     if not 0 <= cfg.min_accept_fraction <= 1:
         raise ConfigError("--min-accept-fraction must be in [0, 1]")
+    for folder in (cfg.cache_dir, cfg.card_dir):  # before seconds of model loading (--out: BuildLock writes first)
+        writable(Path(folder))
     try:
         get_backend(transcriber)  # loads the model once: a missing checkpoint fails here, not per song
     except (FileNotFoundError, ImportError, RuntimeError) as exc:
         raise ConfigError(f"transcriber {transcriber!r} cannot start: {exc}") from exc
-    for folder in (cfg.cache_dir, cfg.card_dir):  # (--out: BuildLock writes there first)
-        writable(Path(folder))
 
 
 def writable(folder: Path) -> None:
@@ -110,12 +110,11 @@ def check_accepted(cfg: BuildConfig, summary: dict) -> None:
                            f"{cfg.out} keeps its previous build. Most rejected: {top}")
 
 
-def record_outputs(cfg: BuildConfig) -> None:
-    """The report, card, plots and log this build wrote beside the tables, added to the manifest's owned files."""
-    from symmv.card.writer import PLOT_FILES
-
+def record_outputs(cfg: BuildConfig, card_files: list[str]) -> None:
+    """The report, log and card files (README.md, plots) this build wrote beside the tables, added to the
+    manifest's owned files: the manifest names every file the build owns."""
     out = Path(cfg.out)
-    own(out, [n for n in ("build_report.json", "README.md", "build.log", *PLOT_FILES.values()) if (out / n).is_file()])
+    own(out, [n for n in ("build_report.json", "build.log", *card_files) if (out / n).is_file()])
 
 
 def finalize(cfg: BuildConfig, batch_keys: list[str], source_rejects: list[Reject]) -> dict:
@@ -173,6 +172,11 @@ def report_markdown(cfg: BuildConfig, summary: dict) -> str:
     for reason, n in summary["reject_reasons"].items():
         example = summary["reject_examples"].get(reason, "").replace("|", "/")
         lines.append(f"| `{reason}` | {n} | {example[:160]} |")
+    invalid, rebuilt = summary.get("cache_invalid") or {}, summary.get("hash_index_rebuilt", 0)
+    if invalid or rebuilt:
+        lines += ["", f"Cache entries not trusted (another key, stage or shape; recomputed): "
+                      f"{', '.join(f'{s} {n}' for s, n in sorted(invalid.items())) or 'none'}"
+                      + (f"; the content-hash index was corrupt and rebuilt {rebuilt}x." if rebuilt else ".")]
     lines += ["", "| stage | songs run | cached | median s | total s |", "| --- | ---: | ---: | ---: | ---: |"]
     for stage in sorted(set(summary["stage_s"]) | set(summary["cache_hits"])):
         t = summary["stage_s"].get(stage, {})
