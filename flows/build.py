@@ -109,7 +109,6 @@ def build_symmv(config: BuildConfig = BuildConfig()) -> dict:
                        wall_s=round(time.perf_counter() - started, 2))
         (Path(config.out) / "build_report.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
         summary["card"] = data_card(config)
-        B.record_outputs(config)
         publish_artifacts(config, summary)
     log.info("built %(songs)d songs, %(rejects)d rejects -> %(splits)s", summary)
     return summary
@@ -135,6 +134,8 @@ def publish_artifacts(cfg: BuildConfig, summary: dict) -> None:
 
 @task(name="data-card", cache_policy=NO_CACHE)
 def data_card(cfg: BuildConfig) -> str:
-    from symmv.card.writer import write_card
+    from symmv.card.writer import PLOT_FILES, write_card
 
-    return str(write_card(Path(cfg.out), Path(cfg.card_dir)))
+    card = write_card(Path(cfg.out), Path(cfg.card_dir))
+    B.record_outputs(cfg, [card.name, *PLOT_FILES.values()])
+    return str(card)

@@ -55,8 +55,9 @@ def synthetic_tables(n_songs: int = 24, seed: int = 0, semantic_dim: int = 16, c
 
 
 def write_synthetic_dataset(root: str | Path, **kw) -> Path:
-    """The fixture as real Hive-partitioned Parquet shards (what `models.train --data` reads)."""
-    from symmv.core.shards import write_shard
+    """The fixture as real Hive-partitioned Parquet shards, committed like a build's (what `models.train --data`
+    reads)."""
+    from symmv.core.shards import commit_shards, write_shard
 
     tables = synthetic_tables(**kw)
     split_of = dict(zip(tables["songs"]["song_id"], tables["songs"]["split"]))
@@ -65,4 +66,5 @@ def write_synthetic_dataset(root: str | Path, **kw) -> Path:
             part = df[df["song_id"].map(split_of) == split]
             rows = [{k: v for k, v in r.items() if k != "split"} for r in part.to_dict("records")]
             write_shard(root, name, split, rows, part="synthetic")
+    commit_shards(root, generation="synthetic")
     return Path(root)

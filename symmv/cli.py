@@ -40,9 +40,7 @@ def cmd_correspondence_source(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Validate, then run the flow with a live progress display; the full log goes to <out>/build.log."""
-    from symmv import watchdog
     from symmv.console import print_summary, quiet_logging, run_with_progress
-    from symmv.pipeline.build import validate
     from symmv.pipeline.writer import BuildLock
 
     config = from_args(BuildConfig, args)
@@ -51,10 +49,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     # A busy --out or someone else's folder is refused here, in a second, before models or Prefect load and
     # before a line goes to the other build's log; the flow takes the same lock again (it is re-entrant).
     with BuildLock(config.out):
+        from flows.build import build_symmv
+        from symmv import watchdog
+        from symmv.pipeline.build import validate
+
         validate(config)  # a typo costs one line, not a four-minute build (nor an --out folder: the lock removes it)
         quiet_logging(log_file, config.verbose)
-        from flows.build import build_symmv
-
         watchdog.start()  # a kill -9 of this process must not leave Prefect's server running
         summary = run_with_progress(lambda c: build_symmv(config=c), config, config.progress)
     print_summary(summary, Path(config.out), log_file)
@@ -146,7 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     add_dataclass_args(p, CorrespondenceConfig)
     p.set_defaults(func=cmd_correspondence_source)
     p = sub.add_parser("build", help="run the build-symmv Prefect flow")
-    add_dataclass_args(p, BuildConfig, build_choices())
+    # The registries import torch and Prefect (seconds on a busy machine): only --help lists their names, and
+    # a busy --out is refused in about a second (validate checks the names either way).
+    wants_help = {"-h", "--help"} & set(sys.argv[1:] if argv is None else argv)
+    add_dataclass_args(p, BuildConfig, build_choices() if wants_help else None)
     p.set_defaults(func=cmd_build)
     from symmv.card.writer import add_card_args, card_from_args
 

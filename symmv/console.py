@@ -32,6 +32,9 @@ def quiet_logging(log_file: Path | None, verbose: bool) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.setLevel(logging.INFO)
         root.addHandler(handler)
+        # On a full disk the log cannot be written either: the build then ends with one `cannot write` line
+        # (symmv.cli), not with a "--- Logging error ---" traceback on stderr for every record.
+        logging.raiseExceptions = False
     root.setLevel(logging.INFO)
     logging.captureWarnings(True)  # warnings.warn(...) -> the log file, not the screen
     for h in root.handlers:
@@ -114,3 +117,6 @@ def print_summary(summary: dict, out: Path, log_file: Path) -> None:
     console = Console(file=sys.stdout)
     console.print(summary_table(summary, out))
     console.print(f"report {out / 'build_report.json'}   card {summary.get('card', '')}   log {log_file}")
+    if not summary["songs"]:  # a build of nothing succeeds (exit 0) but must not look like one that worked
+        print(f"symmv build: warning: no cover was accepted ({summary['rejects']} rejected): {out} holds an empty "
+              "dataset; the reject reasons above say why (--min-accept-fraction makes this an error)", file=sys.stderr)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from symmv.core.shards import write_shard
+from symmv.core.shards import commit_shards, write_shard
 
 ALL_TABLES = ("songs", "notes", "beats", "chords", "key_windows", "video_features", "matches", "rejects")
 
@@ -112,6 +112,7 @@ def build_dataset(root: Path, tables=ALL_TABLES, write_midi: bool = False) -> Pa
     for (table, split), data in rows.items():
         if table in tables:
             write_shard(root, table, split, data, "fixture")
+    commit_shards(root, generation="fixture")
     (root / "build_report.json").write_text(json.dumps({"songs": len(SONGS), "rejects": len(REJECTS),
                                                         "wall_s": 1.0}))
     return root

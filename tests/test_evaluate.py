@@ -18,7 +18,7 @@ from models.metrics import quality_metrics
 from models.synthetic import synthetic_tables
 from models.vmcp import VMCPConfig
 from symmv.core.records import Beat, Note
-from symmv.core.shards import write_shard
+from symmv.core.shards import commit_shards, write_shard
 
 HAVE_FLUIDSYNTH = shutil.which("fluidsynth") is not None and Path("/usr/share/sounds/sf2/TimGM6mb.sf2").exists()
 
@@ -48,6 +48,7 @@ def write_dataset(root: Path, n_songs: int = 10, demo: bool = True) -> Path:
             part = df[df["song_id"].map(split_of) == split]
             rows = [{k: v for k, v in r.items() if k != "split"} for r in part.to_dict("records")]
             write_shard(root, name, split, rows, part="synthetic")
+    commit_shards(root, generation="synthetic")
     return root
 
 

@@ -2,7 +2,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from symmv.core.schema import NOTES, SCHEMA_VERSION
-from symmv.core.shards import load, shard_paths, write_shard
+from symmv.core.shards import commit_shards, load, shard_paths, write_shard
 
 
 def _notes(song, n):
@@ -13,6 +13,7 @@ def _notes(song, n):
 def test_roundtrip_schema_sorting_and_split_column(tmp_path):
     write_shard(tmp_path, "notes", "train", _notes("b", 3) + _notes("a", 2), "p0")
     write_shard(tmp_path, "notes", "test", _notes("c", 1), "p0")
+    commit_shards(tmp_path)
     frame = load("notes", root=tmp_path)
     assert list(frame["song_id"]) == ["a", "a", "b", "b", "b", "c"]
     assert frame.groupby("song_id")["onset_s"].apply(lambda s: s.is_monotonic_increasing).all()
@@ -40,18 +41,20 @@ def test_crash_mid_write_leaves_no_visible_shard(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         write_shard(tmp_path, "notes", "train", _notes("s", 3), "p0")
     assert not list((tmp_path / "notes").rglob("*.parquet"))  # neither the part nor its temp file
-    assert len(load("notes", root=tmp_path)) == 0
+    assert commit_shards(tmp_path)["tables"]["notes"] == []
 
 
 def test_rejects_wrong_schema_version(tmp_path):
     path = write_shard(tmp_path, "notes", "train", _notes("s", 2), "p0")
     table = pq.read_table(path).replace_schema_metadata({"symmv_schema_version": "0"})
     pq.write_table(table, path)
+    commit_shards(tmp_path)
     with pytest.raises(ValueError, match="schema version 0"):
         load("notes", root=tmp_path)
 
 
 def test_empty_and_unknown_tables(tmp_path):
+    commit_shards(tmp_path)
     assert list(load("chords", root=tmp_path).columns)[-1] == "split"
     with pytest.raises(KeyError):
         load("nope", root=tmp_path)

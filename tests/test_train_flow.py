@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from models.synthetic import write_synthetic_dataset
+from symmv.core.shards import commit_shards
 
 torch.set_num_threads(1)
 
@@ -16,6 +17,7 @@ def test_prefect_flow_trains_all_three_stages(tmp_path):
 
     music = write_synthetic_dataset(tmp_path / "music", n_songs=6, seed=1, semantic_dim=6, color_dim=4)
     shutil.rmtree(music / "video_features")  # like the SymMV release: music, no videos
+    commit_shards(music)
     videos = write_synthetic_dataset(tmp_path / "videos", n_songs=5, semantic_dim=6, color_dim=4)
     summaries = train_all(data_root=str(music), out_dir=str(tmp_path / "ckpt"), size="tiny", epochs=1,
                           chord_data_root=str(videos), calibration_rounds=1, calibration_pieces=3)

@@ -7,6 +7,7 @@ the same inputs give byte-identical files.
 """
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
@@ -17,27 +18,17 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from symmv.core.schema import SCHEMA_VERSION, TABLES
+from symmv.core import settings
+from symmv.core.errors import DatasetNotCommitted
+from symmv.core.schema import SCHEMA_VERSION, SORT_KEYS, TABLES
 
-DEFAULT_ROOT = Path(os.environ.get("SYMMV_DATA", "data/symmv-demo"))
 # A build commits a generation of the dataset by writing this file last (symmv.pipeline.writer.publish);
 # `load` reads exactly the files it names, so a reader never sees a half-built or mixed dataset.
 MANIFEST = "_manifest.json"
-
-# Stable sort keys per table (determinism: same inputs -> same bytes).
-SORT_KEYS: dict[str, list[str]] = {
-    "songs": ["song_id"],
-    "notes": ["song_id", "onset_s", "pitch", "track"],
-    "beats": ["song_id", "time_s"],
-    "chords": ["song_id", "start_s"],
-    "key_windows": ["song_id", "bar_start"],
-    "video_features": ["song_id"],
-    "matches": ["cover_id"],
-    "metadata": ["song_id"],
-    "music_qc": ["song_id"],
-    "alignment": ["song_id"],
-    "rejects": ["item_id", "stage"],
-}
+# A build writes this when it first takes its --out, before anything else: a folder holding it is a dataset
+# being built (maybe killed before its first manifest), never someone else's folder (symmv.pipeline.writer).
+MARKER = ".symmv-dataset"
+BATCHES = ".batches"  # the build's per-batch parts, before publishing links them into the tables
 
 
 def to_table(table: str, rows: Sequence[Mapping] | pa.Table) -> pa.Table:
@@ -56,12 +47,17 @@ def file_metadata(table: str) -> dict[str, str]:
     return {"symmv_schema_version": SCHEMA_VERSION, "symmv_table": table}
 
 
+def part_path(table: str, split: str, part: str) -> str:
+    """Where part `part` of one table's split lives, relative to the dataset root."""
+    return f"{table}/split={split}/part-{part}.parquet"
+
+
 def write_shard(root: str | Path, table: str, split: str, rows, part: str) -> Path:
     """Atomically write one shard part; returns its final path. `part` must be unique per writer."""
     data = to_table(table, rows).replace_schema_metadata(file_metadata(table))
-    out_dir = Path(root) / table / f"split={split}"
+    final = Path(root) / part_path(table, split, part)
+    out_dir = final.parent
     out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / f"part-{part}.parquet"
     tmp = out_dir / f".tmp-{part}-{uuid.uuid4().hex}.parquet"
     try:
         pq.write_table(data, tmp, compression="zstd", write_statistics=True)
@@ -80,21 +76,52 @@ def shard_paths(root: str | Path, table: str, split: str | None = None) -> list[
 
 
 def read_manifest(root: str | Path) -> dict | None:
-    """The committed generation of a dataset root, or None (a root written before manifests existed)."""
-    import json
-
+    """The committed generation of a dataset root, or None (none committed yet)."""
     try:
         return json.loads((Path(root) / MANIFEST).read_text())
     except FileNotFoundError:
         return None
 
 
+def committed_manifest(root: str | Path) -> dict:
+    """The committed generation, or DatasetNotCommitted saying why there is none and what to do.
+
+    A build interrupted before publishing leaves finished parts (songs of some batches, notes of none):
+    globbing them would hand out a silently partial dataset, so nothing is read without a manifest.
+    """
+    manifest = read_manifest(root)
+    if manifest is not None:
+        return manifest
+    root = Path(root)
+    if (root / MARKER).is_file() or (root / BATCHES).is_dir():
+        raise DatasetNotCommitted(
+            f"the SymMV dataset at {root} is not complete: its build stopped before committing it ({MANIFEST} "
+            f"is written last, when every file is in place); rerun the build with `--out {root}` to finish it "
+            "(it resumes)")
+    raise DatasetNotCommitted(f"no SymMV dataset at {root} (no {MANIFEST}); build one with `symmv build --out {root}`")
+
+
+def commit_shards(root: str | Path, generation: str = "direct") -> dict:
+    """Commit every part now under `root` as one generation: for tables written directly with `write_shard`
+    (test fixtures, models.synthetic). A build commits its own generation (symmv.pipeline.writer.publish)."""
+    root = Path(root)
+    manifest = {"schema_version": SCHEMA_VERSION, "generation": generation, "batches": [],
+                "tables": {t: [str(p.relative_to(root)) for p in shard_paths(root, t)] for t in TABLES}}
+    write_manifest(root, manifest)
+    return manifest
+
+
+def write_manifest(root: str | Path, manifest: dict) -> None:
+    """Replace the manifest atomically: a reader sees the previous generation or this one, never half of one."""
+    path = Path(root) / MANIFEST
+    tmp = path.with_name(f".tmp-{path.name}-{uuid.uuid4().hex[:8]}")
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
 def manifest_paths(root: str | Path, table: str, split: str | None = None) -> list[Path]:
     """The part files of `table` (one split or all) that the committed generation holds."""
-    manifest = read_manifest(root)
-    if manifest is None:
-        return shard_paths(root, table, split)
-    rels = manifest["tables"].get(table, [])
+    rels = committed_manifest(root)["tables"].get(table, [])
     return sorted(Path(root) / r for r in rels if split is None or f"/split={split}/" in f"/{r}")
 
 
@@ -102,11 +129,12 @@ def load(table: str, split: str | Iterable[str] | None = None, root: str | Path 
          columns: list[str] | None = None) -> pd.DataFrame:
     """Read a SymMV table as pandas, optionally one split or several (`split="train"`, `["val", "test"]`).
 
-    The `split` partition column is added back. An absent table gives an empty frame with its columns.
+    The `split` partition column is added back. A table the committed build did not write gives an empty
+    frame with its columns; a root with no committed build raises DatasetNotCommitted (committed_manifest).
     """
     if table not in TABLES:
         raise KeyError(f"unknown table {table!r}; tables: {sorted(TABLES)}")
-    root = Path(root) if root is not None else DEFAULT_ROOT
+    root = Path(root) if root is not None else settings.dataset_root()
     splits = [split] if isinstance(split, str) else (list(split) if split is not None else None)
     files = [p for s in (splits or [None]) for p in manifest_paths(root, table, s)]
     schema = TABLES[table].append(pa.field("split", pa.string()))
