@@ -211,3 +211,15 @@ def test_no_absolute_machine_paths_in_the_code():
     offenders = [str(p.relative_to(settings.REPO_ROOT)) for folder in ("symmv", "models", "flows", "annotators", "bench")
                  for p in (settings.REPO_ROOT / folder).rglob("*.py") if "/work/" in p.read_text()]
     assert offenders == []
+
+
+def test_songs_carry_the_meter_of_their_beats(tiny_build):
+    """The real example of adding a field (issue 21's note): `meter`, the rhythm stage's beats per bar."""
+    from collections import Counter
+
+    root, _ = tiny_build
+    songs, beats = symmv.load("songs", root=root), symmv.load("beats", root=root)
+    assert len(songs) and songs.meter.notna().all()
+    for song in songs.itertuples():
+        bars = Counter(beats[beats.song_id == song.song_id].bar).values()
+        assert song.meter == Counter(bars).most_common(1)[0][0]

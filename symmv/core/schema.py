@@ -30,6 +30,7 @@ SONGS = pa.schema(
         ("video_duration_s", pa.float64()),
         ("n_notes", pa.int32()),
         ("tempo_bpm", pa.float64()),  # music tempo from the beat tracker (null until tracked)
+        ("meter", pa.int8()),  # beats per bar the beat tracker chose (its most common bar length)
         ("video_tempo_bpm", pa.float64()),  # tempo from video motion, paper sec. 4.1 (null until computed)
         ("key_tonic", pa.int8()),  # 0 = C .. 11 = B (null until estimated)
         ("key_mode", pa.string()),  # "major" / "minor"

@@ -289,7 +289,7 @@ def track_rhythm(work, cfg: BuildConfig, ctx: BuildContext) -> dict:
     track = BEAT_TRACKERS[beat_tracker_name(cfg)](work)
     if len(track.beats) < 2:
         raise Refusal("no_beats", f"{track.tracker} found {len(track.beats)} beats")
-    return {"beats": list(track.beats), "tempo_bpm": track.tempo_bpm,
+    return {"beats": list(track.beats), "tempo_bpm": track.tempo_bpm, "meter": track.beats_per_bar,
             "provenance": {"beats": f"{track.tracker} {track.version}"}}
 
 
