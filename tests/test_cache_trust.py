@@ -4,21 +4,25 @@ and the content-hash index survives corruption, concurrency and in-place rewrite
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import multiprocessing
 import os
 import pickle
 import shutil
 import sqlite3
+import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+import symmv
 from symmv.pipeline import cache as cache_module
 from symmv.pipeline.cache import ContentHashes, StageCache
 
+REPO = Path(__file__).resolve().parents[1]
 KEY_A, KEY_B = "a" * 64, "b" * 64
 
 
@@ -296,3 +300,101 @@ def test_processes_racing_on_a_corrupt_index_never_crash(tmp_path):
         assert sorted(hashes) == sorted(expected)
     assert sum(r[2] for r in reports) == 1  # the first one rebuilt it; the others found it rebuilt
     assert len(list(cache_dir.glob("content-hashes.sqlite.bad-*"))) == 1
+
+
+# ---------------------------------------------------------------- a build on a tampered cache
+
+def _entries(cache_dir: Path, stage: str) -> list[Path]:
+    return sorted((cache_dir / "stages" / stage).glob("*/*.pkl"))
+
+
+def _load(path: Path):
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
+
+
+def _note_signature(notes) -> list[tuple[float, int]]:
+    return sorted((round(float(onset), 4), int(pitch)) for onset, pitch in notes)
+
+
+@pytest.fixture(scope="module")
+def tampered_build(tiny_build, tiny_source, build_cache, tmp_path_factory):
+    """The tiny source built again on a copy of its cache where song A's symbolic entry (its final notes) is
+    song B's valid entry, every video entry is a pickled str, and the content-hash index is garbage."""
+    import sys
+
+    from conftest import TINY_CLI  # noqa: E402
+
+    reference = tiny_build[0]
+    root = tmp_path_factory.mktemp("cache-trust")
+    cache = root / "cache"
+    shutil.copytree(build_cache, cache)
+    notes = symmv.load("notes", root=reference)
+    by_song = {sid: _note_signature(zip(g.onset_s, g.pitch)) for sid, g in notes.groupby("song_id")}
+    entry_of = {}  # song id -> the symbolic entries holding its notes
+    for path in _entries(cache, "symbolic"):
+        result = _load(path).value
+        if result[0] == "ok":
+            signature = _note_signature((n.onset_s, n.pitch) for n in result[1]["notes"])
+            for sid, sig in by_song.items():
+                if sig == signature:
+                    entry_of.setdefault(sid, []).append(path)
+    song_a, song_b = sorted(entry_of)[:2]
+    assert by_song[song_a] != by_song[song_b]
+    for path in entry_of[song_a]:
+        shutil.copy(entry_of[song_b][0], path)  # a valid entry, of another song, at A's key
+    videos = _entries(cache, "video")
+    assert videos
+    for path in videos:
+        path.write_bytes(pickle.dumps("hello"))
+    (cache / "content-hashes.sqlite").write_bytes(b"\x00garbled index" * 500)
+    out = root / "out"
+    cmd = [sys.executable, "-m", "symmv.cli", "build", "--source-dir", str(tiny_source), "--out", str(out),
+           "--card-dir", str(root / "cards"), "--cache-dir", str(cache), "--workers", "1", "--no-progress", *TINY_CLI]
+    env = {**os.environ, "PREFECT_HOME": str(root / "prefect-home")}
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
+    return proc, out, reference, cache, (song_a, song_b, entry_of[song_a]), videos
+
+
+def test_tampered_cache_builds_with_rc_0_and_publishes_the_reference(tampered_build):
+    proc, out, reference, *_ = tampered_build
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    songs, ref = symmv.load("songs", root=out), symmv.load("songs", root=reference)
+    assert sorted(songs.cover_id) == sorted(ref.cover_id)
+    rejects, ref_rejects = symmv.load("rejects", root=out), symmv.load("rejects", root=reference)
+    assert sorted(zip(rejects.item_id, rejects.stage, rejects.reason)) == sorted(
+        zip(ref_rejects.item_id, ref_rejects.stage, ref_rejects.reason))
+    report = json.loads((out / "build_report.json").read_text())
+    assert report["cache_invalid"].get("symbolic", 0) >= 1 and report["cache_invalid"].get("video", 0) >= 1
+
+
+def test_another_songs_entry_at_a_songs_key_is_not_published_as_its_notes(tampered_build):
+    _, out, reference, _, (song_a, song_b, paths), _ = tampered_build
+    notes, ref = symmv.load("notes", root=out), symmv.load("notes", root=reference)
+
+    def of(table, sid):
+        return _note_signature(zip(table[table.song_id == sid].onset_s, table[table.song_id == sid].pitch))
+
+    assert of(notes, song_a) == of(ref, song_a) != of(ref, song_b)
+    assert of(notes, song_b) == of(ref, song_b)
+    for path in paths:  # the recomputed result replaced the copied entry
+        entry = _load(path)
+        assert (entry.stage, entry.key) == ("symbolic", path.stem)
+
+
+def test_wrong_typed_entries_are_recomputed_and_rewritten(tampered_build):
+    _, out, reference, cache, _, videos = tampered_build
+    features, ref = symmv.load("video_features", root=out), symmv.load("video_features", root=reference)
+    assert sorted(features.song_id) == sorted(ref.song_id)
+    read_again = [p for p in videos if p.read_bytes() != pickle.dumps("hello")]
+    assert read_again  # the entries this build used hold envelopes again
+    for path in read_again:
+        entry = _load(path)
+        assert (entry.stage, entry.key) == ("video", path.stem)
+
+
+def test_garbled_hash_index_was_moved_aside_and_rebuilt(tampered_build):
+    _, _, _, cache, _, _ = tampered_build
+    assert len(list(cache.glob("content-hashes.sqlite.bad-*"))) == 1
+    with sqlite3.connect(cache / "content-hashes.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM content_hashes").fetchone()[0] > 0

@@ -154,3 +154,65 @@ def test_release_items_never_keep_a_shared_id():
     same_file = MediaItem("symmv-8", "/release/midi/8.mid", {})  # one entry listed twice: not a clash
     items, rejects = unique_ids([a, b, same_file, same_file], [], "discover")
     assert items == [same_file, same_file] and [r.item_id for r in rejects] == ["symmv-7", "symmv-7"]
+
+
+# ---------------------------------------------------------------- both in a build, beside the good songs
+
+@pytest.fixture(scope="module")
+def hostile_build(tiny_source, tiny_build, build_cache, tmp_path_factory):
+    """The tiny source plus: a cover whose official video has its middle 40 % overwritten (a copy of a good
+    song's video, whose clean original stays beside it), and an impostor info.json claiming a good song's id."""
+    from flows.build import build_symmv
+    from symmv.pipeline.config import BuildConfig
+
+    root = tmp_path_factory.mktemp("hostile-v3")
+    covers, videos = root / "covers", root / "videos"
+    shutil.copytree(tiny_source / "covers", covers)
+    shutil.copytree(tiny_source / "videos", videos)
+    reference = symmv.load("songs", root=tiny_build[0])
+    built = {c.id: c for c in discover(covers)[0] if c.id in set(reference.cover_id)}
+    frozen_from, claimed = sorted(built)[:2]
+    song = built[frozen_from]
+    video_id = reference.set_index("cover_id").loc[frozen_from, "video_id"]
+    video_info = json.loads((videos / f"{video_id}.info.json").read_text())
+    overwrite_middle(videos / f"{video_id}.mp4", videos / "frozenvid01.mp4")
+    title = "Zed Zebra - Frozen Middle Song"
+    (videos / "frozenvid01.info.json").write_text(json.dumps({
+        "id": "frozenvid01", "title": f"{title} (Official Music Video)", "channel": "Zed Zebra",
+        "duration": video_info.get("duration"), "webpage_url": "demo://video/frozenvid01"}))
+    shutil.copy(song.media_path, covers / "frozenmid01.m4a")
+    (covers / "frozenmid01.info.json").write_text(json.dumps({
+        "id": "frozenmid01", "title": f"{title} (Piano Cover)", "duration": song.duration_s,
+        "channel": "Fault Piano", "webpage_url": "demo://cover/frozenmid01"}))
+    shutil.copy(song.media_path, covers / "zzzimpostor.m4a")  # other music, claiming a good song's id
+    (covers / "zzzimpostor.info.json").write_text(json.dumps({**built[claimed].info, "id": claimed}))
+    out = root / "out"
+    summary = build_symmv(config=BuildConfig(source_dir=root, out=out, card_dir=root / "cards", progress=False, **TINY,
+                                             cache_dir=build_cache))
+    return out, summary, claimed, video_id
+
+
+def test_frozen_middle_video_and_impostor_are_each_their_own_reject(hostile_build, tiny_build):
+    out, summary, claimed, _ = hostile_build
+    rejects = symmv.load("rejects", root=out)
+    reference = symmv.load("rejects", root=tiny_build[0])
+    got = sorted(zip(rejects.item_id, rejects.stage, rejects.reason))
+    expected = sorted([*zip(reference.item_id, reference.stage, reference.reason),
+                       ("frozenmid01", "video", "corrupt_frames"), (claimed, "discover", "duplicate_id")])
+    assert got == expected
+    detail = rejects[rejects.reason == "duplicate_id"].detail.item()
+    assert "zzzimpostor.m4a" in detail and f"{claimed}.m4a" in detail
+    assert "packets" in rejects[rejects.item_id == "frozenmid01"].detail.item()
+    assert summary["reject_reasons"]["video:corrupt_frames"] == 1
+
+
+def test_good_songs_beside_them_are_built_exactly_as_on_their_own(hostile_build, tiny_build):
+    out, _, claimed, video_id = hostile_build
+    volatile = ["split", "provenance", "video_tempo_bpm"]  # tempo: scaled over the build's motion range
+    songs = symmv.load("songs", root=out).drop(columns=volatile).sort_values("cover_id").reset_index(drop=True)
+    ref = symmv.load("songs", root=tiny_build[0]).drop(columns=volatile).sort_values("cover_id").reset_index(drop=True)
+    assert songs.equals(ref)  # the claimed song included, and the clean original of the corrupted video
+    assert video_id in set(songs.video_id) and claimed in set(songs.cover_id)
+    notes = symmv.load("notes", root=out).drop(columns=["split"]).sort_values(["song_id", "onset_s", "pitch"])
+    ref_notes = symmv.load("notes", root=tiny_build[0]).drop(columns=["split"]).sort_values(["song_id", "onset_s", "pitch"])
+    assert notes.reset_index(drop=True).equals(ref_notes.reset_index(drop=True))

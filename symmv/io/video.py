@@ -59,8 +59,8 @@ class CorruptFramesError(VideoReadError):
 # demo source, the test clips, mid-GOP stream copies); a re-muxed clip with a broken first GOP loses a few
 # packets of thousands; the file (middle 40 % overwritten) loses ~40 %.
 CORRUPT_PACKET_FRACTION = 0.05
-# ffmpeg's final counts for an input stream it decoded (ffmpeg 5.1: "...; N frames decoded; ", ffmpeg 6.1+
-# adds "M decode errors; ").
+# ffmpeg's final counts for an input stream it decoded (5.1: "...; N frames decoded; ", later versions add
+# "M decode errors; ").
 _STREAM_STATS = re.compile(r"Input stream #\d+:\d+ \(video\): (\d+) packets read .*?; (\d+) frames decoded")
 _ERROR_TAG = re.compile(r"\[(?:error|fatal|panic)\] ")
 
