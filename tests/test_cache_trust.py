@@ -394,7 +394,8 @@ def test_wrong_typed_entries_are_recomputed_and_rewritten(tampered_build):
 
 
 def test_garbled_hash_index_was_moved_aside_and_rebuilt(tampered_build):
-    _, _, _, cache, _, _ = tampered_build
+    _, out, _, cache, _, _ = tampered_build
     assert len(list(cache.glob("content-hashes.sqlite.bad-*"))) == 1
+    assert json.loads((out / "build_report.json").read_text())["hash_index_rebuilt"] == 1
     with sqlite3.connect(cache / "content-hashes.sqlite") as db:
         assert db.execute("SELECT count(*) FROM content_hashes").fetchone()[0] > 0
