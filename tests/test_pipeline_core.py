@@ -206,8 +206,8 @@ def hostile_build(tiny_source, tiny_build, build_cache, tmp_path_factory):
         _info(covers, item_id, stem, **{"title": title, "duration": song.duration_s, **fields})
 
     cover("badgenre001", genre=5)  # wrong type in the info.json
-    cover("dupcover001", stem="dupcover001")  # two info.json files with one id
-    cover("dupcover001", stem="dupcover001b")
+    cover("dupcover001", stem="dupcover001")  # two info.json files with one id: this one is named by it,
+    cover("dupcover001", stem="dupcover001b")  # this one only claims it (rejected, the first keeps the id)
     cover("claimpair01", paired_video={"id": "someother1", "webpage_url": "https://youtu.be/someother1"})
     cover("liar0000001", duration=32.0)  # a 6 s file claiming 32 s
     other = next(c for c in good if c.id in built and c.id != song.id)  # another piece, titled as this one:
@@ -232,7 +232,8 @@ def test_each_bad_item_is_its_own_reject_row(hostile_build):
     got = {(r.item_id, r.stage, r.reason) for r in rejects.itertuples()}
     assert ("badgenre001", "discover", "bad_metadata:genre") in got
     assert ("dupcover001", "discover", "duplicate_id") in got
-    assert sum(1 for g in got if g[0] == "dupcover001") == 1 and (rejects.item_id == "dupcover001").sum() == 2
+    assert sum(1 for g in got if g[0] == "dupcover001") == 1 and (rejects.item_id == "dupcover001").sum() == 1
+    assert "dupcover001b.m4a" in rejects[rejects.item_id == "dupcover001"].detail.item()
     assert ("liar0000001", "measure", "bad_metadata:duration") in got
     assert ("blip0000001", "measure", "too_short") in got
     assert ("baddur00001", "discover_videos", "bad_metadata:duration") in got
