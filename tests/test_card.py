@@ -9,6 +9,7 @@ import pytest
 
 from card_fixtures import EXPECTED, build_dataset
 from symmv.card.writer import NOT_AVAILABLE, PLOT_FILES, main, plot_semantic_tsne, size_category, write_card
+from symmv.core.shards import commit_shards
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ACCURACY = {"annotators": {"key": "key-ks 1"}, "wall_s": 987.25,
@@ -146,6 +147,7 @@ def test_cli_on_a_build_without_annotations(tmp_path, capsys):
 
 def test_empty_root_gives_a_card_of_absences(tmp_path):
     (tmp_path / "empty").mkdir()
+    commit_shards(tmp_path / "empty")  # a committed build of nothing (an uncommitted root has no card: load refuses)
     body = header_and_body(write_card(tmp_path / "empty", tmp_path / "cards"))[1]
     assert "| Songs (piano cover + official video pairs) | 0 |" in body
     assert "Songs: not available in this build." in body
