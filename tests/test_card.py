@@ -67,7 +67,7 @@ def test_card_provenance_rejects_licenses_accuracy(full_card):
     _, body = header_and_body(full_card)
     for transcriber, n in EXPECTED["transcribers"].items():
         assert f"| `{transcriber}` | {n} |" in body
-    assert "| `beats` | `beats`, songs.tempo_bpm | `madmom 0.16.1` | 8 |" in body
+    assert "| `beats` | `beats`, songs.tempo_bpm / meter | `madmom 0.16.1` | 8 |" in body
     assert "| `notes` | `notes` onset_s / offset_s / pitch / velocity, songs.n_notes, the MIDI files | " \
            "`basic-pitch 0.4.0` | 6 |" in body
     assert "|  |  | `pti 1.0` | 2 |" in body  # second producer of the same stage
