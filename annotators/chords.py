@@ -61,9 +61,26 @@ class Chord:
         return chord_label(self.root, self.quality)
 
 
-def chord_label(root: int, quality: str) -> str:
-    """'CM', 'Am7', 'N', 'X' (chorder's spelling of roots)."""
-    return quality if root < 0 else f"{ROOT_NAMES[root]}{quality}"
+SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
+# Key signature of each major tonic in fifths (+ sharps, - flats); F#/Gb major is spelled with sharps.
+MAJOR_FIFTHS = (0, -5, 2, -3, 4, -1, 6, 1, -4, 3, -2, 5)
+
+
+def root_names(key_tonic: int | None = None, key_mode: str | None = None) -> tuple[str, ...]:
+    """Root names spelled in the key: flats in flat keys (E-flat major: Ab, not G#), sharps in sharp keys,
+    chorder's mixed spelling in C major / A minor or with no key. A minor key takes its relative major's."""
+    if key_tonic is None or key_tonic < 0:
+        return ROOT_NAMES
+    major = (int(key_tonic) + (3 if key_mode == "minor" else 0)) % 12
+    fifths = MAJOR_FIFTHS[major]
+    return SHARP_NAMES if fifths > 0 else FLAT_NAMES if fifths < 0 else ROOT_NAMES
+
+
+def chord_label(root: int, quality: str, key_tonic: int | None = None, key_mode: str | None = None) -> str:
+    """'CM', 'Am7', 'N', 'X'; with the song's key, the root spelled in it ('AbM' in E-flat major). The stored
+    root number is the same either way: this is only its name."""
+    return quality if root < 0 else f"{root_names(key_tonic, key_mode)[root]}{quality}"
 
 
 # chorder's internal quality codes: the 6 templates first (search order), then what the rules produce

@@ -93,3 +93,13 @@ def test_agrees_with_chorder_on_music21_corpus():
         except Exception:  # corpus files can differ between music21 versions
             continue
         _assert_same_as_chorder(music21_notes(score), 480, 0.99)
+
+
+def test_chord_names_are_spelled_in_the_key():
+    from annotators.chords import chord_label
+
+    assert chord_label(8, "M", 3, "major") == "AbM"  # E-flat major: A-flat, not G#
+    assert chord_label(8, "M", 4, "major") == "G#M"  # E major: G-sharp
+    assert chord_label(10, "m7", 7, "minor") == "Bbm7"  # G minor (B-flat major's signature)
+    assert chord_label(6, "o", 9, "minor") == "F#o"  # A minor: the neutral spelling
+    assert chord_label(8, "M") == "G#M" and chord_label(-1, "N", 3, "major") == "N"
