@@ -63,18 +63,20 @@ class Chord:
 
 SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
+C_MAJOR_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")  # bIII, bVI, bVII flat; #IV sharp
 # Key signature of each major tonic in fifths (+ sharps, - flats); F#/Gb major is spelled with sharps.
 MAJOR_FIFTHS = (0, -5, 2, -3, 4, -1, 6, 1, -4, 3, -2, 5)
 
 
 def root_names(key_tonic: int | None = None, key_mode: str | None = None) -> tuple[str, ...]:
     """Root names spelled in the key: flats in flat keys (E-flat major: Ab, not G#), sharps in sharp keys,
-    chorder's mixed spelling in C major / A minor or with no key. A minor key takes its relative major's."""
+    the borrowed chords' usual names in C major / A minor (Ab, Bb, Eb, F#); chorder's own spelling with no
+    key. A minor key takes its relative major's."""
     if key_tonic is None or key_tonic < 0:
         return ROOT_NAMES
     major = (int(key_tonic) + (3 if key_mode == "minor" else 0)) % 12
     fifths = MAJOR_FIFTHS[major]
-    return SHARP_NAMES if fifths > 0 else FLAT_NAMES if fifths < 0 else ROOT_NAMES
+    return SHARP_NAMES if fifths > 0 else FLAT_NAMES if fifths < 0 else C_MAJOR_NAMES
 
 
 def chord_label(root: int, quality: str, key_tonic: int | None = None, key_mode: str | None = None) -> str:

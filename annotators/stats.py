@@ -29,7 +29,7 @@ def transposed_chord_labels(chords: pd.DataFrame, songs: pd.DataFrame) -> pd.Dat
     c = chords[~chords["quality"].isin([NO_CHORD, UNKNOWN]) & (chords["root"] >= 0)]
     c = c[c["song_id"].isin(shift.index)].copy()
     roots = (c["root"].astype("int64") + c["song_id"].map(shift)) % 12
-    c["label"] = [chord_label(int(r), q) for r, q in zip(roots, c["quality"])]
+    c["label"] = [chord_label(int(r), q, 0, "major") for r, q in zip(roots, c["quality"])]  # spelled in C / a
     return c
 
 

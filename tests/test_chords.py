@@ -101,5 +101,5 @@ def test_chord_names_are_spelled_in_the_key():
     assert chord_label(8, "M", 3, "major") == "AbM"  # E-flat major: A-flat, not G#
     assert chord_label(8, "M", 4, "major") == "G#M"  # E major: G-sharp
     assert chord_label(10, "m7", 7, "minor") == "Bbm7"  # G minor (B-flat major's signature)
-    assert chord_label(6, "o", 9, "minor") == "F#o"  # A minor: the neutral spelling
+    assert chord_label(6, "o", 9, "minor") == "F#o" and chord_label(8, "M", 0, "major") == "AbM"  # C / a: bVI
     assert chord_label(8, "M") == "G#M" and chord_label(-1, "N", 3, "major") == "N"
