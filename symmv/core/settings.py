@@ -38,10 +38,11 @@ def release_root() -> Path:
 
 
 def soundfont(music: bool = False) -> Path | None:
-    """The first soundfont that exists: the env override, then the candidates (None when there is none)."""
+    """The first soundfont that exists: the env override, then the candidates (None when there is none;
+    symmv.io.media.music_soundfont falls back to the dataset's soundfont, $SYMMV_SOUNDFONT included)."""
     env = os.environ.get("SYMMV_MUSIC_SOUNDFONT" if music else "SYMMV_SOUNDFONT")
     names = MUSIC_SOUNDFONTS if music else SOUNDFONTS
     for candidate in ([Path(env)] if env else []) + [SOUNDFONT_DIR / n for n in names]:
         if candidate.is_file():
             return candidate
-    return soundfont() if music else None
+    return None

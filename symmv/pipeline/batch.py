@@ -156,12 +156,17 @@ def _first_bad_field(table: str, rows: list[dict]) -> str:
     return "?"
 
 
+def _done_views(song: Song):
+    """Each stage that ran, with what its row makers may read: its reads, its writes, the source fields."""
+    for name in song.done:
+        stage = PIPELINE.by_name[name]
+        yield stage, PIPELINE.view(stage, song.values, extra=(*stage.writes, *SOURCE_FIELDS))
+
+
 def song_rows(song: Song, tables: tuple[str, ...] | None = None) -> dict[str, list[dict]]:
     """The rows the stages that ran declare (`tables`: only those), and, for an accepted song, its songs row."""
     rows: dict[str, list[dict]] = {}
-    for name in song.done:
-        stage = PIPELINE.by_name[name]
-        view = PIPELINE.view(stage, song.values, extra=(*stage.writes, *SOURCE_FIELDS))
+    for stage, view in _done_views(song):
         for table, make in stage.rows.items():
             if tables is None or table in tables:
                 rows.setdefault(table, []).extend(make(view))
@@ -173,9 +178,7 @@ def song_rows(song: Song, tables: tuple[str, ...] | None = None) -> dict[str, li
 def song_row(song: Song) -> dict:
     base = SongView(song.values, SOURCE_FIELDS, "songs")
     row = {column: make(base) for column, make in PIPELINE.song_columns.items()}
-    for name in song.done:
-        stage = PIPELINE.by_name[name]
-        view = PIPELINE.view(stage, song.values, extra=(*stage.writes, *SOURCE_FIELDS))
+    for stage, view in _done_views(song):
         row.update({column: make(view) for column, make in stage.columns.items()})
     row["provenance"] = json.dumps(song.values["provenance"], sort_keys=True)
     return row

@@ -19,6 +19,7 @@ no stage writes, a field with two writers, or a cycle is a ContractError when th
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import types
@@ -79,7 +80,7 @@ class Stage:
     inputs: Callable = _none  # (SongView, BuildContext) -> content identities beyond its reads (a listing)
     provenance: tuple[tuple[str, str], ...] = ()  # (songs.provenance key, the fields that producer made)
 
-    @property
+    @functools.cached_property  # read twice per song and stage (cache get / put): computed once
     def schema(self) -> str:
         """A tag of what its results look like: a cache entry of another shape is a miss."""
         return digest({f: spec_name(s) for f, s in sorted(self.writes.items())})
@@ -122,17 +123,13 @@ class SongView:
         object.__setattr__(self, "_specs", specs)
         object.__setattr__(self, "_stage", stage)
 
-    def __getattr__(self, name: str):
-        specs = object.__getattribute__(self, "_specs")
-        if name not in specs:
-            raise ContractError(f"stage {object.__getattribute__(self, '_stage')!r} reads {name!r}, which it "
-                                "does not declare in `reads`")
-        values = object.__getattribute__(self, "_values")
-        return values[name] if name in values else default(specs[name])
+    def __getattr__(self, name: str):  # only for names that are not the slots above
+        if name not in self._specs:
+            raise ContractError(f"stage {self._stage!r} reads {name!r}, which it does not declare in `reads`")
+        return self._values[name] if name in self._values else default(self._specs[name])
 
     def __setattr__(self, name: str, value) -> None:
-        raise ContractError(f"stage {object.__getattribute__(self, '_stage')!r} assigned {name!r}: stages return "
-                            "what they write")
+        raise ContractError(f"stage {self._stage!r} assigned {name!r}: stages return what they write")
 
 
 def fingerprint(fn: Callable, _seen: set | None = None) -> str:
