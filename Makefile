@@ -146,3 +146,35 @@ stop:
 
 clean: stop
 	rm -rf data/symmv-demo .prefect .pytest_cache
+
+# The paper on its real videos, for a GPU machine with internet (README "Reproducing the paper on its real videos").
+# 1. symmv fetch-videos: the release's official videos into REPRO_SOURCE/videos/<index>.mp4 (a view of the release:
+#    SymMV.csv and midi/ linked, so SYMMV_RELEASE stays as published); resumable, so after a stop (exit 1: YouTube
+#    blocking the session) rerun `make reproduce` later; a removed/private/geo-blocked video is a reject row.
+# 2. the ordinary release build over it: video features for every entry whose video came (the rest train with a null
+#    video, as in train-all). The stage cache makes a rerun after more videos came cheap.
+# 3. train-all on it with the video-conditioned Chord stage (CHORD_VIDEO=1) learning from the real pairs, size
+#    REPRO_SIZE (gpu: CUDA, the models' SIZES table) -> REPRO_CKPT (for `symmv generate --ckpt`).
+# 4. Table 2 on the real pairs: eval-correspondence pointed at that build (every row's folders -> REPRO_VARIANTS,
+#    VMCP trained on the train split's real pairs, report -> REPRO_REPORT/README.md).
+REPRO_SOURCE ?= data/symmv-release-videos
+REPRO_OUT ?= data/symmv-release-real
+REPRO_SIZE ?= gpu
+REPRO_CKPT ?= checkpoints/train-all-real-$(REPRO_SIZE)
+REPRO_VARIANTS ?= checkpoints/table2-real
+REPRO_REPORT ?= reports/real
+REPRO_JOBS ?= 4
+REPRO_FETCH_ARGS ?=
+REPRO_BUILD_ARGS ?=
+.PHONY: reproduce
+reproduce: setup
+	@test -f $(SYMMV_RELEASE)/SymMV.csv || { echo "make reproduce: no SymMV release at SYMMV_RELEASE=$(SYMMV_RELEASE)" >&2; exit 2; }
+	@echo "make reproduce: estimates, not measured here (no internet): fetch ~3-5 h (999 entries, yt-dlp sleeps 2-8 s" \
+	  "and 4 MB/s), build with video features hours (the encoders run on the CPU), train-all size $(REPRO_SIZE)" \
+	  "and Table 2 hours more; every step resumes"
+	$(PY) -m symmv.cli fetch-videos --source-dir $(SYMMV_RELEASE) --into $(REPRO_SOURCE) $(REPRO_FETCH_ARGS)
+	$(PY) -m symmv.cli build --source symmv-release --source-dir $(REPRO_SOURCE) --out $(REPRO_OUT) $(REPRO_BUILD_ARGS)
+	$(MAKE) train-all RELEASE_OUT=$(REPRO_OUT) DEMO_OUT=$(REPRO_OUT) CHORD_VIDEO=1 TRAIN_SIZE=$(REPRO_SIZE) \
+	  TRAIN_CKPT=$(REPRO_CKPT)
+	$(MAKE) eval-correspondence CORR_SRC=$(REPRO_SOURCE) CORR_OUT=$(REPRO_OUT) CORR_CKPT=$(REPRO_VARIANTS) \
+	  CORR_REPORT=$(REPRO_REPORT) CORR_JOBS=$(REPRO_JOBS)

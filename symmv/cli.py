@@ -145,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="the correspondence benchmark's source: release songs with videos rendered from their music")
     add_dataclass_args(p, CorrespondenceConfig)
     p.set_defaults(func=cmd_correspondence_source)
+    from symmv.sources import fetch  # FetchConfig and its command; yt-dlp loads only when it runs
+
+    fetch.add_command(sub, add_dataclass_args, from_args)
     p = sub.add_parser("build", help="run the build-symmv Prefect flow")
     # The registries import torch and Prefect (seconds on a busy machine): only --help lists their names, and
     # a busy --out is refused in about a second (validate checks the names either way).

@@ -34,6 +34,11 @@ def video_id_of(url: str) -> str | None:
     return None
 
 
+def video_path(root: str | Path, index: str) -> Path:
+    """Where an entry's official video is read from: `videos/<index>.mp4` (symmv fetch-videos writes it there)."""
+    return Path(root) / "videos" / f"{index}.mp4"
+
+
 def discover_release(root: str | Path, limit: int = 0) -> tuple[list[MediaItem], list[Reject]]:
     """One MediaItem per release entry (media = its MIDI file, info = what the CSV says), sorted by index."""
     root = Path(root)
@@ -57,7 +62,7 @@ def discover_release(root: str | Path, limit: int = 0) -> tuple[list[MediaItem],
                 "extractor": "symmv-release", "shazam_id": row.get("shazam_id") or None,
                 }
         paired = {"id": video, "webpage_url": url, "title": f"SymMV {index} video"}
-        if (video_file := root / "videos" / f"{index}.mp4").is_file():  # e.g. the correspondence benchmark
+        if (video_file := video_path(root, index)).is_file():  # fetched, or the correspondence benchmark's
             paired["media_path"] = str(video_file)
         items.append(MediaItem(id=info["id"], media_path=str(midi), info=info, paired_video=paired))
     return unique_ids(items, rejects, "discover")
