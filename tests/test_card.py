@@ -1,4 +1,4 @@
-"""symmv.card.writer: the dataset card of a tiny build written on the fly (tests/card_fixtures.py) has the known numbers."""
+"""symmv.card (writer, sections, plots, reading): the dataset card of a tiny build written on the fly (tests/card_fixtures.py) has the known numbers."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,10 @@ import pandas as pd
 import pytest
 
 from card_fixtures import EXPECTED, build_dataset
-from symmv.card.writer import NOT_AVAILABLE, PLOT_FILES, main, plot_semantic_tsne, size_category, write_card
+from symmv.card import PLOT_FILES
+from symmv.card.plots import plot_semantic_tsne
+from symmv.card.sections import NOT_AVAILABLE, size_category
+from symmv.card.writer import main, write_card
 from symmv.core.shards import commit_shards
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -195,7 +195,7 @@ def test_adding_a_songs_field_is_a_function_and_one_declaration(tiny_source, tin
 # ---------------------------------------------------------------- settings: paths defined once
 
 def test_settings_paths_live_in_the_repository_and_the_card_finds_the_accuracy_file():
-    from symmv.card.writer import annotator_accuracy
+    from symmv.card.sections import annotator_accuracy
     from symmv.core import settings
 
     assert (settings.REPO_ROOT / "pyproject.toml").is_file() and settings.BENCH_RESULTS.is_dir()
