@@ -7,9 +7,6 @@ DEMO_OUT ?= data/symmv-demo
 SYMMV_RELEASE ?= $(abspath ../shared/data/symmv-release)
 RELEASE_OUT ?= data/symmv-release
 SONGS ?= 20
-# Splits hash each official-video URL (no global pass); with the demo's 17 videos seed 0 leaves the test split
-# empty, seed 1 gives 12 / 2 / 3 videos (train / val / test).
-DEMO_SPLIT_SEED ?= 1
 PYTEST_ARGS ?=
 
 CKPT ?= checkpoints/tiny
@@ -50,7 +47,7 @@ demo-corpus: setup
 	$(PY) -m symmv.cli demo-corpus --out $(DEMO_SOURCE) --n-songs $(SONGS)
 
 build: setup
-	$(PY) -m symmv.cli build --source-dir $(DEMO_SOURCE) --out $(DEMO_OUT) --split-seed $(DEMO_SPLIT_SEED)
+	$(PY) -m symmv.cli build --source-dir $(DEMO_SOURCE) --out $(DEMO_OUT)
 
 # The SymMV release's 999 piano covers through the same pipeline (MIDI read as notes, beats from notes):
 # the real music V-MusProd's Melody/Accompaniment stages train on. ~1-2 s per song on 2 cores. The source

@@ -46,7 +46,10 @@ def main() -> None:
             total = time.perf_counter() - started
             runs.append({"process_wall_s": total, "flow_wall_s": summary["wall_s"], "songs": summary["songs"],
                          "rejects": summary["rejects"], "stage_s": summary["stage_s"],
-                         "reject_reasons": summary["reject_reasons"]})
+                         "reject_reasons": summary["reject_reasons"], "splits": summary["splits"],
+                         "split_overrides": summary.get("split_overrides", {}),
+                         "part_files": sorted(str(f.relative_to(cfg.out)) for f in cfg.out.glob("*/split=*/part-*.parquet")
+                                              if f.parts[-3] in ("songs", "notes", "rejects"))})
     covers = args.songs
     flow_wall = statistics.median(r["flow_wall_s"] for r in runs)
     write_result("build", {

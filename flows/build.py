@@ -5,13 +5,16 @@
     -> discover covers (a yt-dlp-layout folder, or the SymMV release)
     -> map `songs` batches: per song, every stage of symmv.pipeline.registry.STAGES (measure, match,
        metadata, video, transcribe, rhythm, symbolic), content-cached; each batch writes its own parts
+    -> [a small dataset whose hash splits leave one empty: the batches again, splits by hash rank]
     -> publish: dataset-level motion range -> video tempo, manifest written last (the dataset appears whole)
-    -> build report + data card
+    -> build report + data card (<out>/README.md; a copy elsewhere only with --card-dir)
 """
 from __future__ import annotations
 
 import json
+import logging
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -19,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import as_completed
 
 from symmv.core.records import Reject
+from symmv.core.split import split_overrides
 from symmv.pipeline import build as B
 from symmv.pipeline import progress
 from symmv.pipeline.batch import merge_summaries, run_batch
@@ -54,34 +58,72 @@ def crawl_channels(cfg: BuildConfig) -> list[Reject]:
 
 
 @task(name="songs", cache_policy=NO_CACHE, task_run_name="songs[{first}..{last}]")
-def process_batch(index: int, covers: list, cfg: BuildConfig, first: str = "", last: str = "") -> dict:
-    """One batch: every stage for every song, written as the batch's own Parquet parts; a summary back."""
-    return run_batch(index, covers, cfg)
+def process_batch(index: int, covers: list, cfg: BuildConfig, first: str = "", last: str = "",
+                  split_overrides: dict[str, str] | None = None) -> dict:
+    """One batch: every stage for every song, written as the batch's own Parquet parts; a summary back.
+    Each finished song is one line of this task run's log (the UI, build.log), with the batch's ETA."""
+    log, started, done = get_run_logger(), time.monotonic(), [0]
+
+    def song_line(song_id: str, reject, outcomes: dict[str, str]) -> None:
+        done[0] += 1
+        ran = [s for s, o in outcomes.items() if o == "ran"]
+        cached = sum(o == "cached" for o in outcomes.values())
+        verdict = (f"rejected at {reject.stage}: {reject.reason}" if reject is not None
+                   else f"accepted ({len(ran)} stages ran, {cached} cached)")
+        log.info("batch %d song %d/%d %s: %s; batch ETA %s", index, done[0], len(covers), song_id, verdict,
+                 progress.clock(progress.eta_s(done[0], len(covers), time.monotonic() - started)))
+
+    with progress.song_listener(index, song_line):
+        return run_batch(index, covers, cfg, split_overrides)
 
 
 @flow(name="process-songs")
-def process_songs(config: BuildConfig) -> tuple[list[dict], list[Reject]]:
+def process_songs(config: BuildConfig, split_overrides: dict[str, str] | None = None) -> tuple[list[dict], list[Reject]]:
     """Discovery and the batches, on the configured task runner (threads, processes, Dask or Ray).
 
-    Takes only the config: a subflow's parameters are sent to the Prefect API (limit 512 KB), so the
-    covers are discovered here; only batch summaries (counts, no song data) come back.
+    Takes only the config (and a small dataset's split overrides): a subflow's parameters are sent to the
+    Prefect API (limit 512 KB), so the covers are discovered here; only batch summaries (counts, no song
+    data) come back. A line per finished batch says how far the build is.
     """
-    log = get_run_logger()
+    log, started = get_run_logger(), time.monotonic()
     covers, rejects = B.discover_covers(config)
     batches = B.make_batches(covers, config)
     log.info("%d covers in %d batches, %d broken items", len(covers), len(batches), len(rejects))
     if progress.CURRENT is not None:
-        progress.CURRENT.total, progress.CURRENT.phase = len(covers) + len(rejects), "songs"
+        progress.CURRENT.total = len(covers) + len(rejects)
+        if progress.CURRENT.phase == "starting":  # a second pass keeps its own name ("splits")
+            progress.CURRENT.phase = "songs"
         for r in rejects:  # broken items count as done (rejected) from the start
             progress.CURRENT.song(-1, False, {r.stage: "refused"})
-    futures = [process_batch.submit(i, b, config, first=b[0].id, last=b[-1].id) for i, b in enumerate(batches)]
-    summaries = {}
+    futures = [process_batch.submit(i, b, config, first=b[0].id, last=b[-1].id, split_overrides=split_overrides)
+               for i, b in enumerate(batches)]
+    summaries, songs_done = {}, 0
     for future in as_completed(futures):
         summary = future.result()
         summaries[summary["index"]] = summary
+        songs_done += summary["songs"] + summary["rejects"]
+        elapsed = time.monotonic() - started
+        log.info("batch %d done%s: %d songs, %d rejected; %d/%d batches, %d/%d covers, elapsed %s, ETA %s",
+                 summary["index"], " (resumed)" if summary.get("resumed") else "", summary["songs"],
+                 summary["rejects"], len(summaries), len(batches), songs_done, len(covers), progress.clock(elapsed),
+                 progress.clock(progress.eta_s(songs_done, len(covers), elapsed)))
         if progress.CURRENT is not None:
             progress.CURRENT.batch(summary)
     return [summaries[i] for i in sorted(summaries)], rejects
+
+
+def previous_split_overrides(out: Path) -> dict[str, str]:
+    """The split overrides the last build into `out` recorded (its build_report.json), else none."""
+    try:
+        return json.loads((out / "build_report.json").read_text()).get("split_overrides") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def small_dataset_splits(config: BuildConfig, summaries: list[dict]) -> dict[str, str]:
+    """The official videos whose split `assign_splits` moves (a hash split left empty), from every batch's keys."""
+    groups = [g for s in summaries for g in s.get("split_groups", [])]
+    return split_overrides(groups, config.val_fraction, config.test_fraction, config.split_seed)
 
 
 @flow(name="build-symmv", log_prints=True)
@@ -89,10 +131,19 @@ def build_symmv(config: BuildConfig = BuildConfig()) -> dict:
     log = get_run_logger()
     started = time.perf_counter()
     B.validate(config)
-    with BuildLock(config.out):
+    with BuildLock(config.out), build_log(Path(config.out) / "build.log"):
         crawl_rejects = crawl_channels(config) if get_source(config.source).crawls else []
         runner = make_task_runner(config.task_runner, config.workers, config.cluster_address or None)
-        summaries, cover_rejects = process_songs.with_options(task_runner=runner)(config)
+        guess = previous_split_overrides(Path(config.out))  # a rebuild of the same songs: right at once
+        summaries, cover_rejects = process_songs.with_options(task_runner=runner)(config, guess or None)
+        overrides = small_dataset_splits(config, summaries)
+        if overrides != guess:  # a small dataset's empty split: the parts again, ranked (stages all cached)
+            log.info("splits %s with %d official videos: %d of them move by hash rank so no split is empty "
+                     "(symmv.core.split.assign_splits); writing the batches again", merge_summaries(summaries)["splits"],
+                     sum(len(s.get("split_groups", [])) for s in summaries), len(overrides))
+            if progress.CURRENT is not None:
+                progress.CURRENT.restart_batches("splits")
+            summaries, cover_rejects = process_songs.with_options(task_runner=runner)(config, overrides or None)
         source_rejects = crawl_rejects + cover_rejects
         summary = merge_summaries(summaries)
         summary["rejects"] += len(source_rejects)
@@ -106,12 +157,32 @@ def build_symmv(config: BuildConfig = BuildConfig()) -> dict:
             progress.CURRENT.phase = "publishing"
         published = B.finalize(config, [s["key"] for s in summaries], source_rejects)
         summary.update(published, batches=len(summaries), task_runner=runner_provenance(config.task_runner),
+                       split_overrides=overrides,
                        wall_s=round(time.perf_counter() - started, 2))
         (Path(config.out) / "build_report.json").write_text(json.dumps(summary, indent=2, sort_keys=True))
         summary["card"] = data_card(config)
         publish_artifacts(config, summary)
     log.info("built %(songs)d songs, %(rejects)d rejects -> %(splits)s", summary)
     return summary
+
+
+@contextmanager
+def build_log(path: Path):
+    """Every run writes `<out>/build.log`, a deployment's too: the flow's and tasks' run-logger lines reach the
+    root logger (Prefect's loggers propagate). The CLI has its handler on the file already: then nothing is added."""
+    root, path = logging.getLogger(), path.resolve()
+    if any(isinstance(h, logging.FileHandler) and Path(h.baseFilename) == path for h in root.handlers):
+        yield
+        return
+    handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()
 
 
 def publish_artifacts(cfg: BuildConfig, summary: dict) -> None:
@@ -136,6 +207,6 @@ def publish_artifacts(cfg: BuildConfig, summary: dict) -> None:
 def data_card(cfg: BuildConfig) -> str:
     from symmv.card.writer import PLOT_FILES, write_card
 
-    card = write_card(Path(cfg.out), Path(cfg.card_dir))
+    card = write_card(Path(cfg.out), Path(cfg.card_dir) if cfg.card_dir else None)
     B.record_outputs(cfg, [card.name, *PLOT_FILES.values()])
     return str(card)

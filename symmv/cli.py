@@ -7,9 +7,15 @@ import logging
 import sys
 from pathlib import Path
 
+from symmv import __version__
 from symmv.core import settings
 from symmv.core.errors import BuildAborted, ConfigError, DatasetNotCommitted, write_failure, write_failure_line
 from symmv.pipeline.config import BuildConfig, DemoConfig, add_dataclass_args, from_args, prefect_defaults
+
+# Nothing heavy is imported at module level or while the parser is built (torch, Prefect, pandas): `--help`,
+# `--version` and a one-line error answer in well under a second; each command imports what it runs.
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".webm")
+MIDI_SUFFIXES = (".mid", ".midi")
 
 
 def cmd_demo_corpus(args: argparse.Namespace) -> int:
@@ -38,12 +44,26 @@ def cmd_correspondence_source(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_folder(flag: str, folder: Path) -> None:
+    """A folder option names a folder, or a path where one can be made: a file there, or on the way there, is
+    one line (not a FileExistsError or NotADirectoryError traceback from the first mkdir)."""
+    for path in [folder, *folder.parents]:
+        if path.exists():
+            if not path.is_dir():
+                raise ConfigError(f"{flag} {folder}: {path} is a file, not a folder" if path != folder
+                                  else f"{flag} {folder} is a file, not a folder")
+            return
+
+
 def cmd_build(args: argparse.Namespace) -> int:
-    """Validate, then run the flow with a live progress display; the full log goes to <out>/build.log."""
+    """Validate, then run the flow with progress on stderr; the full log goes to <out>/build.log."""
     from symmv.console import print_summary, quiet_logging, run_with_progress
     from symmv.pipeline.writer import BuildLock
 
     config = from_args(BuildConfig, args)
+    for flag, folder in (("--out", config.out), ("--cache-dir", config.cache_dir), ("--card-dir", config.card_dir)):
+        if folder:
+            check_folder(flag, Path(folder))
     log_file = Path(config.out) / "build.log"
     quiet_logging(None, config.verbose)
     # A busy --out or someone else's folder is refused here, in a second, before models or Prefect load and
@@ -61,19 +81,71 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_generate(args: argparse.Namespace) -> int:
-    """Video in -> MP4 with generated background music out (or MIDI only)."""
-    from models.generate import generate_for_video
-
-    if not Path(args.video).is_file():
-        raise ConfigError(f"no video file {args.video}")
+def check_generate_paths(args: argparse.Namespace) -> None:
+    """Everything `symmv generate` would fail on after minutes of model loading, checked first (one line each)."""
+    video, out = Path(args.video), Path(args.output)
+    if not video.is_file():
+        raise ConfigError(f"no video file {video}")
+    if out.is_dir():
+        raise ConfigError(f"-o {out} is a folder: name the file to write (e.g. {out / (video.stem + '-music.mp4')})")
+    if not out.parent.is_dir():
+        raise ConfigError(f"-o {out}: folder {out.parent} does not exist")
+    wanted = MIDI_SUFFIXES if args.midi_only else VIDEO_SUFFIXES
+    if out.suffix.lower() not in wanted:
+        what = "--midi-only writes MIDI" if args.midi_only else "the output is a video (--midi-only writes MIDI)"
+        raise ConfigError(f"-o {out}: {what}: name it {' or '.join(wanted)}")
+    if out.resolve() == video.resolve():
+        raise ConfigError(f"-o {out} is the input video: name another file")
     missing = [s for s in ("chord", "melody", "accompaniment") if not (Path(args.ckpt) / s / "model.safetensors").is_file()]
     if missing:
         raise ConfigError(f"no trained {', '.join(missing)} checkpoint in {args.ckpt}: pass --ckpt DIR "
                           "(make train-all writes them)")
-    result = generate_for_video(args.video, args.output, args.ckpt, seed=args.seed, temperature=args.temperature,
-                                top_p=args.top_p, midi_only=args.midi_only, encoder_name=args.encoder,
-                                dataset_root=args.dataset)
+    from symmv.io.video import VideoReadError, probe
+
+    try:
+        probe(video)
+    except VideoReadError as exc:
+        raise ConfigError(f"{video} is not a readable video ({str(exc).split(': ', 1)[-1][:200].strip()})") from exc
+
+
+def generate_motion_range(dataset: str | None) -> str | None:
+    """The dataset whose recorded motion range maps the video's motion to a tempo, said out loud: an explicit
+    --dataset must hold a build report; without one, the default dataset's is used when it exists, else the
+    documented default range (a notice on stderr names which)."""
+    report = Path(dataset or settings.dataset_root()) / "build_report.json"
+    if report.is_file():
+        return str(report.parent)
+    if dataset is not None:
+        raise ConfigError(f"--dataset {dataset} has no build_report.json: name a built dataset (its motion range "
+                          "sets the tempo), or leave --dataset out for the documented default range")
+    from annotators.video import DEFAULT_MOTION_RANGE
+
+    print(f"symmv generate: no dataset at {report.parent}: motion -> tempo uses the documented default motion "
+          f"range [{DEFAULT_MOTION_RANGE[0]:g}, {DEFAULT_MOTION_RANGE[1]:g}] (pass --dataset to use a build's)",
+          file=sys.stderr)
+    return None
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    """Video in -> MP4 with generated background music out (or MIDI only)."""
+    check_generate_paths(args)
+    dataset = generate_motion_range(args.dataset)
+    import tempfile
+
+    from models.generate import generate_for_video
+
+    out = Path(args.output)
+    # generate_for_video writes its MIDI beside `out` before muxing: a temporary folder keeps the user's
+    # folder free of a stray .mid when the MP4 is what was asked for (and of half a result when muxing fails).
+    with tempfile.TemporaryDirectory(prefix=".symmv-generate-", dir=out.parent) as tmp:
+        staged = Path(tmp) / out.name
+        result = generate_for_video(args.video, staged, args.ckpt, seed=args.seed, temperature=args.temperature,
+                                    top_p=args.top_p, midi_only=args.midi_only, encoder_name=args.encoder,
+                                    dataset_root=dataset)
+        staged.replace(out)
+    result.update({"midi" if args.midi_only else "mp4": str(out)})
+    if not args.midi_only:
+        result.pop("midi", None)  # the intermediate MIDI lived in the temporary folder
     print(json.dumps(result, indent=2))
     return 0
 
@@ -95,9 +167,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     """Print what a built dataset holds: per table and split, the row counts; then the rejects."""
     from symmv.core.schema import TABLES
-    from symmv.core.shards import load
-
-    from symmv.core.shards import MANIFEST
+    from symmv.core.shards import MANIFEST, load
 
     root = Path(args.root)
     if not (root / MANIFEST).is_file() and not (root / "songs").is_dir():
@@ -118,11 +188,17 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_card(args: argparse.Namespace) -> int:
+    from symmv.card.writer import card_from_args
+
+    return card_from_args(args)
+
+
 def build_choices() -> dict[str, list[str]]:
     """Registry names for `symmv build --help` (the registries themselves, so the list cannot go stale)."""
     from symmv.features.encoders import ENCODERS
-    from symmv.pipeline.sources import SOURCES
     from symmv.pipeline.runners import RUNNERS
+    from symmv.pipeline.sources import SOURCES
     from symmv.pipeline.stages import BEAT_TRACKERS
     from symmv.transcription.backends import BACKENDS
 
@@ -130,56 +206,96 @@ def build_choices() -> dict[str, list[str]]:
             "semantic_encoder": [*sorted(ENCODERS), "none"], "task_runner": sorted(RUNNERS)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    prefect_defaults()  # CLI runs keep their own Prefect database (.prefect/cli), apart from a served server
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    parser = argparse.ArgumentParser(prog="symmv", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("demo-corpus", help="build the offline demo source (yt-dlp layout)")
-    add_dataclass_args(p, DemoConfig)
-    p.set_defaults(func=cmd_demo_corpus)
+def args_correspondence(p: argparse.ArgumentParser, wants_help: bool) -> None:
     from symmv.sources.correspondence import CorrespondenceConfig
 
-    p = sub.add_parser("correspondence-source",
-                       help="the correspondence benchmark's source: release songs with videos rendered from their music")
     add_dataclass_args(p, CorrespondenceConfig)
-    p.set_defaults(func=cmd_correspondence_source)
-    from symmv.sources import fetch  # FetchConfig and its command; yt-dlp loads only when it runs
 
-    fetch.add_command(sub, add_dataclass_args, from_args)
-    p = sub.add_parser("build", help="run the build-symmv Prefect flow")
-    # The registries import torch and Prefect (seconds on a busy machine): only --help lists their names, and
-    # a busy --out is refused in about a second (validate checks the names either way).
-    wants_help = {"-h", "--help"} & set(sys.argv[1:] if argv is None else argv)
+
+def args_build(p: argparse.ArgumentParser, wants_help: bool) -> None:
+    # The registries import torch and Prefect (seconds): only --help lists their names (validate checks them).
     add_dataclass_args(p, BuildConfig, build_choices() if wants_help else None)
-    p.set_defaults(func=cmd_build)
-    from symmv.card.writer import add_card_args, card_from_args
 
-    p = sub.add_parser("card", help="write data_cards/<name>/README.md with the paper's Fig. 3 plots")
+
+def args_card(p: argparse.ArgumentParser, wants_help: bool) -> None:
+    from symmv.card.writer import add_card_args
+
     add_card_args(p)
-    p.set_defaults(func=card_from_args)
-    p = sub.add_parser("generate", help="generate background music for a video with trained V-MusProd")
-    p.add_argument("video")
-    p.add_argument("-o", "--output", required=True, help="out.mp4 (or out.mid with --midi-only)")
+
+
+def args_generate(p: argparse.ArgumentParser, wants_help: bool) -> None:
+    p.add_argument("video", help="the video to score (any format ffmpeg reads)")
+    p.add_argument("-o", "--output", required=True,
+                   help=f"the file to write: a video ({', '.join(VIDEO_SUFFIXES)}) with the music as its soundtrack, "
+                        f"or with --midi-only a MIDI file ({', '.join(MIDI_SUFFIXES)}); its folder must exist")
     p.add_argument("--ckpt", default=str(settings.SHIPPED_CHECKPOINTS),
-                   help="folder with chord/ melody/ accompaniment/ (default: the shipped CPU-recipe checkpoints)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-p", type=float, default=0.9)
-    p.add_argument("--midi-only", action="store_true")
-    p.add_argument("--encoder", default="efficientnet-lite0", help="semantic encoder the checkpoints were trained with")
-    p.add_argument("--dataset", default=str(settings.DEFAULT_DATASET), help="dataset whose motion range maps motion to tempo")
-    p.set_defaults(func=cmd_generate)
-    p = sub.add_parser("promote", help="make a finished training run the shipped checkpoints (models/checkpoints/cpu)")
+                   help="folder with the chord/, melody/ and accompaniment/ checkpoints "
+                        "(default: the shipped CPU-recipe checkpoints, models/checkpoints/cpu)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed: the same seed gives the same music (default: 0)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="sampling temperature: below 1 safer, above 1 more adventurous (default: 1.0)")
+    p.add_argument("--top-p", type=float, default=0.9,
+                   help="nucleus sampling: keep the most likely tokens up to this probability mass (default: 0.9)")
+    p.add_argument("--midi-only", action="store_true",
+                   help="write only the generated MIDI (-o must end in .mid), no rendering or muxing")
+    p.add_argument("--encoder", default="efficientnet-lite0",
+                   help="semantic frame encoder the checkpoints were trained with (default: efficientnet-lite0)")
+    p.add_argument("--dataset", default=None,
+                   help="built dataset whose recorded motion range maps the video's motion to a tempo (default: "
+                        f"{settings.DEFAULT_DATASET} when built there, else the documented default range, said on stderr)")
+
+
+def args_promote(p: argparse.ArgumentParser, wants_help: bool) -> None:
     p.add_argument("run", help="the run folder `make train-all` wrote (default there: checkpoints/train-all-cpu)")
     p.add_argument("--into", default=str(settings.SHIPPED_CHECKPOINTS),
                    help="the shipped checkpoint folder (default: models/checkpoints/cpu)")
-    p.set_defaults(func=cmd_promote)
-    p = sub.add_parser("info", help="summarise a built dataset")
-    p.add_argument("--root", default=str(settings.DEFAULT_DATASET), help="dataset root (a build's --out)")
-    p.set_defaults(func=cmd_info)
-    args = parser.parse_args(argv)
+
+
+def args_info(p: argparse.ArgumentParser, wants_help: bool) -> None:
+    p.add_argument("--root", default=str(settings.DEFAULT_DATASET),
+                   help=f"dataset root, a build's --out (default: {settings.DEFAULT_DATASET})")
+
+
+# name -> (help line, options, command); a command's options are added only when it is the one named
+COMMANDS = {
+    "demo-corpus": ("build the offline demo source (yt-dlp layout)",
+                    lambda p, h: add_dataclass_args(p, DemoConfig), cmd_demo_corpus),
+    "correspondence-source": ("the correspondence benchmark's source: release songs with videos rendered from "
+                              "their music", args_correspondence, cmd_correspondence_source),
+    "build": ("build a SymMV dataset (the build-symmv Prefect flow)", args_build, cmd_build),
+    "card": ("write a dataset's data card (<root>/README.md, the paper's Fig. 3 plots); --into copies it",
+             args_card, cmd_card),
+    "generate": ("generate background music for a video with trained V-MusProd", args_generate, cmd_generate),
+    "promote": ("make a finished training run the shipped checkpoints (models/checkpoints/cpu)", args_promote,
+                cmd_promote),
+    "info": ("summarise a built dataset", args_info, cmd_info),
+}
+
+
+def make_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="symmv", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"symmv {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    wants_help = bool({"-h", "--help"} & set(argv))
+    for name, (text, add_args, run) in COMMANDS.items():
+        p = sub.add_parser(name, help=text, description=text)
+        if name == chosen:
+            add_args(p, wants_help)
+        p.set_defaults(func=run)
+    # other commands register themselves (their modules load only what the parser needs)
+    from symmv.sources import fetch  # FetchConfig and its command; yt-dlp loads only when it runs
+
+    fetch.add_command(sub, add_dataclass_args, from_args)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    prefect_defaults()  # CLI runs keep their own Prefect database (in the user's cache), apart from a served server
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    args = make_parser(argv).parse_args(argv)
     try:
         return args.func(args)
     except (ConfigError, BuildAborted, DatasetNotCommitted) as exc:  # the user's mistake or a deliberate stop
@@ -189,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         failed = write_failure(exc)  # a full or read-only disk: the machine's state, not a bug to trace
         if failed is None:
             raise
-        folders = [getattr(args, name) for name in ("out", "cache_dir", "card_dir", "root") if hasattr(args, name)]
+        folders = [getattr(args, name) for name in ("out", "cache_dir", "card_dir", "root", "into")
+                   if getattr(args, name, None)]
         print(f"symmv {args.command}: error: {write_failure_line(failed, folders)}", file=sys.stderr)
         return 1
 

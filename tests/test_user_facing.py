@@ -51,7 +51,13 @@ def test_build_in_a_terminal_shows_progress_and_a_reject_summary(tiny_source, bu
     rc, text = run_in_pty(symmv("build", "--source-dir", str(tiny_source), "--out", str(tmp_path / "ds"),
                                 "--card-dir", str(tmp_path / "cards"), "--cache-dir", str(build_cache), *TINY_CLI))
     assert rc == 0, text[-3000:]
-    assert "build-symmv" in text and "songs/s" in text and "ETA" in text
+    # the bar is drawn (rich does not eat `[###...]` as markup) and stays for every song, and the line of totals
+    # fits the 120 columns unwrapped: bar, counts, rate and ETA on one line
+    heads = re.findall(r"build-symmv (\w+)  \[([#.]{30})\] (\d+)/(\d+) songs  \d+ rejected  [\d.]+ songs/s  "
+                       r"elapsed [\d:]+  ETA [-\d:]+", text)
+    assert heads, text[-3000:]
+    assert any(int(done) >= 3 and "#" in bar for _, bar, done, _ in heads), heads[-5:]
+    assert heads[-1][2] == heads[-1][3] and heads[-1][1] == "#" * 30  # the last frame: every song, a full bar
     assert re.search(r"\b5/5 songs\b", text) and "2 rejected" in text
     assert re.search(r"measure\s+\d+\s+\d+", text)  # the per-stage table: ran / cached / refused / errors
     assert "match:no_video_match" in text  # the closing table of reject reasons

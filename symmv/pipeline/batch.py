@@ -55,14 +55,17 @@ def stage_versions(cfg: BuildConfig, ctx: S.BuildContext) -> dict[str, dict]:
     return {s.name: s.versions(cfg, ctx.content_hash) for s in PIPELINE.stages}
 
 
-def batch_key(covers: list[MediaItem], cfg: BuildConfig, ctx: S.BuildContext, versions: dict) -> str:
-    """What a batch's parts depend on: its covers by content, the candidate videos, the config, the code."""
+def batch_key(covers: list[MediaItem], cfg: BuildConfig, ctx: S.BuildContext, versions: dict,
+              split_overrides: dict[str, str] | None = None) -> str:
+    """What a batch's parts depend on: its covers by content, the candidate videos, the config, the code
+    (and the small-dataset split overrides, symmv.core.split.split_overrides, when there are any)."""
     content = [[c.id, ctx.content_hash(c.media_path), json.dumps(c.info, sort_keys=True, default=str),
                 c.paired_video] for c in covers]
     config = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name not in RUN_ONLY_FIELDS}
     code = [code_version(*s.code) for s in PIPELINE.stages if s.code] + [code_version(*WRITER_CODE)]
     return digest({"covers": content, "videos": digest(ctx.videos.identity(ctx.content_hash)), "config": config,
-                   "versions": versions, "code": code, "stages": PIPELINE.fingerprints})
+                   "versions": versions, "code": code, "stages": PIPELINE.fingerprints,
+                   **({"splits": split_overrides} if split_overrides else {})})
 
 
 @dataclass
@@ -197,11 +200,14 @@ def song_tables(song: Song, tables: tuple[str, ...] | None = None) -> dict[str, 
     return out
 
 
-def run_batch(index: int, covers: list[MediaItem], cfg: BuildConfig) -> dict:
-    """Process one batch and write its parts; returns its summary (no song data). Resumes a finished batch."""
+def run_batch(index: int, covers: list[MediaItem], cfg: BuildConfig, split_overrides: dict[str, str] | None = None) -> dict:
+    """Process one batch and write its parts; returns its summary (no song data). Resumes a finished batch.
+    `split_overrides`: official-video key -> split, for the videos whose hash split a small dataset overrides."""
     ctx = build_context(cfg)
     versions = stage_versions(cfg, ctx)
-    key = batch_key(covers, cfg, ctx, versions)
+    key = batch_key(covers, cfg, ctx, versions, split_overrides)
+    overrides = split_overrides or {}
+    groups: set[str] = set()
     done = finished_batch(cfg.out, key)
     if done is not None:
         return {**done, "resumed": True}
@@ -213,8 +219,7 @@ def run_batch(index: int, covers: list[MediaItem], cfg: BuildConfig) -> dict:
             song, outcomes = _process(cover, cfg, ctx, cache, versions)
             for name, seconds in song.timings_s.items():
                 timings.setdefault(name, []).append(round(seconds, 4))
-            if progress.CURRENT is not None:
-                progress.CURRENT.song(index, song.reject is None, outcomes)
+            progress.song_finished(index, song.values["song_id"], song.reject, outcomes)
             if song.reject is not None:
                 rejects.append(song.reject)
                 if song.reject.reason.startswith("internal_error:"):
@@ -226,8 +231,9 @@ def run_batch(index: int, covers: list[MediaItem], cfg: BuildConfig) -> dict:
                 for table, data in _audit_tables(song).items():  # the matcher's audit trail of refused songs too
                     writer.add(table, REJECTED, data)
                 continue
-            split = split_of(song.values["video"].info.get("webpage_url") or song.values["video"].id,
-                             cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
+            group = song.values["video"].info.get("webpage_url") or song.values["video"].id
+            split = overrides.get(group) or split_of(group, cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
+            groups.add(group)
             writer.write_midi(song.values["song_id"], song.values["notes"])
             for table, data in song.tables.items():
                 writer.add(table, split, data)
@@ -241,6 +247,7 @@ def run_batch(index: int, covers: list[MediaItem], cfg: BuildConfig) -> dict:
                    "reject_reasons": dict(Counter(f"{r.stage}:{r.reason}" for r in rejects)),
                    "reject_examples": {f"{r.stage}:{r.reason}": f"{r.item_id}: {r.detail[:160]}" for r in rejects},
                    "splits": {k[6:]: v for k, v in counts.items() if k.startswith("split:")},
+                   "split_groups": sorted(groups),  # the accepted songs' official-video keys (split units)
                    "transcribers": {k[12:]: v for k, v in counts.items() if k.startswith("transcriber:")},
                    "music_s": round(counts["music_s"], 3), "stage_s": timings,
                    "cache_hits": cache.hits, "cache_misses": cache.misses,

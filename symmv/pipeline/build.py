@@ -53,7 +53,7 @@ def validate(cfg: BuildConfig) -> None:
         raise ConfigError("--max-reject-fraction must be in (0, 1]")
     if not 0 <= cfg.min_accept_fraction <= 1:
         raise ConfigError("--min-accept-fraction must be in [0, 1]")
-    for folder in (cfg.cache_dir, cfg.card_dir):  # before seconds of model loading (--out: BuildLock writes first)
+    for folder in filter(None, (cfg.cache_dir, cfg.card_dir)):  # before seconds of model loading (--out: BuildLock writes first)
         writable(Path(folder))
     try:
         get_backend(transcriber)  # loads the model once: a missing checkpoint fails here, not per song

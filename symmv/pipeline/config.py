@@ -26,32 +26,35 @@ def _env_path(name: str) -> Path | None:
 class BuildConfig:
     """`build-symmv`: source -> parse -> match -> transcribe -> annotate -> features -> filters -> shards."""
 
-    source: str = "local"  # where covers come from (symmv.pipeline.sources): a yt-dlp-layout folder, a channel crawl, the SymMV release
+    source: str = "local"  # where covers come from: local (a yt-dlp-layout folder), youtube (a channel crawl), symmv-release (the SymMV release)
     source_dir: Path = Path("data/demo-source")  # local: covers/ + videos/; symmv-release: the release root
     channels_config: Path = Path("configs/channels.toml")  # youtube: channels to crawl
     out: Path = settings.DEFAULT_DATASET  # dataset root: Parquet shards, midi/, build_report.json
-    card_dir: Path = Path("data_cards")  # the data card goes to <card_dir>/<out folder name>/README.md
-    transcriber: str = ""  # transcription backend; "" = what the source implies (MIDI: read it), else the most accurate one this machine runs in reasonable time
+    card_dir: Path | None = None  # also copy the data card (always <out>/README.md) to <card_dir>/<out folder name>/
+    # transcription backend; by default what the source implies (MIDI: read it), else the most accurate one this machine runs in reasonable time
+    transcriber: str = field(default="", metadata={"default_text": "what the source implies"})
 
-    beat_tracker: str = ""  # beats from the audio ("madmom") or from the notes ("notes"); "" = what the source implies
-    semantic_encoder: str = "efficientnet-lite0"  # registry name in symmv.features.encoders ("clip" needs weights)
+    # beats from the audio ("madmom") or from the notes ("notes"); by default what the source implies
+    beat_tracker: str = field(default="", metadata={"default_text": "what the source implies"})
+    semantic_encoder: str = "efficientnet-lite0"  # frame encoder of the semantic video features ("clip" needs its weights; "none" skips them)
     match_threshold: float = 0.55  # official-video matcher: minimum score to accept a candidate
     search_results: int = 10  # youtube: candidates per `ytsearchN:` query
     max_cover_s: float = 900.0  # longer covers (medleys, streams, broken files) are rejected as too_long
     min_cover_s: float = 3.0  # shorter covers (a 0.3 s blip, a broken download) are rejected as too_short
-    qc_min_duration_s: float = 20.0  # music QC: shorter covers are too_short (measured on real covers, annotators.music_qc)
+    qc_min_duration_s: float = 20.0  # music QC: shorter covers are too_short (a threshold measured on real covers)
     align: bool = True  # align the cover to the official video's soundtrack (the `alignment` table); --no-align skips it
-    # cover <-> video soundtrack alignment confidence below this is alignment:low_confidence (measured in annotators.alignment)
+    # cover <-> video soundtrack alignment confidence below this is alignment:low_confidence
     min_alignment_confidence: float = LOW_CONFIDENCE
     shazam: bool = False  # look genre/lyrics up with ShazamIO (needs the internet; never fatal)
     video_fps: float = 6.0  # paper sec. 4.1: semantic features at 6 fps (colour, text and shots use the same frames)
     semantic_stride: int = 1  # encode every n-th of those frames, holding each embedding (n x fewer encoder calls)
-    split_seed: int = 0  # seed of the stable hash that assigns each official video to train/val/test
+    split_seed: int = 0  # seed of the stable hash that assigns each official video to train/val/test (a small dataset's empty split is filled by hash rank)
     val_fraction: float = 0.1  # share of official videos (not songs) in the validation split
     test_fraction: float = 0.1  # share of official videos in the test split
     workers: int = 2  # batches processed concurrently
-    task_runner: str = "threads"  # symmv.pipeline.runners: threads | processes | dask | ray
-    cluster_address: str = ""  # dask/ray: a running scheduler (tcp://host:8786) instead of a local cluster
+    task_runner: str = "threads"  # how batches run: threads (this process), processes, a Dask or a Ray cluster
+    # dask/ray: a running scheduler (tcp://host:8786); by default a local cluster
+    cluster_address: str = field(default="", metadata={"default_text": "a local cluster"})
     limit: int = 0  # process at most this many covers (0 = all)
     batch_size: int = 64  # songs per batch task: each batch writes its own Parquet parts (memory ~ one song)
     cache_dir: Path = Path(".cache/symmv-build")  # per-song stage results, keyed on content: shared by every --out
@@ -118,7 +121,7 @@ def add_dataclass_args(parser: argparse.ArgumentParser, cls, choices: dict[str, 
         if tp is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
             continue
-        shown = f"{default}" if default not in ("", None) else "none"
+        shown = f.metadata.get("default_text") or (f"{default}" if default not in ("", None) else "none")
         if f.name in choices:
             text += f" {{{', '.join(choices[f.name])}}}"
         # Valid values are listed, not enforced by argparse: symmv.pipeline.build.validate refuses a wrong one
@@ -137,9 +140,10 @@ PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",  # no telemetry notice on every CLI run (nothing can be sent from here anyway)
     "PREFECT_UI_ENABLED": "false",
-    # Local runs (CLI, make targets, tests) keep their own SQLite database: the served server (scripts/serve.sh,
-    # PREFECT_HOME=.prefect) never shares one with them ("database is locked").
-    "PREFECT_HOME": str(Path(".prefect/cli").resolve()),
+    # Local runs (CLI, make targets) keep their own SQLite database in the user's cache, not in the working
+    # folder (a run anywhere writes nothing there), and apart from the served server (scripts/serve.sh,
+    # PREFECT_HOME=.prefect) so the two never share one ("database is locked").
+    "PREFECT_HOME": str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "symmv" / "prefect"),
 }
 
 
