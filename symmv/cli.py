@@ -57,13 +57,12 @@ def check_folder(flag: str, folder: Path) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Validate, then run the flow with progress on stderr; the full log goes to <out>/build.log."""
-    from symmv.console import print_summary, quiet_logging, run_with_progress
-    from symmv.pipeline.writer import BuildLock
-
     config = from_args(BuildConfig, args)
     for flag, folder in (("--out", config.out), ("--cache-dir", config.cache_dir), ("--card-dir", config.card_dir)):
         if folder:
             check_folder(flag, Path(folder))
+    from symmv.console import print_summary, quiet_logging, run_with_progress
+    from symmv.pipeline.writer import BuildLock
     log_file = Path(config.out) / "build.log"
     quiet_logging(None, config.verbose)
     # A busy --out or someone else's folder is refused here, in a second, before models or Prefect load and
