@@ -265,9 +265,18 @@ def _note_beats(work) -> BeatTrack:
     return track_beats_from_notes(work.raw_notes)
 
 
+def _joint_beats(work) -> BeatTrack:
+    from annotators.meter import track_meter
+    from symmv.io.audio import decode_audio
+
+    return track_meter(decode_audio(work.cover.media_path, 44100), work.raw_notes)
+
+
 # Beat trackers by name: madmom on the cover audio (paper sec. 3.2), or a tracker over the notes for
-# sources that are MIDI without a musical tempo map (the SymMV release).
-BEAT_TRACKERS = {"madmom": _madmom_beats, "notes": _note_beats}
+# sources that are MIDI without a musical tempo map (the SymMV release); "joint" (opt-in) chooses the beat
+# level, meter and downbeat phase from madmom's pulse and the transcription (annotators.meter): better than
+# madmom on the rendered rhythm corpus, worse on the demo covers (bench/results/meter_fit.json).
+BEAT_TRACKERS = {"madmom": _madmom_beats, "notes": _note_beats, "joint": _joint_beats}
 
 
 def beat_tracker_name(cfg: BuildConfig) -> str:
@@ -281,6 +290,10 @@ def beat_tracker_version(cfg: BuildConfig) -> str:
     from annotators.beats import _notes_tracker_version, madmom_tracker_version
 
     name = beat_tracker_name(cfg)
+    if name == "joint":
+        from annotators.meter import meter_tracker_version
+
+        return f"{name} {meter_tracker_version()}"
     return f"{name} " + (madmom_tracker_version() if name == "madmom" else _notes_tracker_version(4))
 
 
