@@ -171,3 +171,13 @@ def test_tsne_needs_five_videos(tmp_path):
                                        (250_000, "100K<n<1M")])
 def test_size_category(n, bucket):
     assert size_category(n) == bucket
+
+
+def test_card_counts_meters():
+    import pandas as pd
+
+    from symmv.card.sections import meter_line
+
+    line = meter_line(pd.DataFrame({"meter": [4, 3, 4, None, 2]}))
+    assert "2 in 4 beats per bar" in line and "1 in 3 beats per bar" in line and "1 in 2 beats per bar" in line
+    assert "`songs.meter` is empty" in meter_line(pd.DataFrame({"song_id": ["a"]}))  # a build before the column
