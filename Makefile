@@ -76,11 +76,11 @@ train-all: setup
 SHIPPED_RUN ?= checkpoints/train-shipped
 train-shipped: setup
 	@[ -f $(RELEASE_OUT)/build_report.json ] || $(MAKE) build-release
-	( $(PY) -m models.train --stage chord --size cpu-long --unconditional --data $(RELEASE_OUT) --out $(SHIPPED_RUN) && \
-	  $(PY) -m models.train --stage melody --size cpu-long --data $(RELEASE_OUT) --out $(SHIPPED_RUN) ) & pid=$$!; \
-	$(PY) -m models.train --stage accompaniment --size cpu-long --data $(RELEASE_OUT) --out $(SHIPPED_RUN); acc=$$?; \
+	( $(PY) -m models.training.train --stage chord --size cpu-long --unconditional --data $(RELEASE_OUT) --out $(SHIPPED_RUN) && \
+	  $(PY) -m models.training.train --stage melody --size cpu-long --data $(RELEASE_OUT) --out $(SHIPPED_RUN) ) & pid=$$!; \
+	$(PY) -m models.training.train --stage accompaniment --size cpu-long --data $(RELEASE_OUT) --out $(SHIPPED_RUN); acc=$$?; \
 	wait $$pid && [ $$acc = 0 ]
-	$(PY) -m models.train --stage performance --data $(RELEASE_OUT) --out $(SHIPPED_RUN)
+	$(PY) -m models.training.train --stage performance --data $(RELEASE_OUT) --out $(SHIPPED_RUN)
 	@echo "make promote TRAIN_CKPT=$(SHIPPED_RUN)  # to ship it"
 
 # The explicit step that changes what `symmv generate` uses: a finished run -> models/checkpoints/cpu.
@@ -108,14 +108,14 @@ test-all: setup
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-# Table 2 as reports (models/variants.py trains every row, flows/evaluate.py scores them): on the demo (a
+# Table 2 as reports (models/evaluation/variants.py trains every row, flows/evaluate.py scores them): on the demo (a
 # code-path check: 3 test videos, arbitrary video/music pairs) and on the correspondence benchmark (release songs
 # with videos rendered from their own music, M = 70; needs the SymMV release at SYMMV_RELEASE).
 eval: eval-demo eval-correspondence
 
 eval-demo: setup
 	@test -d $(DEMO_OUT)/video_features || $(MAKE) demo
-	$(PY) -m models.variants --data $(DEMO_OUT) --out $(CKPT) --size tiny --steps $(EVAL_STEPS)
+	$(PY) -m models.evaluation.variants --data $(DEMO_OUT) --out $(CKPT) --size tiny --steps $(EVAL_STEPS)
 	$(PY) -m flows.evaluate --data $(DEMO_OUT) --ckpt '' --variants-dir $(CKPT) --out $(EVAL_OUT) \
 	  --threads $(EVAL_THREADS) $$(test -f out/eval_release.json && echo --anchor-json out/eval_release.json)
 
@@ -129,7 +129,7 @@ correspondence: setup
 	  --val-fraction 0.1 --test-fraction 0.15
 
 eval-correspondence: correspondence
-	$(PY) -m models.variants --data $(CORR_OUT) --out $(CORR_CKPT) --size cpu --steps $(CORR_STEPS) --chord-steps $(CORR_CHORD_STEPS) \
+	$(PY) -m models.evaluation.variants --data $(CORR_OUT) --out $(CORR_CKPT) --size cpu --steps $(CORR_STEPS) --chord-steps $(CORR_CHORD_STEPS) \
 	  --threads $(CORR_THREADS) --jobs $(CORR_JOBS)
 	$(PY) -m flows.evaluate --data $(CORR_OUT) --ckpt '' --variants-dir $(CORR_CKPT) --vmcp benchmark \
 	  --vmcp-ckpt $(CORR_REPORT)/vmcp --out $(CORR_REPORT) --threads $(CORR_THREADS)

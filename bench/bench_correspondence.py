@@ -3,7 +3,7 @@
 1. Does VMCP, trained on the benchmark's train split, retrieve a real piece's own video among M candidates on
    the held-out split (real pairs vs the same pairs shuffled)? If not, no Table 2 row can be told apart.
 2. Do the chord stages that read the video predict the held-out chords better than the one that does not?
-   (validation cross-entropy per attribute, from the `models.variants` run's variants.json: the colour carries
+   (validation cross-entropy per attribute, from the `models.evaluation.variants` run's variants.json: the colour carries
    the chord root by construction, so a stage that reads it should beat "w/o video" on `root`.)
 
     .venv/bin/python bench/bench_correspondence.py --data data/correspondence \
@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import write_result  # noqa: E402
-from models import evaluate as E  # noqa: E402
-from models import vmcp as V  # noqa: E402
+from models.evaluation import evaluate as E  # noqa: E402
+from models.evaluation import vmcp as V  # noqa: E402
 
 CHORD_FOLDERS = ("chord", "chord-no-semantic", "chord-no-color", "chord-unconditional")
 
@@ -32,7 +32,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="data/correspondence")
     p.add_argument("--vmcp", default="reports/correspondence/vmcp", help="a trained VMCP checkpoint folder")
-    p.add_argument("--variants", default="checkpoints/table2", help="a models.variants checkpoint directory")
+    p.add_argument("--variants", default="checkpoints/table2", help="a models.evaluation.variants checkpoint directory")
     p.add_argument("--split", default="test")
     p.add_argument("--m", type=int, default=70)
     args = p.parse_args()

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import write_result  # noqa: E402
-from models.generate import GENERATE_FPS, SHIPPED_CHECKPOINTS, generate_for_video  # noqa: E402
+from models.generation.generate import GENERATE_FPS, SHIPPED_CHECKPOINTS, generate_for_video  # noqa: E402
 
 
 def looped(video: Path, seconds: float, out: Path) -> Path:

@@ -23,18 +23,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench_music import real_clips  # noqa: E402
 from bench.bench_realism import generate_pieces, mean_of, statistics_of  # noqa: E402
 from bench.common import write_result  # noqa: E402
-from models import contour  # noqa: E402
-from models import data as D  # noqa: E402
+from models.training.corrections import teacher_forced as teacher_forced_probs  # noqa: E402
+from models.training import data as D  # noqa: E402
 from models import tokens as tk  # noqa: E402
-from models.checkpoint import load_model  # noqa: E402
-from models.sample import SamplingConfig  # noqa: E402
+from models.networks.checkpoint import load_model  # noqa: E402
+from models.generation.sample import SamplingConfig  # noqa: E402
 
 KEYS = ("melody_pitch_std", "melody_range", "interval_repeat_share", "interval_abs_mean", "interval_leap_share",
         "melody_notes_per_bar", "short_note_share", "melody_bar_repeat", "SC", "PE")
 
 
 def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
-    """(N, V) probabilities -> the nucleus-truncated, renormalised ones (as models.sample.sample_logits)."""
+    """(N, V) probabilities -> the nucleus-truncated, renormalised ones (as models.generation.sample.sample_logits)."""
     sorted_p, order = probs.sort(-1, descending=True)
     keep = (sorted_p.cumsum(-1) - sorted_p) < top_p
     out = torch.zeros_like(probs).scatter(-1, order, sorted_p * keep)
@@ -45,7 +45,7 @@ def teacher_forced(model, examples, temperature: float, top_p: float, max_window
     stats = {k: [] for k in ("raw_repeat", "sampled_repeat", "raw_leap", "sampled_leap", "raw_abs", "sampled_abs",
                              "real_repeat", "real_leap", "real_abs", "raw_entropy", "sampled_entropy")}
     pitches = torch.arange(tk.VOCAB["pitch"]) - 1
-    for tokens, probs, _ in contour.teacher_forced(model, examples, "pitch", max_windows):
+    for tokens, probs, _ in teacher_forced_probs(model, examples, "pitch", max_windows):
         prev = None
         for t in np.flatnonzero(tokens[:, 0] == tk.NOTE):
             pitch = int(tokens[t, tk.F["pitch"]]) - 1

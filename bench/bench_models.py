@@ -23,16 +23,18 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# the synthetic-but-musical fixture of the model tests (tests/model_fixtures.py): music-like token density
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from bench.common import machine as common_machine  # noqa: E402
-from models import data as D  # noqa: E402
+from models.training import data as D  # noqa: E402
 from models import tokens as tk  # noqa: E402
 from models.config import ControllerConfig, configs_for  # noqa: E402
-from models.generate import bars_for, generate_music  # noqa: E402
-from models.sample import Grammar, SamplingConfig, condition_context, sample_sequence  # noqa: E402
-from models.synthetic import synthetic_tables  # noqa: E402
-from models.train import train_stage  # noqa: E402
-from models.transformers import build_model  # noqa: E402
+from models.generation.generate import bars_for, generate_music  # noqa: E402
+from models.generation.sample import Grammar, SamplingConfig, condition_context, sample_sequence  # noqa: E402
+from models.training.train import train_stage  # noqa: E402
+from model_fixtures import synthetic_tables  # noqa: E402
+from models.networks.transformers import build_model  # noqa: E402
 
 SEM, COL = 512, 768  # CLIP-like semantic width; an RGB-uv histogram width (16*16*3)
 

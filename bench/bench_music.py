@@ -10,7 +10,7 @@ are checked against it. The same songs' openings (first 30 s: intros are sparser
 too, with the targets checked against each (`targets_met_by_reference`), so nobody has to take the choice
 on trust. Pieces: half conditioned on the demo's test-split videos (their features and motion tempo, several seeds
 each), half with the null video (the chord stage's "no video" input) at the tempo of the Real clip they
-are paired with, so that tempo-bound figures (IOI) compare like with like. Metrics (models/metrics.py):
+are paired with, so that tempo-bound figures (IOI) compare like with like. Metrics (models/evaluation/metrics.py):
 SC, PE, PCE, EBR, IOI on the merged piece; plus melody above accompaniment (median pitch per bar, over
 bars holding both), the share of chords starting on a beat, and note statistics a musician would check.
 """
@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import RESULTS, write_result  # noqa: E402
 from models import tokens as tk  # noqa: E402
-from models.checkpoint import load_model  # noqa: E402
+from models.networks.checkpoint import load_model  # noqa: E402
 from models.config import STAGES  # noqa: E402
-from models.generate import bars_for, generate_music, performance_models  # noqa: E402
-from models.metrics import METRIC_NAMES, quality_metrics  # noqa: E402
-from models.sample import SamplingConfig  # noqa: E402
+from models.generation.generate import bars_for, generate_music, performance_models  # noqa: E402
+from models.evaluation.metrics import METRIC_NAMES, quality_metrics  # noqa: E402
+from models.generation.sample import SamplingConfig  # noqa: E402
 from symmv.core.records import Note  # noqa: E402
 
 # Issue 14's targets: |generated - Real| at most this (SC: an absolute floor).
@@ -92,7 +92,7 @@ def demo_videos(demo_root: str | None) -> list[dict]:
         return []
     import symmv
 
-    from models.data import frames
+    from models.training.data import frames
 
     rows = symmv.load("video_features", split="test", root=demo_root).to_dict("records")
     return [{"song_id": r["song_id"], "semantic": frames(r["semantic"]), "color": frames(r["color"]),

@@ -4,7 +4,7 @@
 
 Real = 30 s from a random bar (seeded by song id) of every song of the SymMV release's test split
 (bench_music.real_clips). Generated = one piece per Real clip (or --n pieces, cycling over them) from the
-checkpoints, null video, at that clip's tempo, seed SEED + i. Per piece: the statistics of models/realism.py
+checkpoints, null video, at that clip's tempo, seed SEED + i. Per piece: the statistics of models/evaluation/realism.py
 and the paper's five figures. Reported (bench/results/<name>.json):
 
 - the classifier two-sample test (logistic regression, random forest; balanced accuracy, 5-fold x 5),
@@ -31,12 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_music import melody_above_share, piano_roll, real_clips  # noqa: E402
 from bench.common import RESULTS, write_result  # noqa: E402
-from models import realism  # noqa: E402
-from models.checkpoint import load_model  # noqa: E402
+from models.evaluation import realism  # noqa: E402
+from models.networks.checkpoint import load_model  # noqa: E402
 from models.config import STAGES  # noqa: E402
-from models.generate import bars_for, generate_music, performance_models  # noqa: E402
-from models.metrics import METRIC_NAMES, quality_metrics  # noqa: E402
-from models.sample import SamplingConfig  # noqa: E402
+from models.generation.generate import bars_for, generate_music, performance_models  # noqa: E402
+from models.evaluation.metrics import METRIC_NAMES, quality_metrics  # noqa: E402
+from models.generation.sample import SamplingConfig  # noqa: E402
 
 # Issue 20's goals.
 GOALS = {"classifier_max": 0.70, "classifier_stretch": 0.60, "mean_oa_min": 0.80, "worst_oa_min": 0.50,
@@ -106,7 +106,7 @@ def goals_met(test: dict, oa: dict, gen: list[dict], real: list[dict]) -> dict:
 
 
 def render_gallery(gallery: Path, items: list[dict], kind: str, label) -> list[str]:
-    from models.generate import write_midi
+    from models.generation.generate import write_midi
     from symmv.io import media
 
     gallery.mkdir(parents=True, exist_ok=True)

@@ -1,12 +1,12 @@
 """Prefect flow `evaluate`: Table 2 of the paper (sec. 6.2) as a generated report.
 
-    test videos + Table 2 rows (models/variants.py, trained under --variants-dir; and/or checkpoints given)
+    test videos + Table 2 rows (models/evaluation/variants.py, trained under --variants-dir; and/or checkpoints given)
         -> VMCP (load or train on the train split's real pairs)
         -> generate one piece per video per row -> score quality / VMCP / beat alignment per row
         -> score the Real row (+ real-vs-shuffled check) -> reports/<name>/{README.md, table2.*, evaluation.json, midi/}
 
-Thin wiring over models/evaluate.py (the same steps `evaluate_split` runs in plain Python); parameters
-map onto `models.evaluate.EvalConfig`.
+Thin wiring over models/evaluation/evaluate.py (the same steps `evaluate_split` runs in plain Python); parameters
+map onto `models.evaluation.evaluate.EvalConfig`.
 """
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from models import evaluate as E
-from models import variants as VR
+from models.evaluation import evaluate as E
+from models.evaluation import variants as VR
 
 # Tasks hand big Python objects (notes, torch modules) to each other in-process: nothing to cache.
 load_songs = task(E.load_eval_songs, name="load-eval-songs", cache_policy=NO_CACHE)
@@ -34,8 +34,8 @@ def evaluate(data_root: str = "data/symmv-demo", ckpt_dir: str | None = "checkpo
              anchor_json: str | None = None, fixed_tempo_ablation: bool = True, num_threads: int = 0,
              variants_dir: str | None = None, vmcp: str = "tiny") -> dict:
     """Evaluate `ckpt_dir` as "V-MusProd" (plus `extra_ckpt_dirs`, e.g. {"w/o video (unconditional)": dir},
-    plus every Table 2 row trained under `variants_dir` by `python -m models.variants`) on `split`; returns
-    paths and headline figures. VMCP (preset `vmcp`: models.evaluate.VMCP_PRESETS) is trained on the train
+    plus every Table 2 row trained under `variants_dir` by `python -m models.evaluation.variants`) on `split`; returns
+    paths and headline figures. VMCP (preset `vmcp`: models.evaluation.evaluate.VMCP_PRESETS) is trained on the train
     split's real pairs unless `vmcp_ckpt` holds one; it is saved to `vmcp_ckpt` or <out_dir>/vmcp."""
     log = get_run_logger()
     cfg = E.eval_config(split=split, seed=seed, m=m, fixed_tempo_ablation=fixed_tempo_ablation,
@@ -82,12 +82,12 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description="Prefect flow evaluate (Table 2 as a report)")
     p.add_argument("--data", default="data/symmv-demo")
     p.add_argument("--ckpt", default="checkpoints/tiny", help="V-MusProd checkpoint ('' = only --variants-dir rows)")
-    p.add_argument("--variants-dir", help="checkpoint directory of `python -m models.variants`: all its Table 2 rows")
-    p.add_argument("--vmcp", default="tiny", choices=["tiny", "benchmark"], help="VMCP preset (models.evaluate.VMCP_PRESETS)")
+    p.add_argument("--variants-dir", help="checkpoint directory of `python -m models.evaluation.variants`: all its Table 2 rows")
+    p.add_argument("--vmcp", default="tiny", choices=["tiny", "benchmark"], help="VMCP preset (models.evaluation.evaluate.VMCP_PRESETS)")
     p.add_argument("--split", default="test"), p.add_argument("--out", default="reports/demo")
     p.add_argument("--seed", type=int, default=0), p.add_argument("--m", type=int, default=70)
     p.add_argument("--unconditional-ckpt", help="checkpoint whose chord stage was trained with --unconditional")
-    p.add_argument("--vmcp-ckpt"), p.add_argument("--anchor-json", help="models.eval_release JSON (Real anchor)")
+    p.add_argument("--vmcp-ckpt"), p.add_argument("--anchor-json", help="models.evaluation.eval_release JSON (Real anchor)")
     p.add_argument("--no-fixed-tempo", action="store_true")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     a = p.parse_args()

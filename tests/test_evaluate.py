@@ -1,4 +1,4 @@
-"""Evaluation (models/evaluate.py): pure parts on hand-made records, then one end-to-end run over real
+"""Evaluation (models/evaluation/evaluate.py): pure parts on hand-made records, then one end-to-end run over real
 Parquet with tiny checkpoints trained for one epoch, real fluidsynth renders and a tiny VMCP."""
 import json
 import math
@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 import torch
 
-from models import evaluate as E
-from models import variants as VR
-from models.audio import notes_from_midi
+from models.evaluation import evaluate as E
+from models.evaluation import variants as VR
+from models.evaluation.audio import notes_from_midi
 from models.config import ModelConfig, TrainConfig
-from models.metrics import quality_metrics
-from models.synthetic import synthetic_tables
-from models.vmcp import VMCPConfig
+from models.evaluation.metrics import quality_metrics
+from model_fixtures import synthetic_tables
+from models.evaluation.vmcp import VMCPConfig
 from symmv.core.records import Beat, Note
 from symmv.core.shards import commit_shards, write_shard
 
@@ -165,7 +165,7 @@ VMCP_TEST = VMCPConfig(segment_s=2.0, max_segments=4, audio_dim=8, cnn_channels=
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from models.train import train_stage
+    from models.training.train import train_stage
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # two threads on the shared 2-core machine oversubscribe
@@ -259,8 +259,8 @@ def test_prefect_flow_loads_the_saved_vmcp_and_reproduces_the_figures(report, tm
 
 
 def test_vmcp_videos_accepts_a_vmcp_that_reads_colour_and_motion():
-    from models import vmcp as V
-    from models.evaluate import EvalSong, vmcp_videos
+    from models.evaluation import vmcp as V
+    from models.evaluation.evaluate import EvalSong, vmcp_videos
 
     video = {"semantic": [[1.0, 0.0, 0.0]] * 8, "color": [[0.5, 0.5]] * 8, "motion": [0.1] * 4, "fps": 2.0,
              "n_frames": 8, "duration_s": 4.0}

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.metrics import (
+from models.evaluation.metrics import (
     average_ioi_s,
     corpus_metrics,
     distance_to_real,
@@ -89,7 +89,7 @@ def test_matches_muspy_on_random_pieces(seed):
 
 @pytest.mark.skipif(not (RELEASE / "midi").is_dir(), reason="SymMV release not present")
 def test_release_pieces_match_muspy_reader_and_paper_range():
-    from models.audio import notes_from_midi
+    from models.evaluation.audio import notes_from_midi
 
     rows = []
     for path in sorted((RELEASE / "midi").glob("*.mid"))[:8]:
@@ -103,7 +103,7 @@ def test_release_pieces_match_muspy_reader_and_paper_range():
     means = corpus_metrics(rows)
     assert means["n_pieces_quality"] == 8
     # Loose plausibility against the paper's Real row (0.986, 4.197, 2.633, 0.023, 0.184); the full
-    # comparison is models/eval_release.py.
+    # comparison is models/evaluation/eval_release.py.
     assert 0.9 < means["SC"] <= 1 and 3.5 < means["PE"] < 5 and 2.2 < means["PCE"] < 3.1
     assert 0.08 < means["IOI"] < 0.4 and means["EBR"] < 0.1
 

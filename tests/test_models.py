@@ -4,11 +4,11 @@ import torch
 
 from models import tokens as tk
 from models.config import ControllerConfig, ModelConfig
-from models.controller import VideoController
-from models.data import collate, make_window
-from models.synthetic import synthetic_tables
-from models.data import build_examples
-from models.transformers import (ChordTransformer, NoteTransformer, bar_cross_mask, build_model, compound_loss,
+from models.networks.controller import VideoController
+from models.training.data import collate, make_window
+from model_fixtures import synthetic_tables
+from models.training.data import build_examples
+from models.networks.transformers import (ChordTransformer, NoteTransformer, bar_cross_mask, build_model, compound_loss,
                                  new_cache)
 
 torch.set_num_threads(1)
@@ -216,8 +216,8 @@ def test_unconditional_chord_model_has_no_cross_attention(example):
 
 
 def test_video_window_keeps_whole_video_timing():
-    from models.controller import frame_timing, stride_index
-    from models.data import video_window
+    from models.networks.controller import frame_timing, stride_index
+    from models.training.data import video_window
 
     video = np.arange(100, dtype=np.float32)[:, None]  # frame i holds i
     frames, timing, bars = video_window(video, 4, 8, 16, max_frames=10)  # bars 4..7 of 16 -> frames 25..49

@@ -1,4 +1,4 @@
-"""Form plan (models/form.py), dynamics model (models/dynamics.py), the Grammar's bar restatement and
+"""Form plan (models/generation/form.py), dynamics model (models/generation/dynamics.py), the Grammar's bar restatement and
 `symmv promote`, on tiny hand-made songs."""
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import torch
 
 from models import tokens as tk
 from models.config import configs_for
-from models.data import SongExample
-from models.dynamics import fit_dynamics
-from models.form import FormModel, latest_repeats, song_form
-from models.sample import Grammar, SamplingConfig, sample_sequence
-from models.transformers import build_model
+from models.training.data import SongExample
+from models.generation.dynamics import fit_dynamics
+from models.generation.form import FormModel, latest_repeats, song_form
+from models.generation.sample import Grammar, SamplingConfig, sample_sequence
+from models.networks.transformers import build_model
 from symmv.core.records import Note
 
 
@@ -124,7 +124,7 @@ def test_dynamics_round_trip(tmp_path):
 
 
 def test_promote_copies_a_finished_run_and_refuses_an_unfinished_one(tmp_path):
-    from models.checkpoint import promote
+    from models.networks.checkpoint import promote
 
     run, shipped = tmp_path / "run", tmp_path / "shipped"
     for stage in ("chord", "melody", "accompaniment"):
@@ -149,8 +149,8 @@ def test_promote_copies_a_finished_run_and_refuses_an_unfinished_one(tmp_path):
 
 def test_shipped_checkpoints_play_with_dynamics_form_and_a_moving_melody():
     """The shipped folder carries every performance model and a 30 s piece uses them (seeded)."""
-    from models.generate import SHIPPED_CHECKPOINTS, generate_music, performance_models
-    from models import realism
+    from models.generation.generate import SHIPPED_CHECKPOINTS, generate_music, performance_models
+    from models.evaluation import realism
 
     found = performance_models(SHIPPED_CHECKPOINTS)
     assert {"form", "dynamics", "contour", "articulation", "key", "harmony.melody", "harmony.accompaniment"} <= set(found)
@@ -164,8 +164,8 @@ def test_shipped_checkpoints_play_with_dynamics_form_and_a_moving_melody():
 
 
 def test_calibration_histograms_and_continuation_odds():
-    from models.calibrate import QUALITY_ROWS, continuation_log_odds, histograms
-    from models.contour import MAX_INTERVAL, interval_class
+    from models.training.calibrate import QUALITY_ROWS, continuation_log_odds, histograms
+    from models.generation.contour import MAX_INTERVAL, interval_class
 
     melody = [note(0, 0, 64, 8), note(0, 8, 67, 8)]  # E then G over C major: +3
     acc = [note(0, 0, 48, 16, "accompaniment"), note(0, 0, 55, 16, "accompaniment"), note(0, 8, 52, 8, "accompaniment")]
@@ -182,8 +182,8 @@ def test_calibration_histograms_and_continuation_odds():
 
 
 def test_calibrated_onset_correction_steers_the_melody_ioi():
-    from models.contour import HarmonyModel
-    from models.calibrate import QUALITY_ROWS
+    from models.generation.contour import HarmonyModel
+    from models.training.calibrate import QUALITY_ROWS
 
     model, ctx, chords = tiny_melody_stage(seed=2)
     ioi = [-8.0] * 33

@@ -1,4 +1,4 @@
-"""The realism statistics and tests (models/realism.py) on hand-made pieces with known answers."""
+"""The realism statistics and tests (models/evaluation/realism.py) on hand-made pieces with known answers."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from models import realism
+from models.evaluation import realism
 from models.tokens import ChordEvent
 from symmv.core.records import Note
 

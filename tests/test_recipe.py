@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from models import data as D
+from models.training import data as D
 from models import tokens as tk
-from models.checkpoint import read_config
+from models.networks.checkpoint import read_config
 from models.config import ControllerConfig, ModelConfig, TrainConfig, configs_for
-from models.sample import Grammar, SamplingConfig, condition_context, sample_sequence, video_context
-from models.synthetic import synthetic_tables, write_synthetic_dataset
-from models.train import train_stage
-from models.transformers import build_model
+from models.generation.sample import Grammar, SamplingConfig, condition_context, sample_sequence, video_context
+from model_fixtures import synthetic_tables, write_synthetic_dataset
+from models.training.train import train_stage
+from models.networks.transformers import build_model
 from symmv.core.records import Note
 
 torch.set_num_threads(1)
@@ -125,7 +125,7 @@ def test_ddp_training_under_torchrun_with_gloo(tmp_path):
     if torchrun is None:
         pytest.skip("torchrun not installed")
     root = write_synthetic_dataset(tmp_path / "data", n_songs=16, semantic_dim=6, color_dim=4)
-    proc = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", "29517", "-m", "models.train",
+    proc = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", "29517", "-m", "models.training.train",
                            "--stage", "melody", "--size", "tiny", "--data", str(root), "--out", str(tmp_path / "ckpt"),
                            "--epochs", "3", "--lr", "3e-3"], capture_output=True, text=True, timeout=300, cwd=REPO,
                           env={"PATH": str(Path(sys.executable).parent), "OMP_NUM_THREADS": "1",

@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from models.metrics import corpus_metrics, quality_metrics
-from models.report import PAPER_TABLE2, write_table2
-from models.vmcp import rank_metrics
+from models.evaluation.metrics import corpus_metrics, quality_metrics
+from models.evaluation.report import PAPER_TABLE2, write_table2
+from models.evaluation.vmcp import rank_metrics
 from symmv.core.records import Note
 
 PROVENANCE = {"data": "demo (synthetic fixture)", "semantic_encoder": "clip-vit-b32 test", "audio_encoder": "cnn 1",

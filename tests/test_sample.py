@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from models import tokens as tk
-from models.checkpoint import save_model
+from models.networks.checkpoint import save_model
 from models.config import ControllerConfig, ModelConfig
-from models.generate import bars_for, generate_music, render_and_mux, tempo_from_motion, write_midi
-from models.sample import Grammar, SamplingConfig, condition_context, sample_logits, sample_sequence, video_context
-from models.transformers import build_model
+from models.generation.generate import bars_for, generate_music, render_and_mux, tempo_from_motion, write_midi
+from models.generation.sample import Grammar, SamplingConfig, condition_context, sample_logits, sample_sequence, video_context
+from models.networks.transformers import build_model
 from symmv.core.records import Note
 
 torch.set_num_threads(1)
@@ -151,7 +151,7 @@ def test_render_and_mux_gives_a_video_with_music(tmp_path):
 
 
 def test_rhythm_is_drawn_from_the_whole_distribution_unless_asked_otherwise():
-    from models.sample import per_attribute
+    from models.generation.sample import per_attribute
 
     cfg = SamplingConfig()
     assert per_attribute(cfg.top_p, "barbeat", 0.9, override=cfg.top_p_override) == 1.0

@@ -1,10 +1,10 @@
 """Music time -> video time through a stored alignment path (models/timebase.py) and its two users:
-the chord stage's video window (models/data.py) and the evaluation's ground truth (models/evaluate.py)."""
+the chord stage's video window (models/training/data.py) and the evaluation's ground truth (models/evaluation/evaluate.py)."""
 import numpy as np
 import pandas as pd
 import pytest
 
-from models import data as D
+from models.training import data as D
 from models import timebase as tb
 from symmv.core.records import Beat, Note
 

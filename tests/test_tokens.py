@@ -1,8 +1,8 @@
 import numpy as np
 
 from models import tokens as tk
-from models.synthetic import synthetic_tables
-from models.data import build_examples
+from model_fixtures import synthetic_tables
+from models.training.data import build_examples
 from symmv.core.records import Note
 
 

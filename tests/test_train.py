@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from models import data as D
-from models.checkpoint import load_model, load_optimizer, save_model, save_optimizer
+from models.training import data as D
+from models.networks.checkpoint import load_model, load_optimizer, save_model, save_optimizer
 from models.config import ControllerConfig, ModelConfig, TrainConfig
-from models.synthetic import synthetic_tables, write_synthetic_dataset
-from models.train import main, train_stage
-from models.transformers import build_model
+from model_fixtures import synthetic_tables, write_synthetic_dataset
+from models.training.train import main, train_stage
+from models.networks.transformers import build_model
 
 torch.set_num_threads(1)
 

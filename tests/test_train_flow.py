@@ -5,7 +5,7 @@ import shutil
 import pytest
 import torch
 
-from models.synthetic import write_synthetic_dataset
+from model_fixtures import write_synthetic_dataset
 from symmv.core.shards import commit_shards
 
 torch.set_num_threads(1)

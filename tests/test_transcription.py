@@ -387,10 +387,3 @@ def test_pti_activations_equal_the_package_pipeline(clip, pti_random_checkpoint)
         assert all(21 <= n.pitch <= 108 for n in notes)
     except TranscriptionError as err:
         assert err.reason == "no_notes"
-
-
-def test_note_schema_matches_the_notes_table():
-    from symmv.core.schema import NOTES
-    from symmv.transcription.backends import TRANSCRIBED_NOTE_SCHEMA
-
-    assert TRANSCRIBED_NOTE_SCHEMA.equals(NOTES)

@@ -1,4 +1,4 @@
-"""The Table 2 model rows (models/variants.py): every stage run's shapes and one training step, the
+"""The Table 2 model rows (models/evaluation/variants.py): every stage run's shapes and one training step, the
 ablation switches doing what they say, the CMT-style rhythm rules on a synthetic motion curve, and every
 row trained for a few steps on the synthetic corpus writing a well-formed piece for a video."""
 import json
@@ -10,16 +10,16 @@ import pytest
 import torch
 
 from models import tokens as tk
-from models import variants as VR
-from models.checkpoint import load_model, read_config
+from models.evaluation import variants as VR
+from models.networks.checkpoint import load_model, read_config
 from models.config import ControllerConfig, ModelConfig, TrainConfig
-from models.data import build_examples, collate, make_window, stage_tokens
-from models.generate import SHIPPED_CHECKPOINTS, bars_for
-from models.rhythm import RhythmConfig, bar_positions, cmt_rhythm
-from models.sample import Grammar
-from models.synthetic import synthetic_tables
-from models.train import apply_switches
-from models.transformers import ChordTransformer, NoteTransformer, build_model
+from models.training.data import build_examples, collate, make_window, stage_tokens
+from models.generation.generate import SHIPPED_CHECKPOINTS, bars_for
+from models.generation.rhythm import RhythmConfig, bar_positions, cmt_rhythm
+from models.generation.sample import Grammar
+from model_fixtures import synthetic_tables
+from models.training.train import apply_switches
+from models.networks.transformers import ChordTransformer, NoteTransformer, build_model
 
 torch.set_num_threads(1)
 SEM, COL, D = 7, 5, 32
@@ -275,14 +275,14 @@ def test_cmt_row_plays_on_the_cut_and_densest_where_the_video_moves(trained_rows
 
 
 # ----------------------------------------------------------------------------------------------------
-# Table 2 from the registry: models.evaluate takes the trained rows
+# Table 2 from the registry: models.evaluation.evaluate takes the trained rows
 
 
 @pytest.mark.slow  # ~45 s on the shared 2-core box: VMCP training and fluidsynth renders of 3 rows
 def test_evaluate_split_reports_the_registry_rows(tmp_path):
     from test_evaluate import HAVE_FLUIDSYNTH, VMCP_TEST, write_dataset
 
-    from models import evaluate as E
+    from models.evaluation import evaluate as E
 
     if not HAVE_FLUIDSYNTH:
         pytest.skip("fluidsynth / TimGM6mb soundfont not installed (VMCP renders the music)")
@@ -305,8 +305,8 @@ def test_evaluate_split_reports_the_registry_rows(tmp_path):
 
 
 def test_train_cli_flags_reach_the_checkpoint(tmp_path):
-    from models.synthetic import write_synthetic_dataset
-    from models.train import main
+    from model_fixtures import write_synthetic_dataset
+    from models.training.train import main
 
     root = write_synthetic_dataset(tmp_path / "data", n_songs=6, semantic_dim=SEM, color_dim=COL)
     common = ["--size", "tiny", "--data", str(root), "--out", str(tmp_path / "ckpt"), "--max-steps", "1"]
@@ -322,7 +322,7 @@ def test_train_cli_flags_reach_the_checkpoint(tmp_path):
 
 @pytest.mark.parametrize("folder", ["music", "notes"])  # the two new stage kinds
 def test_the_new_stage_kinds_learn_the_synthetic_corpus(tmp_path, folder):
-    from models.train import train_stage
+    from models.training.train import train_stage
 
     tables = synthetic_tables(n_songs=24, semantic_dim=SEM, color_dim=COL)
     run = VR.RUNS[folder]
@@ -337,7 +337,7 @@ def test_the_new_stage_kinds_learn_the_synthetic_corpus(tmp_path, folder):
 def test_folders_train_in_parallel_workers_as_they_do_one_by_one(tmp_path):
     """--jobs 2: two worker processes, each loading the data itself, give the same checkpoints as one
     process (training is seeded), and variants.json lists every folder."""
-    from models.synthetic import write_synthetic_dataset
+    from model_fixtures import write_synthetic_dataset
 
     root = write_synthetic_dataset(tmp_path / "data", n_songs=4, semantic_dim=SEM, color_dim=COL)
     rows = ("w/o color", "Video2music")  # melody, accompaniment, chord-no-color, music

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.vmcp import (
+from models.evaluation.vmcp import (
     MusicClip,
     VideoClip,
     VMCPConfig,
@@ -205,7 +205,7 @@ def test_pretrained_audio_encoder_registry(tmp_path):
 @pytest.mark.skipif(shutil.which("fluidsynth") is None or not Path("/usr/share/sounds/sf2/TimGM6mb.sf2").exists(),
                     reason="fluidsynth / TimGM6mb soundfont not installed")
 def test_fluidsynth_render_to_log_mel():
-    from models.audio import MelConfig, notes_log_mel
+    from models.evaluation.audio import MelConfig, notes_log_mel
 
     notes = [Note(0.0, 1.0, 60, 100), Note(2.0, 3.0, 72, 100)]
     mel = notes_log_mel(notes, MelConfig())
@@ -220,8 +220,8 @@ def test_fluidsynth_render_to_log_mel():
 @pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="fluidsynth not installed")
 def test_vmcp_through_fluidsynth_beats_chance():
     """The real audio path: music notes chosen from the video features, rendered by fluidsynth."""
-    from models.audio import MelConfig
-    from models.vmcp import music_clip_from_notes
+    from models.evaluation.audio import MelConfig
+    from models.evaluation.vmcp import music_clip_from_notes
 
     mel_cfg = MelConfig(n_mels=32, hop_length=1600)  # 10 frames per second keeps it small
     rng = np.random.default_rng(0)

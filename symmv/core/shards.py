@@ -103,7 +103,7 @@ def committed_manifest(root: str | Path) -> dict:
 
 def commit_shards(root: str | Path, generation: str = "direct") -> dict:
     """Commit every part now under `root` as one generation: for tables written directly with `write_shard`
-    (test fixtures, models.synthetic). A build commits its own generation (symmv.pipeline.writer.publish)."""
+    (test fixtures, tests/model_fixtures.py). A build commits its own generation (symmv.pipeline.writer.publish)."""
     root = Path(root)
     manifest = {"schema_version": SCHEMA_VERSION, "generation": generation, "batches": [],
                 "tables": {t: [str(p.relative_to(root)) for p in shard_paths(root, t)] for t in TABLES}}

@@ -15,7 +15,7 @@ transformer; we do the same over the unconditional "music" stage (models/config.
 What the data has per video (symmv.core.schema.VIDEO_FEATURES): `motion`, one mean RGB difference per
 second (sec. 4.1), and `shot_boundaries_s`. CMT uses optical flow at frame rate; a per-second curve only
 places visual beats to the second, which the shot cuts (exact times) complement. The plan is a pure
-function of those features; the sampler (models/sample.py `Grammar(rhythm=...)`) enforces it.
+function of those features; the sampler (models/generation/sample.py `Grammar(rhythm=...)`) enforces it.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A synthetic-but-musical SymMV fixture: pop progressions with chord-tone melodies and bass+triad
-accompaniment, and video features whose semantic part encodes the key. Used by tests and benchmarks
-(the tiny model must beat the unigram baseline on it); never mistaken for data.
+accompaniment, and video features whose semantic part encodes the key. Used by the model tests and
+bench/bench_models.py (the tiny model must beat the unigram baseline on it); never mistaken for data.
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def synthetic_tables(n_songs: int = 24, seed: int = 0, semantic_dim: int = 16, c
 
 
 def write_synthetic_dataset(root: str | Path, **kw) -> Path:
-    """The fixture as real Hive-partitioned Parquet shards, committed like a build's (what `models.train --data`
+    """The fixture as real Hive-partitioned Parquet shards, committed like a build's (what `models.training.train --data`
     reads)."""
     from symmv.core.shards import commit_shards, write_shard
 

@@ -1,9 +1,9 @@
 """Sanity anchor: Table 2's "Real (SymMV)" music-quality row, recomputed on the public SymMV release.
 
-    python -m models.eval_release --release ../shared/data/symmv-release --out out/eval_release.json
+    python -m models.evaluation.eval_release --release ../shared/data/symmv-release --out out/eval_release.json
 
 The paper reports, for real SymMV music on its test set: SC 0.986, PE 4.197, PCE 2.633, EBR 0.023,
-IOI 0.184 (sec. 6.2, Table 2). We compute the same five metrics (models/metrics.py) on every MIDI of the
+IOI 0.184 (sec. 6.2, Table 2). We compute the same five metrics (models/evaluation/metrics.py) on every MIDI of the
 release and write the corpus means, a bootstrap 95% CI of each mean, and the spread of means over random
 test-sized subsets split by YouTube URL (as the dataset must be split).
 
@@ -51,8 +51,8 @@ import numpy as np
 
 from symmv.core import settings
 
-from models.audio import notes_from_midi
-from models.metrics import METRIC_NAMES, average_ioi_s, corpus_metrics, distance_to_real, quality_metrics
+from models.evaluation.audio import notes_from_midi
+from models.evaluation.metrics import METRIC_NAMES, average_ioi_s, corpus_metrics, distance_to_real, quality_metrics
 
 PAPER_REAL = {"SC": 0.986, "PE": 4.197, "PCE": 2.633, "EBR": 0.023, "IOI": 0.184}
 RELEASE_TEMPO_BPM = 120.0  # release README: fixed 120 BPM grid, 220 ticks per beat
@@ -124,7 +124,7 @@ def evaluate_release(release: str | Path = DEFAULT_RELEASE, limit: int | None = 
         "n_pieces": len(rows),
         "excerpt_s": excerpt_s,
         "time_base": f"fixed {RELEASE_TEMPO_BPM:g} BPM grid (release README); EBR beat = 0.5 s",
-        "definitions": "models/metrics.py (muspy 0.5.0 SC/PE/PCE/EBR, mgeval avg_IOI in seconds)",
+        "definitions": "models/evaluation/metrics.py (muspy 0.5.0 SC/PE/PCE/EBR, mgeval avg_IOI in seconds)",
         "ours": means,
         "paper_real": PAPER_REAL,
         "abs_diff_to_paper": distance_to_real(means, PAPER_REAL),

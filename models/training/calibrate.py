@@ -1,6 +1,6 @@
-"""Calibrate the sampler's corrections on free-running pieces (the second half of models/contour.py).
+"""Calibrate the sampler's corrections on free-running pieces (the second half of models/generation/contour.py).
 
-The corrections of models/contour.py divide the data's distribution of a musical quantity by the model's,
+The corrections of models/generation/contour.py divide the data's distribution of a musical quantity by the model's,
 teacher-forced. What teacher forcing cannot see is the drift of free running, where the model reads its own past:
 after them the shipped pieces still left the key more (SC 0.960 vs 0.984) and sat their accompaniment 2-3 semitones
 low although the teacher-forced ratio for its distance below the melody was ~1 (bench/results/realism.json). So the
@@ -15,7 +15,7 @@ class, the chord-relative pitch class per quality, in / out of the progression's
 stage), the melody's inter-onset intervals, the accompaniment's distance below the melody, its note durations and how many of its notes start
 together (a log-odds correction of "one more note at this onset" on the token type).
 
-    python -m models.calibrate --ckpt checkpoints/train-shipped --data data/symmv-release [--rounds 3]
+    python -m models.training.calibrate --ckpt checkpoints/train-shipped --data data/symmv-release [--rounds 3]
 """
 from __future__ import annotations
 
@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from models.contour import (CLASSES, MAX_BELOW, MAX_INTERVAL, N_INTERVALS, chord_scale, interval_class,
+from models.generation.contour import (CLASSES, MAX_BELOW, MAX_INTERVAL, N_INTERVALS, chord_scale, interval_class,
                             melody_top_steps)
-from models.dynamics import MAX_IOI_16TH
-from models.realism import grid_step, melody_line, sounding
+from models.generation.dynamics import MAX_IOI_16TH
+from models.music import grid_step, melody_line, sounding
 from models.tokens import MAX_DURATION_16TH
 
 MAX_ONSET = 4  # accompaniment notes starting together, counted up to this
@@ -119,7 +119,7 @@ def continuation_log_odds(data: np.ndarray, generated: np.ndarray) -> np.ndarray
 
 
 def generated_histograms(models: dict, examples, n_pieces: int, seed: int = 90000) -> dict[str, np.ndarray]:
-    from models.generate import generate_music
+    from models.generation.generate import generate_music
 
     rng = np.random.default_rng(seed)
     tempos = [ex.tempo_bpm for ex in examples if ex.tempo_bpm]
@@ -141,8 +141,8 @@ def calibrate(ckpt_dir: str | Path, examples, *, rounds: int = 4, n_pieces: int 
               log=print, stage_models: dict | None = None) -> dict:
     """Update contour.json / harmony-<stage>.json in `ckpt_dir` in place (`rounds` rounds; `stage_models` the
     folder's stages if the caller has them loaded); returns the per-round gaps (total variation distance, data vs generated, per quantity)."""
-    from models.checkpoint import CALIBRATION_FILE, CONTOUR_FILE, HARMONY_FILE, load_model
-    from models.generate import performance_models
+    from models.networks.checkpoint import CALIBRATION_FILE, CONTOUR_FILE, HARMONY_FILE, load_model
+    from models.generation.generate import performance_models
 
     ckpt_dir = Path(ckpt_dir)
     stage_models = stage_models or {s: load_model(ckpt_dir / s) for s in ("chord", "melody", "accompaniment")}
@@ -186,7 +186,7 @@ def calibrate(ckpt_dir: str | Path, examples, *, rounds: int = 4, n_pieces: int 
 
 
 def main(argv: list[str] | None = None) -> None:
-    from models import data as D
+    from models.training import data as D
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--ckpt", required=True, help="a run folder with the stages and the performance models")

@@ -3,7 +3,7 @@
 Model (after Surís et al. 2022, the paper's [46]): split video and music into fixed-length segments; a
 video segment is the mean of its frames' stored semantic features (dim read from the data; `video_inputs`
 adds colour and motion, see VMCPConfig); a music
-segment is a log-mel patch of the fluidsynth rendering (models/audio.py) fed to an `AudioEncoder`; one
+segment is a log-mel patch of the fluidsynth rendering (models/evaluation/audio.py) fed to an `AudioEncoder`; one
 transformer encoder per modality runs over the segment sequence; both map into a shared embedding space
 trained with the segment-level InfoNCE of sec. 5.1, in both directions, with a learnable temperature.
 
@@ -32,7 +32,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.data import frames
+from models.training.data import frames
 
 VMCP_VERSION = "0.1"
 
@@ -45,7 +45,7 @@ VMCP_VERSION = "0.1"
 class VMCPConfig:
     segment_s: float = 2.0  # length of one segment, video and music alike
     max_segments: int = 16  # L: segments per training window (and per encoder chunk at inference)
-    n_mels: int = 64  # must match the log-mel given (models.audio.MelConfig)
+    n_mels: int = 64  # must match the log-mel given (models.evaluation.audio.MelConfig)
     mel_fps: float = 50.0  # log-mel frames per second (MelConfig.frames_per_second)
     audio_encoder: str = "cnn"  # key of AUDIO_ENCODERS
     audio_encoder_path: str = ""  # checkpoint for pretrained encoders
@@ -88,7 +88,7 @@ class VideoClip:
 
 @dataclass(frozen=True)
 class MusicClip:
-    """Log-mel of one rendered piece (models.audio.midi_log_mel / notes_log_mel)."""
+    """Log-mel of one rendered piece (models.evaluation.audio.midi_log_mel / notes_log_mel)."""
 
     log_mel: np.ndarray  # (n_frames, n_mels)
     frames_per_second: float
@@ -106,8 +106,8 @@ def video_clip_from_row(row) -> VideoClip:
 
 
 def music_clip_from_notes(notes, mel_cfg=None) -> MusicClip:
-    """Notes -> fluidsynth -> log-mel MusicClip (models/audio.py; defaults: 16 kHz, 64 mels, 50 fps)."""
-    from models.audio import MelConfig, notes_log_mel
+    """Notes -> fluidsynth -> log-mel MusicClip (models/evaluation/audio.py; defaults: 16 kHz, 64 mels, 50 fps)."""
+    from models.evaluation.audio import MelConfig, notes_log_mel
 
     mel_cfg = mel_cfg or MelConfig()
     return MusicClip(notes_log_mel(notes, mel_cfg), mel_cfg.frames_per_second)
@@ -115,7 +115,7 @@ def music_clip_from_notes(notes, mel_cfg=None) -> MusicClip:
 
 def music_clip_from_midi(midi_path, mel_cfg=None) -> MusicClip:
     """MIDI file -> fluidsynth -> log-mel MusicClip."""
-    from models.audio import MelConfig, midi_log_mel
+    from models.evaluation.audio import MelConfig, midi_log_mel
 
     mel_cfg = mel_cfg or MelConfig()
     return MusicClip(midi_log_mel(midi_path, mel_cfg), mel_cfg.frames_per_second)

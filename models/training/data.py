@@ -23,7 +23,7 @@ import torch
 from models import timebase
 from models import tokens as tk
 from models.config import ModelConfig, TrainConfig
-from models.controller import frame_bars, frame_timing, stride_index
+from models.networks.controller import frame_bars, frame_timing, stride_index
 from symmv.core.records import Note
 
 TRACKS = ("melody", "accompaniment")

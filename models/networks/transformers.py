@@ -28,8 +28,8 @@ import torch.nn.functional as F
 
 from models import tokens as tk
 from models.config import ModelConfig
-from models.controller import VideoController
-from models.layers import Block, Encoder, sinusoid
+from models.networks.controller import VideoController
+from models.networks.layers import Block, Encoder, sinusoid
 
 N_BEAT = 1 + tk.STEPS_PER_BAR
 

@@ -1,14 +1,14 @@
 """Video features -> background music: Chord -> Melody -> Accompaniment, then merge (paper eq. 1).
 
 `generate_music` takes the features the video annotators produce (semantic / color frame arrays, fps,
-the motion tempo `video_tempo_bpm`, duration) and the checkpoint folder written by `models.train`
+the motion tempo `video_tempo_bpm`, duration) and the checkpoint folder written by `models.training.train`
 (`<ckpt_dir>/{chord,melody,accompaniment}/`). The piece has ceil(duration * tempo / 240) bars of 4/4, so
 it covers the whole video at the tempo derived from motion (sec. 4.1); notes past the video's end are
 dropped and the last ones cut at its end. `write_midi` and `render_and_mux` (fluidsynth + ffmpeg) turn
 the notes into a music video.
 
 The Table 2 ablations generate through `generate_one_stream` (Video2music; CMT-style with a rhythm plan)
-and `generate_chord2music` (Video2chord2music); models/variants.py says which row uses which.
+and `generate_chord2music` (Video2chord2music); models/evaluation/variants.py says which row uses which.
 """
 from __future__ import annotations
 
@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from models import tokens as tk
-from models.checkpoint import (ARTICULATION_FILE, CONTOUR_FILE, DYNAMICS_FILE, FORM_FILE, HARMONY_FILE, HARMONY_STAGES,
+from models.networks.checkpoint import (ARTICULATION_FILE, CONTOUR_FILE, DYNAMICS_FILE, FORM_FILE, HARMONY_FILE, HARMONY_STAGES,
                                KEY_FILE, load_model)
-from models.contour import ContourModel, HarmonyModel, KeyModel
-from models.dynamics import ArticulationModel, DynamicsModel
-from models.form import FormModel
-from models.rhythm import RhythmConfig, apply_strength, cmt_rhythm
-from models.sample import Grammar, SamplingConfig, condition_context, sample_sequence, video_context
+from models.generation.contour import ContourModel, HarmonyModel, KeyModel
+from models.generation.dynamics import ArticulationModel, DynamicsModel
+from models.generation.form import FormModel
+from models.generation.rhythm import RhythmConfig, apply_strength, cmt_rhythm
+from models.generation.sample import Grammar, SamplingConfig, condition_context, sample_sequence, video_context
 from symmv.core import settings
 from symmv.io import media
 from symmv.io.midi import write_notes
@@ -99,7 +99,7 @@ def sample_chords(chord_model, features: dict, n_bars: int, tempo: float, cfg: S
 
 
 def performance_models(ckpt_dir: str | Path) -> dict:
-    """The performance models fitted beside the stages (models.checkpoint.PERFORMANCE_FILES: form plan, dynamics,
+    """The performance models fitted beside the stages (models.networks.checkpoint.PERFORMANCE_FILES: form plan, dynamics,
     articulation, the pitch / root corrections), by name; absent ones (older checkpoints) are left out."""
     found = {}
     for name, cls, file in (("form", FormModel, FORM_FILE), ("dynamics", DynamicsModel, DYNAMICS_FILE),
@@ -194,7 +194,7 @@ def generate_one_stream(features: dict, ckpt_dir: str | Path, seed: int = 0, tem
     """Video2music (sec. 6.4): the "music" stage writes chords and every note in one stream from the video.
 
     With an unconditional "music" checkpoint and `rhythm`, the CMT-style baseline: the video steers only
-    the rhythm, through the rule-based plan of models/rhythm.py (onsets, density, strength). `stage`
+    the rhythm, through the rule-based plan of models/generation/rhythm.py (onsets, density, strength). `stage`
     names the checkpoint sub-folder / `models` key.
     """
     tempo, duration_s, n_bars = piece_timing(features)
@@ -264,7 +264,7 @@ def generate_for_video(video: str | Path, out: str | Path, ckpt_dir: str | Path,
     """The end product: a video in, its features extracted, three stages sampled, MIDI written, the
     music rendered with fluidsynth and muxed onto the video. Returns what was done, with provenance."""
     from symmv.features.video import video_features
-    from models.checkpoint import read_config
+    from models.networks.checkpoint import read_config
     from symmv.features.encoders import make_encoder, provenance
 
     chord_cfg = read_config(Path(ckpt_dir) / "chord")

@@ -3,20 +3,20 @@
     evaluate_split("data/symmv-demo", {"V-MusProd": "checkpoints/tiny"}, "reports/demo", split="test")
 
 For every video of the split (its `video_features` row) each model variant generates a piece; we score
-    - music quality (models/metrics.py: SC, PE, PCE, EBR, IOI) per piece and averaged, next to the Real
+    - music quality (models/evaluation/metrics.py: SC, PE, PCE, EBR, IOI) per piece and averaged, next to the Real
       row = the same metrics on the split's ground-truth notes (and, when given, the public-release anchor
-      of models/eval_release.py);
-    - VMCP (models/vmcp.py, sec. 5.2): a video-music CLIP model trained (tiny config) on the train split's
+      of models/evaluation/eval_release.py);
+    - VMCP (models/evaluation/vmcp.py, sec. 5.2): a video-music CLIP model trained (tiny config) on the train split's
       real pairs, or loaded, ranks each conditioning video among M = min(m, n videos) candidates; plus the
       real-vs-shuffled check on the split's held-out real pairs, which says whether that VMCP model
       measures correspondence at all;
     - beat alignment (not in the paper): shot boundaries vs the piece's downbeats / note onsets, against
       the chance level of randomly placed cuts.
-`write_evaluation` writes table2.{md,json,png} (models/report.py), evaluation.json (every per-piece
+`write_evaluation` writes table2.{md,json,png} (models/evaluation/report.py), evaluation.json (every per-piece
 figure), README.md (the report) and the generated MIDI under `<out_dir>/midi/<variant>/`.
 
-Variants are the Table 2 rows of models/variants.py trained under `variants_dir` (`python -m
-models.variants`: V-MusProd, w/o semantic / color / motion / video, Video2music, Video2chord2music, CMT),
+Variants are the Table 2 rows of models/evaluation/variants.py trained under `variants_dir` (`python -m
+models.evaluation.variants`: V-MusProd, w/o semantic / color / motion / video, Video2music, Video2chord2music, CMT),
 plus any checkpoint directory given by name in `ckpt_dirs` (`<dir>/{chord,melody,accompaniment}/`, e.g.
 the shipped models/checkpoints/cpu as "V-MusProd", or an unconditional one as "w/o video (unconditional)").
 A "V-MusProd" given that way also gets one inference-only row, "fixed tempo" (the tempo half of "w/o
@@ -35,14 +35,15 @@ import numpy as np
 import pandas as pd
 
 from models import timebase
-from models import variants as VR
-from models import vmcp as V
-from models.checkpoint import load_model, read_config
+from models.evaluation import variants as VR
+from models.evaluation.variants import Variant
+from models.evaluation import vmcp as V
+from models.networks.checkpoint import load_model, read_config
 from models.config import STAGES
-from models.data import frames
-from models.generate import DEFAULT_TEMPO_BPM, bars_for, generate_music, tempo_from_motion, write_midi
-from models.metrics import corpus_metrics, quality_metrics
-from models.report import write_table2
+from models.training.data import frames
+from models.generation.generate import DEFAULT_TEMPO_BPM, bars_for, generate_music, tempo_from_motion, write_midi
+from models.evaluation.metrics import corpus_metrics, quality_metrics
+from models.evaluation.report import write_table2
 from symmv.core.records import Beat, Note
 
 MUSIC_TRACKS = ("melody", "accompaniment")
@@ -59,11 +60,11 @@ VMCP_BENCHMARK = V.VMCPConfig(max_segments=12, audio_dim=64, cnn_channels=(16, 3
                               video_inputs=("semantic", "color", "motion"))
 VMCP_PRESETS = {"tiny": VMCP_TINY, "benchmark": VMCP_BENCHMARK}
 
-# Why a Table 2 row (models/variants.py ROWS) is absent from a report.
-TRAIN_ROWS = "not trained: `python -m models.variants --data ... --out DIR`, then evaluate with variants_dir=DIR"
+# Why a Table 2 row (models/evaluation/variants.py ROWS) is absent from a report.
+TRAIN_ROWS = "not trained: `python -m models.evaluation.variants --data ... --out DIR`, then evaluate with variants_dir=DIR"
 NOT_RUN_EXTRA = {
     "w/o motion": " (a V-MusProd checkpoint given by name runs only its fixed-tempo half, row 'fixed tempo')",
-    "w/o video": " (or give an unconditional checkpoint, `python -m models.train --stage all --unconditional`, "
+    "w/o video": " (or give an unconditional checkpoint, `python -m models.training.train --stage all --unconditional`, "
                  "as 'w/o video (unconditional)')",
 }
 
@@ -184,14 +185,6 @@ def dataset_label(data_root: str | Path, split: str) -> str:
 # variants and generation
 
 
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    ckpt_dir: str
-    fixed_tempo_bpm: float | None = None  # None: the video's motion tempo (sec. 4.1)
-    row: str | None = None  # a models.variants row, its stages in sub-folders of ckpt_dir; None: chord/melody/acc.
-
-
 def checkpoint_info(ckpt_dir: str | Path) -> dict:
     """What a checkpoint folder holds: per stage, width/depth, video conditioning and training size."""
     info = {}
@@ -258,7 +251,7 @@ def piece_quality(notes: list[Note], tempo_bpm: float | None, beats: list[Beat] 
 
 
 def generated_downbeats_s(tempo_bpm: float, duration_s: float) -> list[float]:
-    """Bar starts of a generated piece: it is 4/4 from t = 0 at one tempo (models/generate.py)."""
+    """Bar starts of a generated piece: it is 4/4 from t = 0 at one tempo (models/generation/generate.py)."""
     bar_s = 240.0 / tempo_bpm
     return [k * bar_s for k in range(bars_for(duration_s, tempo_bpm)) if k * bar_s < duration_s]
 
@@ -395,7 +388,7 @@ def vmcp_m(scores: dict[str, dict]) -> int | None:
 
 
 def rows_not_run(scores: dict[str, dict]) -> dict[str, str]:
-    """The registry's Table 2 rows (models/variants.py) this run did not produce, with why. An unconditional
+    """The registry's Table 2 rows (models/evaluation/variants.py) this run did not produce, with why. An unconditional
     checkpoint given by name ("w/o video (unconditional)") stands for the "w/o video" row."""
     ran = set(scores)
     if any(name.startswith("w/o video") or (not s["chord_video"] and not s.get("row")) for name, s in scores.items()):
@@ -405,7 +398,7 @@ def rows_not_run(scores: dict[str, dict]) -> dict[str, str]:
 
 def row_descriptions(variants: list[Variant]) -> dict[str, str]:
     """What each evaluated row is: the registry's description and folders (with the training budget and
-    validation loss of `python -m models.variants`, from its variants.json), or the checkpoint given."""
+    validation loss of `python -m models.evaluation.variants`, from its variants.json), or the checkpoint given."""
     out = {}
     for v in variants:
         tempo = f"tempo fixed at {v.fixed_tempo_bpm:g} BPM" if v.fixed_tempo_bpm else "tempo from the video's motion"
@@ -423,7 +416,7 @@ def row_descriptions(variants: list[Variant]) -> dict[str, str]:
 
 
 def above_unigram(variants: list[Variant]) -> dict[str, int]:
-    """How many of the rows' trained folders (models.variants summaries) ended with a validation loss at or
+    """How many of the rows' trained folders (models.evaluation.variants summaries) ended with a validation loss at or
     above the unigram baseline's, i.e. learned less than token frequencies: {"above": n, "of": m}."""
     runs = {}
     for v in variants:
@@ -456,7 +449,7 @@ def table_row(scores: dict) -> dict:
 
 
 def load_anchor(anchor_json: str | Path | None) -> dict | None:
-    """The public-release Real figures of models/eval_release.py, if that JSON exists."""
+    """The public-release Real figures of models/evaluation/eval_release.py, if that JSON exists."""
     if anchor_json is None or not Path(anchor_json).exists():
         return None
     report = json.loads(Path(anchor_json).read_text())
@@ -588,7 +581,7 @@ def build_provenance(data_root: str | Path, songs: list[EvalSong], variants: lis
 
 def sampling_summary(cfg: EvalConfig) -> str:
     """How the pieces were sampled, including the per-attribute settings SamplingConfig applies on top."""
-    from models.sample import SamplingConfig
+    from models.generation.sample import SamplingConfig
 
     s = SamplingConfig()
     override = ", ".join(f"{a} {v}" for a, v in s.top_p_override.items())
@@ -622,7 +615,7 @@ def evaluate_split(data_root: str | Path, ckpt_dirs: dict[str, str], out_dir: st
     """Generate for every video of `split` with every variant, score everything, write the report.
 
     ckpt_dirs: row name -> checkpoint folder (`<dir>/{chord,melody,accompaniment}/`); the full model is
-    named "V-MusProd". variants_dir: a `models.variants` checkpoint directory; its `rows` that were trained
+    named "V-MusProd". variants_dir: a `models.evaluation.variants` checkpoint directory; its `rows` that were trained
     there are evaluated too (a row also given in ckpt_dirs is taken from ckpt_dirs). overrides: EvalConfig fields (split="test", seed=0, m=70, ...). Returns the
     result dict written to evaluation.json, plus "paths".
     """

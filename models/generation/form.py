@@ -5,7 +5,7 @@ earlier bar note for note (bench/results/realism.json). V-MusProd's decoders see
 CPU-size stages never learned to copy a bar (0% repeats in 64 pieces, issue 20), so the form is planned
 explicitly, as structure-aware generators do (a form plan, then the notes): the repetition pattern of a
 real window of the training split is drawn for the piece, and each stage restates the source bar where the
-plan says so and the stages before it agree (`models.sample.Grammar(repeat_of=...)` copies the bar's tokens
+plan says so and the stages before it agree (`models.generation.sample.Grammar(repeat_of=...)` copies the bar's tokens
 through the decoder). A restated tune brings its chords: the chord stage restates the bars of the chord and
 melody plans; the melody stage restates the melody plan's bars note for note (where the chords agree) and the
 rhythm plan's bars in rhythm (onsets and durations; its pitches sampled); the accompaniment restates the
@@ -45,7 +45,7 @@ def song_form(chords, melody, accompaniment, n_bars: int) -> dict[str, list[int]
     """chords: ChordEvents; melody / accompaniment: quantized Notes -> layer -> per-bar repeat source.
 
     Layers: "chord" (the bar's (position, root, quality) set), "melody" (its (position, pitch) set: the tune),
-    "rhythm" (the onset positions of all its notes: the groove), as models/realism.py measures repetition."""
+    "rhythm" (the onset positions of all its notes: the groove), as models/evaluation/realism.py measures repetition."""
     content = {layer: defaultdict(set) for layer in LAYERS}
     for c in chords:
         content["chord"][int(c.bar)].add((int(c.position), int(c.root), str(c.quality)))

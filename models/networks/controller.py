@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from models.config import ModelConfig
 from models.tokens import N_TIMING
-from models.layers import Encoder, sinusoid
+from models.networks.layers import Encoder, sinusoid
 
 SEMANTIC, COLOR = 0, 1  # modality embedding rows
 

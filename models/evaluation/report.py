@@ -4,7 +4,7 @@
                  provenance={"data": "demo", "semantic_encoder": "...", "audio_encoder": "cnn 1", "seed": 0})
 
 Columns as in the paper: P@5, P@10, P@20, AR (VMCP, sec. 5.2) and SC, PE, PCE, EBR, IOI (music quality,
-models/metrics.py). Music-quality cells also give |value - Real| since "closer to Real is better". Every
+models/evaluation/metrics.py). Music-quality cells also give |value - Real| since "closer to Real is better". Every
 artefact carries the provenance (which data: demo or real; which encoder backends; seed), and the
 paper's own Table 2 is printed beside ours, labelled as the paper's, never mixed into our rows.
 """
@@ -168,8 +168,8 @@ def write_table2(rows: dict[str, dict], real: dict, out_dir: str | Path, provena
     """Write table2.md, table2.json and table2.png to out_dir; returns their paths.
 
     rows: method name -> metrics dict with any of P@5, P@10, P@20, AR (+ "<col>_ci95", "<col>_chance",
-    "M", "n_pieces_vmcp", "note" as `models.vmcp.vmcp_scores` returns) and SC, PE, PCE, EBR, IOI
-    (`models.metrics.corpus_metrics`). real: SC..IOI of the real music. provenance must name at least
+    "M", "n_pieces_vmcp", "note" as `models.evaluation.vmcp.vmcp_scores` returns) and SC, PE, PCE, EBR, IOI
+    (`models.evaluation.metrics.corpus_metrics`). real: SC..IOI of the real music. provenance must name at least
     data ("demo" / "real: ..."), semantic_encoder, audio_encoder and seed.
     """
     out_dir = Path(out_dir)

@@ -16,9 +16,9 @@ Per token: sample the type, then each attribute that type uses, every draw restr
   - the one-stream stages of the ablations: "notes" (Video2chord2music) copies the chords like the melody
     stage and places up to `max_notes_per_onset` + 1 notes per onset (melody and accompaniment together);
     "music" (Video2music, CMT-style) generates chords (on the chord grid) and notes in one stream;
-  - optionally a rhythm plan (models/rhythm.py, the CMT-style baseline): onsets on the video's visual
+  - optionally a rhythm plan (models/generation/rhythm.py, the CMT-style baseline): onsets on the video's visual
     beats and a number of onsets per bar set by the motion speed;
-  - optionally a form (models/form.py): a bar that restates an earlier one gets that bar's onsets and notes
+  - optionally a form (models/generation/form.py): a bar that restates an earlier one gets that bar's onsets and notes
     through the decoder, re-stamped to its own bar (`repeat_of`: note for note; `rhythm_of`: onsets and
     durations, the pitches sampled under the rules above), with its own chords, then closes.
 Temperature and top-p may be one number or a dict per attribute ("stochastic temperature-controlled
@@ -33,10 +33,10 @@ import numpy as np
 import torch
 
 from models import tokens as tk
-from models.contour import MINOR_LIKE, chord_scale, melody_top_steps
-from models.controller import frame_bars, frame_timing, stride_index
-from models.rhythm import RhythmPlan, bar_positions
-from models.transformers import CompoundDecoder, Context, new_cache
+from models.generation.contour import MINOR_LIKE, chord_scale, melody_top_steps
+from models.networks.controller import frame_bars, frame_timing, stride_index
+from models.generation.rhythm import RhythmPlan, bar_positions
+from models.networks.transformers import CompoundDecoder, Context, new_cache
 
 CHORD_STAGES = ("chord", "music")  # stages that generate chords; the others copy the chord stage's
 POLYPHONIC_STAGES = ("accompaniment", "notes", "music")  # several notes may start at one position
@@ -57,7 +57,7 @@ class SamplingConfig:
     max_notes_per_onset: int = 3
     # A scalar temperature is multiplied by these per attribute (a key "<stage>.<attr>" for one stage only).
     # Issue 14 had pitch at x0.8 to keep the piece in its key; that is what flattened the melody (issue 20,
-    # models/contour.py), and the key now comes from the scale correction. Chords at x0.85 stay in the piece's key more often (PE gap to Real +0.19 -> +0.09, SC 0.950 -> 0.960 on the
+    # models/generation/contour.py), and the key now comes from the scale correction. Chords at x0.85 stay in the piece's key more often (PE gap to Real +0.19 -> +0.09, SC 0.950 -> 0.960 on the
     # same 64 pieces; bench/results/music_seed5000_ct*.json).
     # Pitch at x1.0 and top-p 1.0 since issue 20: with the data-vs-model corrections below, any narrowing of the
     # pitch distribution shrinks the melody back towards repeated notes (bench/results/sweep_long_*.json).
@@ -70,12 +70,12 @@ class SamplingConfig:
     # One token per step is latency-bound: on a loaded 2-core box, intra-op threads made a tiny-model
     # step 7x slower (OpenMP waits) than one thread (bench/bench_models.py). 0 = leave torch's setting.
     cpu_threads: int = 1
-    # The form plan (models/form.py: bars restating earlier bars, drawn from a training song's form) and the
-    # dynamics model (models/dynamics.py: learned velocities), where the checkpoint folder has them.
+    # The form plan (models/generation/form.py: bars restating earlier bars, drawn from a training song's form) and the
+    # dynamics model (models/generation/dynamics.py: learned velocities), where the checkpoint folder has them.
     form: bool = True
     dynamics: bool = True
-    articulation: bool = True  # melody durations drawn given the next onset (models/dynamics.py)
-    # Weights of the corrections fused into the note stages' pitch logits (models/contour.py): the melodic
+    articulation: bool = True  # melody durations drawn given the next onset (models/generation/dynamics.py)
+    # Weights of the corrections fused into the note stages' pitch logits (models/generation/contour.py): the melodic
     # contour (melody) and the chord-relative harmony (melody, accompaniment); 0 = off.
     contour_weight: float = 1.0
     harmony_weight: float = 1.0
@@ -133,7 +133,7 @@ class Grammar:
         self.bar, self.pos, self.last, self.n_tokens = -1, -1, None, 0
         self.pitches_here: set[int] = set()
         self.chord_done: set[tuple[int, int]] = set()
-        # form (models/form.py): bar -> earlier bar it restates note for note (`repeat_of`) or in rhythm only
+        # form (models/generation/form.py): bar -> earlier bar it restates note for note (`repeat_of`) or in rhythm only
         # (`rhythm_of`: the source's onsets and durations, pitches sampled); the tokens of each bar so far; the
         # restatement still to emit (a NOTE row with pitch 0 = a note whose pitch the model samples)
         self.repeat_of = {b: s for b, s in (repeat_of or {}).items() if 0 <= s < b < self.n_bars}
@@ -142,12 +142,12 @@ class Grammar:
         self.bar_tokens: dict[int, list[np.ndarray]] = {}
         self.queue: list[np.ndarray] = []
         self.restating = False
-        # melodic contour (models/contour.py), melody stage only: the previous note and the interval into it
+        # melodic contour (models/generation/contour.py), melody stage only: the previous note and the interval into it
         self.contour = contour if stage == "melody" and contour_weight else None
         self.contour_weight = contour_weight
         self.prev_pitch: int | None = None
         self.prev_interval: int | None = None
-        # chord-relative harmony correction (models/contour.py HarmonyModel), note stages: the sounding chord
+        # chord-relative harmony correction (models/generation/contour.py HarmonyModel), note stages: the sounding chord
         self.harmony = harmony if harmony_weight and stage not in CHORD_STAGES else None
         self.harmony_weight = harmony_weight
         self.sounding: tk.ChordEvent | None = None
@@ -159,7 +159,7 @@ class Grammar:
             scale = chord_scale([(c.root, c.quality) for c in self.chord_at.values()])
             for prior in (self.harmony.scale_prior(scale, tk.VOCAB["pitch"]), self.harmony.register_prior(tk.VOCAB["pitch"])):
                 self.piece_pitch_priors.append(None if prior is None else harmony_weight * prior)
-        # key correction of chord roots (models/contour.py KeyModel), chord stage: the piece's first chord
+        # key correction of chord roots (models/generation/contour.py KeyModel), chord stage: the piece's first chord
         self.key = key if key_weight and stage == "chord" else None
         self.key_weight = key_weight
         self.first_chord: tuple[int, bool] | None = None
@@ -443,7 +443,7 @@ def _sample(model, ctx, grammar, cfg, seed, device) -> np.ndarray:
                     continue
                 attr_logits = logits[attr][0].cpu().float()
                 prior = grammar.attribute_prior(attr)
-                if prior is not None:  # the data-vs-model corrections (models/contour.py)
+                if prior is not None:  # the data-vs-model corrections (models/generation/contour.py)
                     attr_logits = attr_logits + torch.as_tensor(prior, dtype=torch.float32)
                 values[attr] = sample_logits(attr_logits, grammar.allowed(attr, values),
                                              per_attribute(cfg.temperature, attr, 1.0, cfg.temperature_scale,

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from models.config import ModelConfig, model_config_from_dict, model_config_to_dict, save_json
-from models.transformers import CompoundDecoder, build_model
+from models.networks.transformers import CompoundDecoder, build_model
 
 
 def save_model(model: CompoundDecoder, directory: str | Path, name: str = "model", extra: dict | None = None) -> Path:
@@ -52,8 +52,8 @@ def load_optimizer(opt: torch.optim.Optimizer, directory: str | Path) -> None:
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-# The performance models' files beside the stage folders of a run (models.train.fit_performance writes them,
-# models.generate.performance_models reads them); one harmony file per note stage.
+# The performance models' files beside the stage folders of a run (models.training.train.fit_performance writes them,
+# models.generation.generate.performance_models reads them); one harmony file per note stage.
 FORM_FILE, DYNAMICS_FILE, CONTOUR_FILE = "form.json", "dynamics.json", "contour.json"
 HARMONY_FILE, HARMONY_STAGES = "harmony-{stage}.json", ("melody", "accompaniment")
 ARTICULATION_FILE, KEY_FILE = "articulation.json", "key.json"

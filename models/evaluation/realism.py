@@ -1,6 +1,6 @@
 """Can a classifier tell generated music from real piano covers? Per-piece statistics and a two-sample test.
 
-The paper's five figures (SC, PE, PCE, EBR, IOI; models/metrics.py) are corpus means of a few pitch and
+The paper's five figures (SC, PE, PCE, EBR, IOI; models/evaluation/metrics.py) are corpus means of a few pitch and
 onset counts: music with flat melodies, no repetition and constant velocities meets them. This module
 measures a piece the way a listener or a musician would look at a piano roll, then asks whether the
 generated and the real pieces can be told apart:
@@ -23,13 +23,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from models.metrics import pitch_class_entropy, scale_consistency
-from models.tokens import STEPS_PER_BAR, ChordEvent
+from models.evaluation.metrics import pitch_class_entropy, scale_consistency
+from models.music import CHORD_INTERVALS, grid_step, melody_line, sounding
+from models.tokens import ChordEvent
 from symmv.core.records import Note
 
-# Chord qualities -> intervals above the root (symmv.core.constants.CHORD_QUALITIES).
-CHORD_INTERVALS = {"M": (0, 4, 7), "m": (0, 3, 7), "7": (0, 4, 7, 10), "M7": (0, 4, 7, 11), "m7": (0, 3, 7, 10),
-                   "o": (0, 3, 6), "o7": (0, 3, 6, 9), "+": (0, 4, 8), "sus2": (0, 2, 7), "sus4": (0, 5, 7)}
 PHRASE_REST_16TH = 4  # a melody rest of a beat or more ends a phrase
 SHORT_16TH = 1  # "short" note: one 16th (a quarter of a beat)
 
@@ -53,22 +51,6 @@ STATISTICS = {
 }
 
 
-def grid_step(n: Note) -> int:
-    """The note's onset as a 16th step from the piece's start."""
-    return int(n.bar) * STEPS_PER_BAR + int(n.position)
-
-
-def sounding(chords: Sequence[ChordEvent]):
-    """step -> the chord sounding at that 16th step (the latest one starting at or before it), or None."""
-    timeline = sorted(((c.bar * STEPS_PER_BAR + c.position), c) for c in chords)
-    starts = [s for s, _ in timeline]
-
-    def at(step: int) -> ChordEvent | None:
-        i = int(np.searchsorted(starts, step, side="right")) - 1
-        return timeline[i][1] if i >= 0 else None
-    return at
-
-
 def _mean(xs) -> float:
     return float(np.mean(xs)) if len(xs) else math.nan
 
@@ -79,15 +61,6 @@ def _std(xs) -> float:
 
 def _range(xs) -> float:
     return float(max(xs) - min(xs)) if len(xs) else math.nan
-
-
-def melody_line(notes: Sequence[Note]) -> list[Note]:
-    """The melody track's notes in time order, one per onset (the highest when several start together)."""
-    top: dict[int, Note] = {}
-    for n in notes:
-        if n.track == "melody" and (grid_step(n) not in top or n.pitch > top[grid_step(n)].pitch):
-            top[grid_step(n)] = n
-    return [top[s] for s in sorted(top)]
 
 
 def interval_statistics(line: Sequence[Note]) -> dict[str, float]:

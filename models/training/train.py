@@ -1,6 +1,6 @@
 """Train one V-MusProd stage with teacher forcing (paper sec. 4.3: stages trained separately).
 
-    python -m models.train --stage chord --size tiny --data DATASET_ROOT --out ckpt/
+    python -m models.training.train --stage chord --size tiny --data DATASET_ROOT --out ckpt/
 
 Writes `<out>/<stage>/`: model.safetensors (best validation loss), last.safetensors + optimizer.* +
 state.json (resume point, one per epoch), config.json, loss.png. Re-running the same command resumes.
@@ -8,7 +8,7 @@ Validation loss per epoch (total and per attribute), early stopping after `patie
 improvement; `training.json` keeps the summary (best and unigram-baseline validation loss per attribute,
 wall time, data, provenance).
 
-Distributed: under `torchrun --nproc_per_node N python -m models.train ...` every rank trains on its own
+Distributed: under `torchrun --nproc_per_node N python -m models.training.train ...` every rank trains on its own
 shard of each epoch's windows through DistributedDataParallel (gloo on CPU, NCCL on CUDA); rank 0 writes
 the checkpoints. Without torchrun nothing changes.
 """
@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from models import data as D
+from models.training import data as D
 from models import tokens as tk
-from models.checkpoint import load_model, load_optimizer, save_model, save_optimizer
+from models.networks.checkpoint import load_model, load_optimizer, save_model, save_optimizer
 from models.config import ALL_STAGES, SIZES, STAGES, ModelConfig, TrainConfig, configs_for, save_json
-from models.transformers import CompoundDecoder, build_model, compound_loss
+from models.networks.transformers import CompoundDecoder, build_model, compound_loss
 
 
 def autocast(device: str):
@@ -157,7 +157,7 @@ def train_stage(stage: str, out_dir: str | Path, *, data_root: str | Path | None
 
     `provenance` (data sources, license, command) is stored with the checkpoint's config and summary.
     `folder` names the checkpoint sub-folder (default: the stage), so that ablations of one stage
-    (models/variants.py: "chord-no-semantic", ...) live next to V-MusProd's stages.
+    (models/evaluation/variants.py: "chord-no-semantic", ...) live next to V-MusProd's stages.
     """
     default_model, default_train = configs_for(stage, size)
     model_cfg, train_cfg = model_cfg or default_model, train_cfg or default_train
@@ -265,16 +265,17 @@ def train_stage(stage: str, out_dir: str | Path, *, data_root: str | Path | None
 def fit_performance(out_dir: str | Path, *, data_root: str | Path | None = None, tables: dict | None = None,
                     provenance: dict | None = None, calibration_rounds: int = 4, calibration_pieces: int = 96) -> dict:
     """Fit the performance models on the training split and write them beside the stage folders
-    (models.checkpoint.PERFORMANCE_FILES): the form plan (models/form.py), dynamics and articulation
-    (models/dynamics.py) in closed form, seconds; the pitch / root corrections (models/contour.py) teacher-forced
-    on the trained stages, ~2 min; then calibrate the corrections on free-running pieces (models/calibrate.py;
+    (models.networks.checkpoint.PERFORMANCE_FILES): the form plan (models/generation/form.py), dynamics and articulation
+    (models/generation/dynamics.py) in closed form, seconds; the pitch / root corrections (models/training/corrections.py) teacher-forced
+    on the trained stages, ~2 min; then calibrate the corrections on free-running pieces (models/training/calibrate.py;
     `calibration_rounds` 0 = skip; ~1.5 min a round of 96 pieces). `performance.json` is the summary."""
-    from models.contour import ContourModel, fit_harmony, fit_key, fit_model_marginal
-    from models.dynamics import ArticulationModel, fit_dynamics
-    from models.form import FormModel
-    from models.checkpoint import (ARTICULATION_FILE, CONTOUR_FILE, DYNAMICS_FILE, FORM_FILE, HARMONY_FILE,
-                                   HARMONY_STAGES, KEY_FILE, PERFORMANCE_FILE)
-    from models.realism import melody_line
+    from models.generation.contour import ContourModel
+    from models.generation.dynamics import ArticulationModel, fit_dynamics
+    from models.generation.form import FormModel
+    from models.music import melody_line
+    from models.networks.checkpoint import (ARTICULATION_FILE, CONTOUR_FILE, DYNAMICS_FILE, FORM_FILE, HARMONY_FILE,
+                                            HARMONY_STAGES, KEY_FILE, PERFORMANCE_FILE)
+    from models.training.corrections import fit_harmony, fit_key, fit_model_marginal
 
     tables = tables if tables is not None else D.load_tables(data_root)
     train_ex = D.build_examples(tables, "train")
@@ -303,7 +304,7 @@ def fit_performance(out_dir: str | Path, *, data_root: str | Path | None = None,
             harmony[stage].save(out / HARMONY_FILE.format(stage=stage))
     calibration = None
     if calibration_rounds and len(trained) == len(STAGES):
-        from models.calibrate import calibrate
+        from models.training.calibrate import calibrate
 
         calibration = calibrate(out, train_ex, rounds=calibration_rounds, n_pieces=calibration_pieces,
                                 log=lambda m: None, stage_models=trained)
@@ -342,7 +343,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (default: the size's; on a busy machine 1 is fastest)")
     p.add_argument("--no-resume", action="store_true")
     p.add_argument("--calibration-rounds", type=int, default=4,
-                   help="--stage performance: rounds of free-running calibration (models/calibrate.py), 0 = none")
+                   help="--stage performance: rounds of free-running calibration (models/training/calibrate.py), 0 = none")
     args = p.parse_args(argv)
     stages = STAGES if args.stage == "all" else [args.stage]
     if args.folder and len(stages) > 1:

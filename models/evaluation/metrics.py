@@ -19,13 +19,10 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from models.music import MAJOR_SCALE, MINOR_SCALE
 from symmv.core.records import Beat, Note
 
 METRIC_NAMES = ("SC", "PE", "PCE", "EBR", "IOI")
-
-# Pitch-class masks rooted at C, as muspy's `_get_scale`.
-MAJOR_SCALE = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], bool)
-MINOR_SCALE = np.array([1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 1, 0], bool)
 
 # Beat positions computed from seconds are floats; a note ending exactly on a beat must floor to that
 # beat, not to the one before it (2.9999999 -> 3).

@@ -1,7 +1,6 @@
 """The model rows of Table 2 (paper sec. 6.1 and 6.4): how each is trained and how it writes a piece.
 
-    python -m models.variants --data ROOT --out ckpt/table2 --size cpu            # train every row
-    python -m models.variants --data ROOT --out ckpt/table2 --report reports/t2   # ... and evaluate them
+    python -m models.evaluation.variants --data ROOT --out ckpt/table2 --size cpu            # train every row
 
 Every row is a set of checkpoint folders under one directory plus a generation pipeline. Rows share
 folders where the paper's ablation leaves a stage as it is, so each folder is trained once:
@@ -15,7 +14,7 @@ folders where the paper's ablation leaves a stage as it is, so each folder is tr
     chord-unconditional        chord          video=False              w/o video
     music                      music          -                        Video2music
     notes                      notes          -                        Video2chord2music
-    music-unconditional        music          video=False              CMT (+ rule-based rhythm, models/rhythm.py)
+    music-unconditional        music          video=False              CMT (+ rule-based rhythm, models/generation/rhythm.py)
 
 `train_all_variants` gives every folder of a stage kind the same budget (`steps`, or the size's default),
 on the same data.
@@ -28,16 +27,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from models.checkpoint import load_model, read_config
+from models.networks.checkpoint import load_model, read_config
 from models.config import configs_for, save_json
-from models.generate import DEFAULT_TEMPO_BPM, generate_chord2music, generate_music, generate_one_stream
-from models.rhythm import RhythmConfig
+from models.generation.generate import DEFAULT_TEMPO_BPM, generate_chord2music, generate_music, generate_one_stream
+from models.generation.rhythm import RhythmConfig
 from symmv.core.records import Note
 
 
 @dataclass(frozen=True)
 class StageRun:
-    """One checkpoint folder: which stage it trains, with which ablation switches (models.train flags)."""
+    """One checkpoint folder: which stage it trains, with which ablation switches (models.training.train flags)."""
 
     folder: str
     stage: str
@@ -65,7 +64,7 @@ RUNS = {r.folder: r for r in [
     StageRun("music-unconditional", "music", video=False),
 ]}
 
-# A row's generation pipeline (models/generate.py); its `models` dict is keyed by role (= stage name).
+# A row's generation pipeline (models/generation/generate.py); its `models` dict is keyed by role (= stage name).
 PIPELINES: dict[str, Callable[..., list[Note]]] = {
     "decoupled": generate_music,  # chord -> melody -> accompaniment
     "one-stream": generate_one_stream,  # one decoder writes chords and all notes
@@ -93,12 +92,22 @@ class Row:
 
     def generate(self, features: dict, ckpt_dir: str | Path, seed: int = 0, *, models: dict | None = None,
                  **sampling) -> list[Note]:
-        """One piece for one video: the same `features` as models.generate.generate_music gets (CMT also
+        """One piece for one video: the same `features` as models.generation.generate.generate_music gets (CMT also
         reads `motion` and `shot_boundaries_s`); `sampling`: temperature, top_p, device, max_tokens, sampling."""
         if self.fixed_tempo_bpm is not None:
             features = {**features, "video_tempo_bpm": self.fixed_tempo_bpm}
         models = models or self.load(ckpt_dir, sampling.get("device", "cpu"))
         return PIPELINES[self.pipeline](features, ckpt_dir, seed=seed, models=models, **self.options, **sampling)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One evaluated model: a registry row trained under `ckpt_dir`, or a checkpoint folder given by name."""
+
+    name: str
+    ckpt_dir: str
+    fixed_tempo_bpm: float | None = None  # None: the video's motion tempo (sec. 4.1)
+    row: str | None = None  # a ROWS name, its stages in sub-folders of ckpt_dir; None: chord/melody/acc.
 
 
 DECOUPLED = {"melody": "melody", "accompaniment": "accompaniment"}
@@ -137,8 +146,8 @@ def train_folder(folder: str, out_dir: str | Path, size: str, steps: int | dict 
                  data_root: str | Path | None = None, train_overrides: dict | None = None,
                  progress: bool = True) -> dict:
     """Train (or resume) one checkpoint folder of RUNS -> its training summary (without the history)."""
-    from models import data as D
-    from models.train import apply_switches, train_stage
+    from models.training import data as D
+    from models.training.train import apply_switches, train_stage
 
     run = RUNS[folder]
     model_cfg, train_cfg = configs_for(run.stage, size)
@@ -151,7 +160,7 @@ def train_folder(folder: str, out_dir: str | Path, size: str, steps: int | dict 
     tables = tables if tables is not None else D.load_tables(data_root)
     summary = train_stage(run.stage, out_dir, tables=tables, model_cfg=model_cfg, train_cfg=train_cfg,
                           folder=folder, progress=progress,
-                          provenance={"variants": "models.variants", "size": size, "folder": folder})
+                          provenance={"variants": "models.evaluation.variants", "size": size, "folder": folder})
     return {k: v for k, v in summary.items() if k != "history"}
 
 
@@ -166,7 +175,7 @@ def train_all_variants(data_root: str | Path | None, out_dir: str | Path, size: 
     data itself; give each one torch thread, `num_threads` in `train_overrides`). Writes
     `<out_dir>/variants.json`: rows -> folders, and each folder's run.
     """
-    from models import data as D
+    from models.training import data as D
 
     unknown = set(rows) - set(ROWS)
     if unknown:
@@ -192,9 +201,7 @@ def train_all_variants(data_root: str | Path | None, out_dir: str | Path, size: 
 
 
 def eval_variants(ckpt_dir: str | Path, rows=tuple(ROWS)) -> list:
-    """The rows as models.evaluate Variants (rows whose folders are missing under ckpt_dir are left out)."""
-    from models.evaluate import Variant
-
+    """The rows as Variants (rows whose folders are missing under ckpt_dir are left out)."""
     present = [n for n in rows if all((Path(ckpt_dir) / f / "config.json").exists() for f in ROWS[n].folders.values())]
     return [Variant(name, str(ckpt_dir), ROWS[name].fixed_tempo_bpm, row=name) for name in present]
 
@@ -202,7 +209,7 @@ def eval_variants(ckpt_dir: str | Path, rows=tuple(ROWS)) -> list:
 def main(argv: list[str] | None = None) -> None:
     from models.config import SIZES
 
-    p = argparse.ArgumentParser(description="Train (and evaluate) every model row of Table 2")
+    p = argparse.ArgumentParser(description="Train every model row of Table 2")
     p.add_argument("--data", required=True, help="dataset root (Hive-partitioned Parquet tables)")
     p.add_argument("--out", required=True, help="checkpoint directory (one sub-folder per trained stage)")
     p.add_argument("--size", choices=list(SIZES), default="tiny")
@@ -214,8 +221,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--jobs", type=int, default=1, help="folders trained at once, in worker processes (2 on a "
                                                          "2-core machine with --threads 1)")
     p.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS), metavar="ROW")
-    p.add_argument("--report", help="evaluate the rows on --split and write Table 2 here")
-    p.add_argument("--split", default="test")
     args = p.parse_args(argv)
     steps = args.steps
     if args.chord_steps:
@@ -225,11 +230,6 @@ def main(argv: list[str] | None = None) -> None:
                                    train_overrides={"num_threads": args.threads} if args.threads else None,
                                    jobs=args.jobs)
     print(json.dumps({f: {k: s[k] for k in ("best_val", "unigram_val", "steps")} for f, s in summaries.items()}))
-    if args.report:
-        from models.evaluate import evaluate_split
-
-        result = evaluate_split(args.data, {}, args.report, split=args.split, variants_dir=args.out, rows=args.rows)
-        print(result["paths"]["markdown"])
 
 
 if __name__ == "__main__":
