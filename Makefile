@@ -66,13 +66,15 @@ build-release: setup
 train-all: setup
 	@if [ -f $(SYMMV_RELEASE)/SymMV.csv ]; then [ -f $(RELEASE_OUT)/build_report.json ] || $(MAKE) build-release; fi
 	@[ -f $(RELEASE_OUT)/build_report.json ] && [ -z "$(CHORD_VIDEO)" ] || [ -f $(DEMO_OUT)/build_report.json ] || $(MAKE) demo
-	$(PY) -m flows.train --data $$([ -f $(RELEASE_OUT)/build_report.json ] && echo $(RELEASE_OUT) || echo $(DEMO_OUT)) \
+	$(PY) -m symmv.cli train --stage all --data $$([ -f $(RELEASE_OUT)/build_report.json ] && echo $(RELEASE_OUT) || echo $(DEMO_OUT)) \
 	  $(if $(CHORD_VIDEO),--chord-data $(DEMO_OUT),--unconditional) \
 	  --out $(or $(TRAIN_CKPT),checkpoints/train-all-$(or $(TRAIN_SIZE),cpu)) \
 	  --size $(or $(TRAIN_SIZE),cpu) $(if $(TRAIN_EPOCHS),--epochs $(TRAIN_EPOCHS)) $(if $(TRAIN_THREADS),--threads $(TRAIN_THREADS))
 
 # The shipped checkpoints' recipe (size cpu-long: ~3x the steps, 35 min wall on 2 cores): chord then melody in one
 # process, the accompaniment beside it in a second one, one torch thread each; then the performance models.
+# `python -m models.training.train` takes the options of `symmv train` and runs them without Prefect (two Prefect
+# runs at once would share one local database).
 SHIPPED_RUN ?= checkpoints/train-shipped
 train-shipped: setup
 	@[ -f $(RELEASE_OUT)/build_report.json ] || $(MAKE) build-release
@@ -108,15 +110,23 @@ test-all: setup
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
-# Table 2 as reports (models/evaluation/variants.py trains every row, flows/evaluate.py scores them): on the demo (a
+# Table 2 as reports (`symmv variants` trains every row, `symmv evaluate` scores them): on the demo (a
 # code-path check: 3 test videos, arbitrary video/music pairs) and on the correspondence benchmark (release songs
 # with videos rendered from their own music, M = 70; needs the SymMV release at SYMMV_RELEASE).
-eval: eval-demo eval-correspondence
+# Expected time, from the README's own measurements on the 2-core machine (section "Table 2"): eval-demo 71 s
+# quiet to 19 min loaded; eval-correspondence the first time: rendering the source ~17 min + its build 1,522 s
+# + variants 21 min + VMCP training >30 min + scoring 17 min; later runs reuse the build and the VMCP (~40 min).
+EVAL_EXPECTED = about 2 hours on 2 CPU cores the first time (eval-demo 1-19 min; eval-correspondence: source \
+  17 min + build 25 min + variants 21 min + VMCP >30 min + scoring 17 min), about 40 min once the benchmark's \
+  build and VMCP exist (README, section Table 2)
+eval:
+	@echo "make eval: expected $(EVAL_EXPECTED)"
+	@$(MAKE) --no-print-directory eval-demo eval-correspondence
 
 eval-demo: setup
 	@test -d $(DEMO_OUT)/video_features || $(MAKE) demo
-	$(PY) -m models.evaluation.variants --data $(DEMO_OUT) --out $(CKPT) --size tiny --steps $(EVAL_STEPS)
-	$(PY) -m flows.evaluate --data $(DEMO_OUT) --ckpt '' --variants-dir $(CKPT) --out $(EVAL_OUT) \
+	$(PY) -m symmv.cli variants --data $(DEMO_OUT) --out $(CKPT) --size tiny --steps $(EVAL_STEPS)
+	$(PY) -m symmv.cli evaluate --data $(DEMO_OUT) --ckpt '' --variants-dir $(CKPT) --out $(EVAL_OUT) \
 	  --threads $(EVAL_THREADS) $$(test -f out/eval_release.json && echo --anchor-json out/eval_release.json)
 
 # The benchmark's dataset: render (symmv correspondence-source), then the ordinary build over it (colour and shots
@@ -129,9 +139,9 @@ correspondence: setup
 	  --val-fraction 0.1 --test-fraction 0.15
 
 eval-correspondence: correspondence
-	$(PY) -m models.evaluation.variants --data $(CORR_OUT) --out $(CORR_CKPT) --size cpu --steps $(CORR_STEPS) --chord-steps $(CORR_CHORD_STEPS) \
+	$(PY) -m symmv.cli variants --data $(CORR_OUT) --out $(CORR_CKPT) --size cpu --steps $(CORR_STEPS) --chord-steps $(CORR_CHORD_STEPS) \
 	  --threads $(CORR_THREADS) --jobs $(CORR_JOBS)
-	$(PY) -m flows.evaluate --data $(CORR_OUT) --ckpt '' --variants-dir $(CORR_CKPT) --vmcp benchmark \
+	$(PY) -m symmv.cli evaluate --data $(CORR_OUT) --ckpt '' --variants-dir $(CORR_CKPT) --vmcp benchmark \
 	  --vmcp-ckpt $(CORR_REPORT)/vmcp --out $(CORR_REPORT) --threads $(CORR_THREADS)
 
 # Prefect server (SQLite under .prefect/) + process worker in the background; PIDs in .prefect/pids/.

@@ -286,6 +286,9 @@ def make_parser(argv: list[str]) -> argparse.ArgumentParser:
     from symmv.sources import fetch  # FetchConfig and its command; yt-dlp loads only when it runs
 
     fetch.add_command(sub, add_dataclass_args, from_args)
+    from flows import commands as model_commands  # train, variants, evaluate: options from models.config
+
+    model_commands.add_commands(sub)
     return parser
 
 

@@ -8,7 +8,7 @@ MODEL_LAYERS = ["models.evaluation", "models.training", "models.generation", {"m
 
 
 def illegal(layers):
-    graph = grimp.build_graph("models", "symmv", "annotators")
+    graph = grimp.build_graph("models", "symmv", "annotators", cache_dir=None)
     return {f"{d.importer} -> {d.imported}: " + "; ".join(f"{sorted(r.heads)} -> {list(r.middle)} -> {sorted(r.tails)}"
                                                          for r in d.routes)
             for d in graph.find_illegal_dependencies_for_layers(layers=layers)}
@@ -26,6 +26,6 @@ def test_the_layer_check_sees_an_upward_import():
 
 
 def test_models_evaluate_and_variants_form_no_circle():
-    graph = grimp.build_graph("models", "symmv", "annotators")
+    graph = grimp.build_graph("models", "symmv", "annotators", cache_dir=None)
     assert graph.direct_import_exists(importer="models.evaluation.evaluate", imported="models.evaluation.variants")
     assert graph.find_shortest_chain(importer="models.evaluation.variants", imported="models.evaluation.evaluate") is None

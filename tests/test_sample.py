@@ -124,6 +124,7 @@ def test_generate_music_covers_the_video(ckpt_dir):
 def test_tempo_from_motion_maps_onto_90_130():
     assert tempo_from_motion(2.0, 2.0, 10.0) == 90.0 and tempo_from_motion(10.0, 2.0, 10.0) == 130.0
     assert tempo_from_motion(6.0, 2.0, 10.0) == 110.0 and tempo_from_motion(50.0, 2.0, 10.0) == 130.0
+    assert tempo_from_motion(5.0, 3.0, 3.0) == 110.0  # videos that all move alike: the range's middle
 
 
 def test_write_midi_round_trip(tmp_path):

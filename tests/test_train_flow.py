@@ -14,13 +14,14 @@ torch.set_num_threads(1)
 @pytest.mark.slow  # Prefect start-up: 11-35 s on the shared 2-core box
 def test_prefect_flow_trains_all_three_stages(tmp_path):
     from flows.train import train_all
+    from models.config import TrainRunConfig
 
     music = write_synthetic_dataset(tmp_path / "music", n_songs=6, seed=1, semantic_dim=6, color_dim=4)
     shutil.rmtree(music / "video_features")  # like the SymMV release: music, no videos
     commit_shards(music)
     videos = write_synthetic_dataset(tmp_path / "videos", n_songs=5, semantic_dim=6, color_dim=4)
-    summaries = train_all(data_root=str(music), out_dir=str(tmp_path / "ckpt"), size="tiny", epochs=1,
-                          chord_data_root=str(videos), calibration_rounds=1, calibration_pieces=3)
+    summaries = train_all(TrainRunConfig(data=music, out=tmp_path / "ckpt", size="tiny", epochs=1, chord_data=videos,
+                                         calibration_rounds=1, calibration_pieces=3))
     assert list(summaries) == ["chord", "melody", "accompaniment", "performance"]
     for name in ("form", "dynamics", "contour", "articulation", "key", "harmony-melody", "harmony-accompaniment"):
         assert (tmp_path / "ckpt" / f"{name}.json").is_file(), name  # the performance models beside the stages

@@ -39,9 +39,9 @@ from models.evaluation import variants as VR
 from models.evaluation.variants import Variant
 from models.evaluation import vmcp as V
 from models.networks.checkpoint import load_model, read_config
-from models.config import STAGES
+from models.config import DEFAULT_TEMPO_BPM, STAGES, EvalConfig
 from models.training.data import frames
-from models.generation.generate import DEFAULT_TEMPO_BPM, bars_for, generate_music, tempo_from_motion, write_midi
+from models.generation.generate import bars_for, generate_music, motion_range_of, tempo_from_motion, write_midi
 from models.evaluation.metrics import corpus_metrics, quality_metrics
 from models.evaluation.report import write_table2
 from symmv.core.records import Beat, Note
@@ -61,29 +61,12 @@ VMCP_BENCHMARK = V.VMCPConfig(max_segments=12, audio_dim=64, cnn_channels=(16, 3
 VMCP_PRESETS = {"tiny": VMCP_TINY, "benchmark": VMCP_BENCHMARK}
 
 # Why a Table 2 row (models/evaluation/variants.py ROWS) is absent from a report.
-TRAIN_ROWS = "not trained: `python -m models.evaluation.variants --data ... --out DIR`, then evaluate with variants_dir=DIR"
+TRAIN_ROWS = "not trained: `symmv variants --data ... --out DIR`, then `symmv evaluate --variants-dir DIR`"
 NOT_RUN_EXTRA = {
     "w/o motion": " (a V-MusProd checkpoint given by name runs only its fixed-tempo half, row 'fixed tempo')",
-    "w/o video": " (or give an unconditional checkpoint, `python -m models.training.train --stage all --unconditional`, "
+    "w/o video": " (or give an unconditional checkpoint, `symmv train --unconditional`, "
                  "as 'w/o video (unconditional)')",
 }
-
-
-@dataclass
-class EvalConfig:
-    """Every knob of one evaluation run (the Prefect flow's parameters map onto these fields)."""
-
-    split: str = "test"  # or several, comma-separated ("val,test")
-    seed: int = 0
-    m: int = 70  # VMCP candidate pool (paper: 70); M = min(m, videos in the split)
-    vmcp_train_split: str = "train"
-    temperature: float = 1.0
-    top_p: float = 0.9
-    fixed_tempo_ablation: bool = True  # add the "fixed tempo" row (same checkpoint, tempo fixed)
-    fixed_tempo_bpm: float = DEFAULT_TEMPO_BPM
-    sigma_s: float = 0.1  # beat-alignment tolerance (a 16th at ~150 BPM)
-    n_boot: int = 1000
-    num_threads: int = 0  # torch CPU threads, 0 = torch's default (on a busy 2-core box, 1 is ~7x faster)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -145,7 +128,7 @@ def load_eval_songs(data_root: str | Path, split: str) -> list[EvalSong]:
     # aligned songs: the ground truth moves onto the video's clock, so beat alignment and VMCP's segment
     # pairs compare the music with the video frames it actually plays under (models/timebase.py)
     paths = timebase.alignment_by_song(load("alignment", split=split, root=data_root))
-    motion_range = motion_mean_range(data_root)
+    motion_range, _ = motion_range_of(data_root)  # the build's recorded range, as `symmv generate` uses
     out = []
     for row in videos.to_dict("records"):
         sid = row["song_id"]
@@ -153,7 +136,7 @@ def load_eval_songs(data_root: str | Path, split: str) -> list[EvalSong]:
             continue
         song = songs.loc[sid]
         video_tempo = _opt_float(song.get("video_tempo_bpm"))
-        if video_tempo is None and row.get("motion_mean") is not None and motion_range is not None:
+        if video_tempo is None and row.get("motion_mean") is not None:
             video_tempo = tempo_from_motion(float(row["motion_mean"]), *motion_range)
         song_beats, path = beats.get(sid), paths.get(sid)
         out.append(EvalSong(
@@ -162,14 +145,6 @@ def load_eval_songs(data_root: str | Path, split: str) -> list[EvalSong]:
                 [Beat(float(b.time_s), int(b.bar), int(b.beat_in_bar)) for b in song_beats.itertuples()], path),
             tempo_bpm=_opt_float(song.get("tempo_bpm")), video_tempo_bpm=video_tempo))
     return sorted(out, key=lambda s: s.song_id)
-
-
-def motion_mean_range(data_root: str | Path) -> tuple[float, float] | None:
-    """(min, max) motion_mean over all the dataset's videos: the range sec. 4.1 maps onto [90, 130] BPM."""
-    from symmv.core.shards import load
-
-    motion = load("video_features", root=data_root, columns=["motion_mean"])["motion_mean"].dropna()
-    return (float(motion.min()), float(motion.max())) if len(motion) else None
 
 
 def dataset_label(data_root: str | Path, split: str) -> str:
@@ -194,6 +169,18 @@ def checkpoint_info(ckpt_dir: str | Path) -> dict:
         info[stage] = {"d_model": cfg.d_model, "n_layer": cfg.n_layer, "video": bool(cfg.video),
                        "epochs": meta.get("train", {}).get("epochs"), "n_train_songs": meta.get("n_train_songs")}
     return info
+
+
+def vmcp_preset(name: str) -> V.VMCPConfig:
+    if name not in VMCP_PRESETS:
+        raise ValueError(f"unknown VMCP preset {name!r}; presets: {', '.join(VMCP_PRESETS)}")
+    return VMCP_PRESETS[name]
+
+
+def given_checkpoints(cfg: EvalConfig) -> dict[str, str]:
+    """Row name -> checkpoint folder of the folders an evaluation run names (--ckpt, --unconditional-ckpt)."""
+    return {**({"V-MusProd": str(cfg.ckpt)} if cfg.ckpt else {}),
+            **({"w/o video (unconditional)": str(cfg.unconditional_ckpt)} if cfg.unconditional_ckpt else {})}
 
 
 def variants_for(ckpt_dirs: dict[str, str], cfg: EvalConfig) -> list[Variant]:
@@ -398,7 +385,7 @@ def rows_not_run(scores: dict[str, dict]) -> dict[str, str]:
 
 def row_descriptions(variants: list[Variant]) -> dict[str, str]:
     """What each evaluated row is: the registry's description and folders (with the training budget and
-    validation loss of `python -m models.evaluation.variants`, from its variants.json), or the checkpoint given."""
+    validation loss of `symmv variants`, from its variants.json), or the checkpoint given."""
     out = {}
     for v in variants:
         tempo = f"tempo fixed at {v.fixed_tempo_bpm:g} BPM" if v.fixed_tempo_bpm else "tempo from the video's motion"
@@ -544,6 +531,8 @@ def write_evaluation(out_dir: str | Path, songs: list[EvalSong], variants: list[
 
 
 def _json_default(x):
+    if isinstance(x, Path):
+        return str(x)
     if isinstance(x, (np.floating, np.integer)):
         return x.item()
     if isinstance(x, np.ndarray):
@@ -602,10 +591,10 @@ def eval_config(cfg: EvalConfig | None = None, **overrides) -> EvalConfig:
 
 
 def set_threads(cfg: EvalConfig) -> None:
-    if cfg.num_threads:
+    if cfg.threads:
         import torch
 
-        torch.set_num_threads(cfg.num_threads)
+        torch.set_num_threads(cfg.threads)
 
 
 def evaluate_split(data_root: str | Path, ckpt_dirs: dict[str, str], out_dir: str | Path, *,

@@ -1,6 +1,7 @@
 """The model rows of Table 2 (paper sec. 6.1 and 6.4): how each is trained and how it writes a piece.
 
-    python -m models.evaluation.variants --data ROOT --out ckpt/table2 --size cpu            # train every row
+    symmv variants --data ROOT --out ckpt/table2 --size cpu       # train every row (run_variants)
+    symmv evaluate --data ROOT --ckpt '' --variants-dir ckpt/table2   # score them
 
 Every row is a set of checkpoint folders under one directory plus a generation pipeline. Rows share
 folders where the paper's ablation leaves a stage as it is, so each folder is trained once:
@@ -21,15 +22,13 @@ on the same data.
 """
 from __future__ import annotations
 
-import argparse
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from models.networks.checkpoint import load_model, read_config
-from models.config import configs_for, save_json
-from models.generation.generate import DEFAULT_TEMPO_BPM, generate_chord2music, generate_music, generate_one_stream
+from models.config import ALL_STAGES, DEFAULT_TEMPO_BPM, SIZES, VariantsConfig, configs_for, save_json
+from models.generation.generate import generate_chord2music, generate_music, generate_one_stream
 from models.generation.rhythm import RhythmConfig
 from symmv.core.records import Note
 
@@ -206,31 +205,13 @@ def eval_variants(ckpt_dir: str | Path, rows=tuple(ROWS)) -> list:
     return [Variant(name, str(ckpt_dir), ROWS[name].fixed_tempo_bpm, row=name) for name in present]
 
 
-def main(argv: list[str] | None = None) -> None:
-    from models.config import SIZES
-
-    p = argparse.ArgumentParser(description="Train every model row of Table 2")
-    p.add_argument("--data", required=True, help="dataset root (Hive-partitioned Parquet tables)")
-    p.add_argument("--out", required=True, help="checkpoint directory (one sub-folder per trained stage)")
-    p.add_argument("--size", choices=list(SIZES), default="tiny")
-    p.add_argument("--steps", type=int, help="optimizer steps for every stage (default: the size's budget)")
-    p.add_argument("--chord-steps", type=int, help="steps for the chord stages (cheap: short sequences), "
-                                                   "the others keep --steps")
-    p.add_argument("--threads", type=int, default=0,
-                   help="torch CPU threads per step (0 = the size's setting; on a busy machine 1 is fastest)")
-    p.add_argument("--jobs", type=int, default=1, help="folders trained at once, in worker processes (2 on a "
-                                                         "2-core machine with --threads 1)")
-    p.add_argument("--rows", nargs="+", default=list(ROWS), choices=list(ROWS), metavar="ROW")
-    args = p.parse_args(argv)
-    steps = args.steps
-    if args.chord_steps:
-        steps = {stage: args.chord_steps if stage == "chord" else args.steps
-                 for stage in ("chord", "melody", "accompaniment", "music", "notes")}
-    summaries = train_all_variants(args.data, args.out, args.size, steps, args.rows,
-                                   train_overrides={"num_threads": args.threads} if args.threads else None,
-                                   jobs=args.jobs)
-    print(json.dumps({f: {k: s[k] for k in ("best_val", "unigram_val", "steps")} for f, s in summaries.items()}))
-
-
-if __name__ == "__main__":
-    main()
+def run_variants(cfg: VariantsConfig, progress: bool = True) -> dict:
+    """`symmv variants`: every folder the chosen rows need, trained with the run's budget -> {folder: summary}."""
+    rows = tuple(r.strip() for r in cfg.rows.split(",") if r.strip()) or tuple(ROWS)
+    if cfg.size not in SIZES:
+        raise ValueError(f"unknown --size {cfg.size!r}; sizes: {', '.join(SIZES)}")
+    steps: int | dict | None = cfg.steps or None
+    if cfg.chord_steps:
+        steps = {stage: cfg.chord_steps if stage == "chord" else (cfg.steps or None) for stage in ALL_STAGES}
+    return train_all_variants(cfg.data, cfg.out, cfg.size, steps, rows, progress=progress, jobs=cfg.jobs,
+                              train_overrides={"num_threads": cfg.threads} if cfg.threads else None)

@@ -27,7 +27,8 @@ from models.generation.contour import ContourModel, HarmonyModel, KeyModel
 from models.generation.dynamics import ArticulationModel, DynamicsModel
 from models.generation.form import FormModel
 from models.generation.rhythm import RhythmConfig, apply_strength, cmt_rhythm
-from models.generation.sample import Grammar, SamplingConfig, condition_context, sample_sequence, video_context
+from models.config import DEFAULT_TEMPO_BPM, SamplingConfig
+from models.generation.sample import Grammar, condition_context, sample_sequence, video_context
 from symmv.core import settings
 from symmv.io import media
 from symmv.io.midi import write_notes
@@ -39,19 +40,15 @@ from symmv.core.records import Note
 GENERATE_FPS = 2.0
 # The checkpoints `make train-all` writes and the repository ships (CC BY-NC-SA 4.0, see their LICENSE.md).
 SHIPPED_CHECKPOINTS = settings.SHIPPED_CHECKPOINTS
-DEFAULT_TEMPO_BPM = 110.0  # middle of the paper's motion->tempo range [90, 130], used when none is given
 VELOCITY = {"melody": 90, "accompaniment": 70}  # without a dynamics model (checkpoints from before it)
 
 
-def tempo_from_motion(motion_mean: float, motion_min: float, motion_max: float,
-                      tempo_range: tuple[float, float] = (90.0, 130.0)) -> float:
-    """Paper sec. 4.1: the mean RGB difference of a video, mapped linearly from the [min, max] seen over
-    the dataset's videos onto [90, 130] BPM (clipped)."""
-    lo, hi = tempo_range
-    if motion_max <= motion_min:
-        return (lo + hi) / 2
-    frac = min(max((motion_mean - motion_min) / (motion_max - motion_min), 0.0), 1.0)
-    return lo + frac * (hi - lo)
+def tempo_from_motion(motion_mean: float, motion_min: float, motion_max: float) -> float:
+    """Paper sec. 4.1: the video's mean RGB difference mapped onto the tempo range (annotators.video's mapping,
+    the one the build uses); a dataset whose videos all move alike (no range) gets DEFAULT_TEMPO_BPM."""
+    from annotators.video import motion_tempo_bpm
+
+    return motion_tempo_bpm(motion_mean, motion_min, motion_max) if motion_max > motion_min else DEFAULT_TEMPO_BPM
 
 
 def bars_for(duration_s: float, tempo_bpm: float) -> int:
@@ -124,8 +121,9 @@ def agreeing(plan: dict[int, int], *layers: dict[int, frozenset]) -> dict[int, i
     return {b: s for b, s in plan.items() if all(layer.get(b) == layer.get(s) for layer in layers)}
 
 
-def generate_music(features: dict, ckpt_dir: str | Path, seed: int = 0, temperature: float | dict = 1.0,
-                   top_p: float | dict = 0.9, device: str = "cpu", max_tokens: int = 20000,
+def generate_music(features: dict, ckpt_dir: str | Path, seed: int = 0,
+                   temperature: float | dict = SamplingConfig.temperature, top_p: float | dict = SamplingConfig.top_p,
+                   device: str = "cpu", max_tokens: int = SamplingConfig.max_tokens,
                    models: dict | None = None, sampling: SamplingConfig | None = None,
                    return_chords: bool = False) -> list[Note] | tuple[list[Note], list[tk.ChordEvent]]:
     """features: semantic (T, Ds), color (T, Dc) arrays, fps, video_tempo_bpm, duration_s -> merged notes.
@@ -187,8 +185,10 @@ def split_tracks(notes: list[Note], tempo_bpm: float, n_bars: int) -> list[Note]
     return [replace(n, velocity=VELOCITY[n.track]) for n in skyline(notes, beats)]
 
 
-def generate_one_stream(features: dict, ckpt_dir: str | Path, seed: int = 0, temperature: float | dict = 1.0,
-                        top_p: float | dict = 0.9, device: str = "cpu", max_tokens: int = 20000,
+def generate_one_stream(features: dict, ckpt_dir: str | Path, seed: int = 0,
+                        temperature: float | dict = SamplingConfig.temperature,
+                        top_p: float | dict = SamplingConfig.top_p,
+                        device: str = "cpu", max_tokens: int = SamplingConfig.max_tokens,
                         models: dict | None = None, sampling: SamplingConfig | None = None, stage: str = "music",
                         rhythm: RhythmConfig | None = None) -> list[Note]:
     """Video2music (sec. 6.4): the "music" stage writes chords and every note in one stream from the video.
@@ -211,8 +211,10 @@ def generate_one_stream(features: dict, ckpt_dir: str | Path, seed: int = 0, tem
     return sorted(clip_to(notes, duration_s), key=lambda n: (n.onset_s, n.pitch, n.track))
 
 
-def generate_chord2music(features: dict, ckpt_dir: str | Path, seed: int = 0, temperature: float | dict = 1.0,
-                         top_p: float | dict = 0.9, device: str = "cpu", max_tokens: int = 20000,
+def generate_chord2music(features: dict, ckpt_dir: str | Path, seed: int = 0,
+                         temperature: float | dict = SamplingConfig.temperature,
+                        top_p: float | dict = SamplingConfig.top_p,
+                         device: str = "cpu", max_tokens: int = SamplingConfig.max_tokens,
                          models: dict | None = None, sampling: SamplingConfig | None = None) -> list[Note]:
     """Video2chord2music (sec. 6.4): V-MusProd's chord stage, then one "notes" decoder over the chords
     writing melody and accompaniment together."""
@@ -258,7 +260,8 @@ def motion_range_of(dataset_root: str | Path | None) -> tuple[tuple[float, float
 
 
 def generate_for_video(video: str | Path, out: str | Path, ckpt_dir: str | Path, *, seed: int = 0,
-                       temperature: float = 1.0, top_p: float = 0.9, midi_only: bool = False,
+                       temperature: float = SamplingConfig.temperature, top_p: float = SamplingConfig.top_p,
+                       midi_only: bool = False,
                        encoder_name: str = "efficientnet-lite0", dataset_root: str | Path | None = None,
                        fps: float = GENERATE_FPS) -> dict:
     """The end product: a video in, its features extracted, three stages sampled, MIDI written, the

@@ -27,12 +27,12 @@ sampling", paper sec. 4.3 [19]).
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from models import tokens as tk
+from models.config import SamplingConfig
 from models.generation.contour import MINOR_LIKE, chord_scale, melody_top_steps
 from models.networks.controller import frame_bars, frame_timing, stride_index
 from models.generation.rhythm import RhythmPlan, bar_positions
@@ -42,44 +42,6 @@ CHORD_STAGES = ("chord", "music")  # stages that generate chords; the others cop
 POLYPHONIC_STAGES = ("accompaniment", "notes", "music")  # several notes may start at one position
 ATTRS_OF_TYPE = {t: [a for i, a in enumerate(tk.ATTRIBUTES) if tk.ATTRIBUTES_USED[t, i] and a != "type"]
                  for t in range(len(tk.TYPE_NAMES))}
-
-
-@dataclass
-class SamplingConfig:
-    temperature: float | dict = 1.0
-    top_p: float | dict = 0.9
-    max_tokens: int = 20000
-    pitch_range: tuple[int, int] | None = None  # None = each stage's range from its checkpoint's config
-    chord_grid: int = 4  # chords may start every this many 16ths (4 = on beats; 1 = anywhere)
-    below_melody: bool = True  # accompaniment notes under the sounding melody note
-    # Accompaniment notes starting together: the release's 30 s clips have at most ~4 with the melody;
-    # uncapped, the CPU checkpoints stack up to 9 (bench/results/music.json, sweep in the README).
-    max_notes_per_onset: int = 3
-    # A scalar temperature is multiplied by these per attribute (a key "<stage>.<attr>" for one stage only).
-    # Issue 14 had pitch at x0.8 to keep the piece in its key; that is what flattened the melody (issue 20,
-    # models/generation/contour.py), and the key now comes from the scale correction. Chords at x0.85 stay in the piece's key more often (PE gap to Real +0.19 -> +0.09, SC 0.950 -> 0.960 on the
-    # same 64 pieces; bench/results/music_seed5000_ct*.json).
-    # Pitch at x1.0 and top-p 1.0 since issue 20: with the data-vs-model corrections below, any narrowing of the
-    # pitch distribution shrinks the melody back towards repeated notes (bench/results/sweep_long_*.json).
-    temperature_scale: dict = field(default_factory=lambda: {"root": 0.85, "quality": 0.85})
-    # A scalar top-p is replaced by these per attribute: the rhythm (token type, onset position, duration) is
-    # drawn from the model's whole distribution. Nucleus truncation keeps the most common choices, the
-    # shortest steps to the next onset, so with top-p 0.9 everywhere the pieces had ~37% more notes than the
-    # release's clips (IOI 0.12 s vs 0.19 s); with 1.0 on the rhythm, 0.15 s (bench/bench_music.py, README).
-    top_p_override: dict = field(default_factory=lambda: {"type": 1.0, "barbeat": 1.0, "duration": 1.0, "pitch": 1.0})
-    # One token per step is latency-bound: on a loaded 2-core box, intra-op threads made a tiny-model
-    # step 7x slower (OpenMP waits) than one thread (bench/bench_models.py). 0 = leave torch's setting.
-    cpu_threads: int = 1
-    # The form plan (models/generation/form.py: bars restating earlier bars, drawn from a training song's form) and the
-    # dynamics model (models/generation/dynamics.py: learned velocities), where the checkpoint folder has them.
-    form: bool = True
-    dynamics: bool = True
-    articulation: bool = True  # melody durations drawn given the next onset (models/generation/dynamics.py)
-    # Weights of the corrections fused into the note stages' pitch logits (models/generation/contour.py): the melodic
-    # contour (melody) and the chord-relative harmony (melody, accompaniment); 0 = off.
-    contour_weight: float = 1.0
-    harmony_weight: float = 1.0
-    key_weight: float = 1.0  # chord roots relative to the first chord (chord stage)
 
 
 def per_attribute(value: float | dict, attr: str, default: float, scale: dict | None = None,

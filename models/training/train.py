@@ -1,6 +1,7 @@
 """Train one V-MusProd stage with teacher forcing (paper sec. 4.3: stages trained separately).
 
-    python -m models.training.train --stage chord --size tiny --data DATASET_ROOT --out ckpt/
+    symmv train --stage chord --size tiny --data DATASET_ROOT --out ckpt/      # the train-all Prefect flow
+    python -m models.training.train --stage chord ...                          # the same, without Prefect
 
 Writes `<out>/<stage>/`: model.safetensors (best validation loss), last.safetensors + optimizer.* +
 state.json (resume point, one per epoch), config.json, loss.png. Re-running the same command resumes.
@@ -8,13 +9,12 @@ Validation loss per epoch (total and per attribute), early stopping after `patie
 improvement; `training.json` keeps the summary (best and unigram-baseline validation loss per attribute,
 wall time, data, provenance).
 
-Distributed: under `torchrun --nproc_per_node N python -m models.training.train ...` every rank trains on its own
+Distributed: under `torchrun --nproc_per_node N -m models.training.train ...` every rank trains on its own
 shard of each epoch's windows through DistributedDataParallel (gloo on CPU, NCCL on CUDA); rank 0 writes
 the checkpoints. Without torchrun nothing changes.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -29,7 +29,8 @@ from tqdm import tqdm
 from models.training import data as D
 from models import tokens as tk
 from models.networks.checkpoint import load_model, load_optimizer, save_model, save_optimizer
-from models.config import ALL_STAGES, SIZES, STAGES, ModelConfig, TrainConfig, configs_for, save_json
+from models.config import (ALL_STAGES, SIZES, STAGES, ModelConfig, TrainConfig, TrainRunConfig, configs_for,
+                           save_json)
 from models.networks.transformers import CompoundDecoder, build_model, compound_loss
 
 
@@ -321,49 +322,111 @@ def fit_performance(out_dir: str | Path, *, data_root: str | Path | None = None,
     return summary
 
 
+RELEASE_LICENSE = """# License of these checkpoints
+
+These weights were trained on the SymMV release (Zhuo et al., ICCV 2023: piano-cover MIDI, chord and
+tonality annotations), which is distributed under **CC BY-NC-SA 4.0**
+(https://creativecommons.org/licenses/by-nc-sa/4.0/). As a derivative of it, the checkpoints are shared
+under the same license: attribution, non-commercial use only, share-alike. The code that trained them
+is the symmv project's. Training data and settings: `training.json` / `config.json` of each stage.
+"""
+
+
+def run_stages(cfg: TrainRunConfig) -> tuple[str, ...]:
+    """The stages a `symmv train` run trains (none for --stage performance); a --folder names one of them."""
+    if cfg.stage not in (*ALL_STAGES, "all", "performance"):
+        raise ValueError(f"unknown --stage {cfg.stage!r}; stages: all, performance, {', '.join(ALL_STAGES)}")
+    if cfg.size not in SIZES:
+        raise ValueError(f"unknown --size {cfg.size!r}; sizes: {', '.join(SIZES)}")
+    stages = STAGES if cfg.stage == "all" else () if cfg.stage == "performance" else (cfg.stage,)
+    if cfg.folder and len(stages) != 1:
+        raise ValueError("--folder names one stage's checkpoint folder: give one --stage")
+    return stages
+
+
+def stage_configs(stage: str, cfg: TrainRunConfig) -> tuple[ModelConfig, TrainConfig]:
+    """The size's configs of one stage with the run's switches and overrides applied."""
+    model_cfg, train_cfg = configs_for(stage, cfg.size)
+    apply_switches(model_cfg, video=not cfg.unconditional, semantic=cfg.semantic, color=cfg.color,
+                   timing_encoding=cfg.timing_encoding)
+    if cfg.epochs:
+        train_cfg.epochs, train_cfg.max_steps = cfg.epochs, 0
+    if cfg.max_steps:
+        train_cfg.max_steps = cfg.max_steps
+    train_cfg.lr = cfg.lr or train_cfg.lr
+    train_cfg.batch_size = cfg.batch_size or train_cfg.batch_size
+    train_cfg.seed = cfg.seed
+    train_cfg.num_threads = cfg.threads or train_cfg.num_threads
+    train_cfg.device = cfg.device or train_cfg.device
+    return model_cfg, train_cfg
+
+
+def dataset_provenance(root: str | Path) -> dict:
+    """Which data a stage learned from: the build's report (source, counts)."""
+    report = Path(root) / "build_report.json"
+    info = json.loads(report.read_text()) if report.is_file() else {}
+    return {"root": str(root), "songs": info.get("songs"), "source": info.get("source"), "splits": info.get("splits")}
+
+
+def git_commit() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return ""
+
+
+def stage_data_roots(stage: str, cfg: TrainRunConfig) -> list[str]:
+    """--data, plus --chord-data for a video-conditioned chord stage (its video pathway learns from those)."""
+    roots = [str(cfg.data)]
+    if stage == "chord" and cfg.chord_data and not cfg.unconditional and Path(cfg.chord_data) != Path(cfg.data):
+        roots.append(str(cfg.chord_data))
+    return roots
+
+
+def train_configured_stage(stage: str, cfg: TrainRunConfig, progress: bool = True) -> dict:
+    """One stage of a `symmv train` run: its data, configs, provenance and LICENSE.md -> summary (no history)."""
+    model_cfg, train_cfg = stage_configs(stage, cfg)
+    roots = stage_data_roots(stage, cfg)
+    budget = f"max_steps={train_cfg.max_steps}" if train_cfg.max_steps else f"epochs={train_cfg.epochs}"
+    provenance = {"data": [dataset_provenance(r) for r in roots], "size": cfg.size, "commit": git_commit(),
+                  "license": "CC BY-NC-SA 4.0 (inherited from the SymMV release)",
+                  "command": f"symmv train --stage {cfg.stage} --size {cfg.size}, {budget}, threads={train_cfg.num_threads}"}
+    summary = train_stage(stage, cfg.out, tables=D.concat_tables(*(D.load_tables(r) for r in roots)),
+                          model_cfg=model_cfg, train_cfg=train_cfg, resume=cfg.resume, progress=progress,
+                          provenance=provenance, folder=cfg.folder or None)
+    (Path(summary["out"]) / "LICENSE.md").write_text(RELEASE_LICENSE)
+    return summary
+
+
+def fit_configured_performance(cfg: TrainRunConfig) -> dict:
+    """The performance models of a `symmv train` run (--stage all or performance), beside its stages."""
+    provenance = {"data": [dataset_provenance(cfg.data)], "commit": git_commit(),
+                  "license": "CC BY-NC-SA 4.0 (inherited from the SymMV release)"}
+    return fit_performance(cfg.out, tables=D.load_tables(cfg.data), provenance=provenance,
+                           calibration_rounds=cfg.calibration_rounds, calibration_pieces=cfg.calibration_pieces)
+
+
 def main(argv: list[str] | None = None) -> None:
+    """`python -m models.training.train`: the options of `symmv train` (the same dataclass), run in this process
+    without Prefect, which is what torchrun needs (every rank runs it)."""
+    import argparse
+
+    from symmv.pipeline.config import add_dataclass_args, from_args
+
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--stage", choices=[*ALL_STAGES, "all", "performance"], required=True,
-                   help="all = V-MusProd's chord, melody, accompaniment; music / notes: the one-decoder "
-                        "ablations (Video2music or, with --unconditional, the CMT-style model; Video2chord2music); "
-                        "performance = only the performance models beside trained stages (form, dynamics, corrections; "
-                        "minutes)")
-    p.add_argument("--size", choices=list(SIZES), default="tiny")
-    p.add_argument("--data", required=True, help="dataset root (Hive-partitioned Parquet tables)")
-    p.add_argument("--out", required=True, help="checkpoint directory (one sub-folder per stage)")
-    p.add_argument("--folder", help="checkpoint sub-folder (default: the stage name); one stage only")
-    p.add_argument("--epochs", type=int), p.add_argument("--batch-size", type=int), p.add_argument("--lr", type=float)
-    p.add_argument("--max-steps", type=int), p.add_argument("--device"), p.add_argument("--seed", type=int)
-    p.add_argument("--unconditional", action="store_true", help="chord / music stage without video (sec. 6.5)")
-    p.add_argument("--no-semantic", action="store_true",
-                   help="w/o semantic (sec. 6.4): controller without semantic input")
-    p.add_argument("--no-color", action="store_true", help="w/o color (sec. 6.4): controller without color input")
-    p.add_argument("--no-timing-encoding", action="store_true",
-                   help="w/o motion (sec. 6.4): no Timing Encoding (generate it with a fixed tempo)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: the size's; on a busy machine 1 is fastest)")
-    p.add_argument("--no-resume", action="store_true")
-    p.add_argument("--calibration-rounds", type=int, default=4,
-                   help="--stage performance: rounds of free-running calibration (models/training/calibrate.py), 0 = none")
-    args = p.parse_args(argv)
-    stages = STAGES if args.stage == "all" else [args.stage]
-    if args.folder and len(stages) > 1:
-        p.error("--folder names one stage's checkpoint; give one --stage")
-    tables = D.load_tables(args.data)
-    if args.stage == "performance":
-        print(json.dumps(fit_performance(args.out, tables=tables, calibration_rounds=args.calibration_rounds)))
-        return
+    add_dataclass_args(p, TrainRunConfig)
+    cfg = from_args(TrainRunConfig, p.parse_args(argv))
+    try:
+        stages = run_stages(cfg)
+    except ValueError as exc:
+        p.error(str(exc))
     for stage in stages:
-        model_cfg, train_cfg = configs_for(stage, args.size)
-        apply_switches(model_cfg, video=not args.unconditional, semantic=not args.no_semantic,
-                       color=not args.no_color, timing_encoding=not args.no_timing_encoding)
-        for name in ("epochs", "batch_size", "lr", "device", "seed", "max_steps"):
-            if getattr(args, name) is not None:
-                setattr(train_cfg, name, getattr(args, name))
-        if args.threads is not None:
-            train_cfg.num_threads = args.threads
-        summary = train_stage(stage, args.out, tables=tables, model_cfg=model_cfg, train_cfg=train_cfg,
-                              resume=not args.no_resume, folder=args.folder)
+        summary = train_configured_stage(stage, cfg)
         print(json.dumps({k: v for k, v in summary.items() if k != "history"}))
+    if cfg.stage in ("all", "performance"):
+        print(json.dumps(fit_configured_performance(cfg)))
 
 
 def apply_switches(model_cfg: ModelConfig, *, video: bool = True, semantic: bool = True, color: bool = True,
