@@ -137,6 +137,7 @@ def build_symmv(config: BuildConfig = BuildConfig()) -> dict:
         guess = previous_split_overrides(Path(config.out))  # a rebuild of the same songs: right at once
         summaries, cover_rejects = process_songs.with_options(task_runner=runner)(config, guess or None)
         overrides = small_dataset_splits(config, summaries)
+        first_pass = merge_summaries(summaries)  # what the first pass found in the cache stays in the report
         if overrides != guess:  # a small dataset's empty split: the parts again, ranked (stages all cached)
             log.info("splits %s with %d official videos: %d of them move by hash rank so no split is empty "
                      "(symmv.core.split.assign_splits); writing the batches again", merge_summaries(summaries)["splits"],
@@ -146,6 +147,10 @@ def build_symmv(config: BuildConfig = BuildConfig()) -> dict:
             summaries, cover_rejects = process_songs.with_options(task_runner=runner)(config, overrides or None)
         source_rejects = crawl_rejects + cover_rejects
         summary = merge_summaries(summaries)
+        if overrides != guess:  # the second pass read entries the first one rewrote
+            summary["cache_invalid"] = first_pass.get("cache_invalid") or summary.get("cache_invalid") or {}
+            summary["hash_index_rebuilt"] = max(first_pass.get("hash_index_rebuilt", 0),
+                                                summary.get("hash_index_rebuilt", 0))
         summary["rejects"] += len(source_rejects)
         for r in source_rejects:
             reason = f"{r.stage}:{r.reason}"
