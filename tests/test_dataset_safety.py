@@ -141,7 +141,8 @@ def test_a_rebuild_removes_only_what_the_build_owned(rebuilt, tiny_build):
     for table in ("notes", "chords", "beats"):  # the good songs are the ones the full build made
         ref = symmv.load(table, root=tiny_build[0])
         ref = ref[ref.song_id.isin(songs.song_id)].reset_index(drop=True)
-        assert symmv.load(table, root=out).equals(ref), table
+        # a small dataset's splits follow its set of videos (symmv.core.split), so only the rows are compared
+        assert symmv.load(table, root=out).drop(columns="split").equals(ref.drop(columns="split")), table
 
 
 def test_a_publish_killed_half_way_is_cleaned_up_by_the_next(tmp_path, monkeypatch):

@@ -98,7 +98,7 @@ def test_build_help_explains_every_option():
     proc = subprocess.run(symmv("build", "--help"), cwd=REPO, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "COLUMNS": "400"})
     text = " ".join(proc.stdout.split())
-    assert "{basic-pitch, midi-file, pti, transkun}" in text and "{madmom, notes}" in text
+    assert "{basic-pitch, midi-file, pti, transkun}" in text and "{joint, madmom, notes}" in text
     options = re.findall(r"^  (--[a-z-]+)", proc.stdout, flags=re.M)
     assert len(options) >= 20
     for option in options:  # every option has a sentence of its own, not only a default
