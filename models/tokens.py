@@ -18,7 +18,9 @@ from the tempo (Tempo embedding) and from the piece length (Timing Encoding, CMT
 Value 0 of every attribute means "not used by this token type"; the loss masks it (`ATTRIBUTES_USED`).
 A song is: BOS, then for every bar b = 0..n_bars-1: Bar, and for each 16th position holding events:
 Position, [Chord], Note, Note, ...; then EOS. Empty bars keep their Bar token, so bars advance by one.
-Assumes 4/4 on the 16th grid (STEPS_PER_BAR = 16), as the SymMV quantizer does.
+Bars are read as written: the quantizer gives a bar of m beats 4m 16th positions (songs.meter; 12 in 3/4),
+so a bar never holds more than STEPS_PER_BAR = 16 positions (4/4) and decoding needs the bar length
+(`decode_notes(steps_per_bar=...)`). The models have no meter token: generated music is 4/4.
 """
 from __future__ import annotations
 
@@ -144,15 +146,18 @@ def encode(notes: Sequence[Note] = (), chords: Sequence[ChordEvent] = (), *, n_b
 
 
 def decode_notes(tokens: np.ndarray, *, track: str = "piano", tempo_bpm: float | None = None,
-                 velocity: int = 80) -> list[Note]:
-    """Note tokens -> Notes on the grid; onset_s/offset_s from `tempo_bpm` (0.0 when it is None)."""
+                 velocity: int = 80, steps_per_bar: int = STEPS_PER_BAR) -> list[Note]:
+    """Note tokens -> Notes on the grid; onset_s/offset_s from `tempo_bpm` (0.0 when it is None) and the bar
+    length in 16ths (`steps_per_bar`: 4 x the song's meter, 16 for the generated 4/4)."""
+    if not 1 <= steps_per_bar <= STEPS_PER_BAR:
+        raise ValueError(f"steps_per_bar must be 1..{STEPS_PER_BAR}, got {steps_per_bar}")
     s16 = 60.0 / tempo_bpm / 4 if tempo_bpm else 0.0
     notes = []
     for t in np.asarray(tokens):
         if t[F["type"]] != NOTE or t[F["pitch"]] == 0 or t[F["beat"]] == 0:
             continue
         bar, pos, dur = int(t[F["bar"]]), int(t[F["beat"]]) - 1, max(1, int(t[F["duration"]]))
-        onset = (bar * STEPS_PER_BAR + pos) * s16
+        onset = (bar * steps_per_bar + pos) * s16
         notes.append(Note(onset_s=onset, offset_s=onset + dur * s16, pitch=int(t[F["pitch"]]) - 1,
                           velocity=velocity, track=track, bar=bar, position=pos, duration_16th=dur))
     return notes

@@ -74,3 +74,26 @@ def test_synthetic_dataset_round_trips():
         tokens = tk.encode(ex.melody + ex.accompaniment, ex.chords, n_bars=ex.n_bars, tempo_bpm=ex.tempo_bpm)
         assert grid(tk.decode_notes(tokens)) == grid(ex.melody + ex.accompaniment)
         assert tk.decode_chords(tokens) == ex.chords
+
+
+def test_a_three_four_song_is_read_in_its_own_bars():
+    """A 3/4 song's bars hold 12 sixteenths (songs.meter = 3): encoded as written, decoded back to its times."""
+    tables = synthetic_tables(n_songs=2)
+    songs, notes = tables["songs"].copy(), tables["notes"].copy()
+    waltz = songs["song_id"].iloc[0]
+    songs["meter"] = [3, 4]
+    notes = notes[(notes["song_id"] != waltz) | (notes["position"] < 12)].copy()
+    s16 = 60.0 / 100.0 / 4  # a 100 BPM waltz: onset = (12 * bar + position) sixteenths
+    mine = notes["song_id"] == waltz
+    notes.loc[mine, "onset_s"] = (12 * notes.loc[mine, "bar"] + notes.loc[mine, "position"]) * s16
+    examples = {ex.song_id: ex for ex in build_examples({**tables, "songs": songs, "notes": notes})}
+    ex = examples[waltz]
+    assert ex.meter == 3 and examples[songs["song_id"].iloc[1]].meter == 4
+    tokens = tk.encode(ex.melody, n_bars=ex.n_bars, tempo_bpm=100)
+    positions = tokens[tokens[:, tk.F["type"]] == tk.NOTE, tk.F["beat"]] - 1
+    assert positions.max() < 12 and (tokens[:, tk.F["barbeat"]] == tk.BAR).sum() == ex.n_bars
+    decoded = tk.decode_notes(tokens, tempo_bpm=100, steps_per_bar=4 * ex.meter, track="melody")
+    assert grid(decoded) == grid(ex.melody)
+    truth = sorted(n.onset_s for n in ex.melody)
+    assert np.allclose(sorted(n.onset_s for n in decoded), truth)
+    assert not np.allclose(sorted(n.onset_s for n in tk.decode_notes(tokens, tempo_bpm=100)), truth)  # 16-step bars drift

@@ -41,6 +41,7 @@ class SongExample:
     color: np.ndarray | None = None  # (n_frames, color_dim)
     stage_tokens: dict = field(default_factory=dict)  # stage -> (decoder tokens, condition tokens | None)
     bar_frame: np.ndarray | None = None  # (n_bars + 1,) video frame at each bar start (aligned songs only)
+    meter: int = 4  # beats per bar as the build wrote them (songs.meter): a bar holds 4 * meter 16ths
 
 
 def load_tables(root: str | Path, splits=("train", "val")) -> dict[str, pd.DataFrame]:
@@ -94,7 +95,7 @@ def build_examples(tables: dict[str, pd.DataFrame], split: str | None = None) ->
         song_chords = [tk.ChordEvent(int(r["bar"]), int(r["position"]), int(r["root"]), str(r["quality"]))
                        for r in chords_by_song.get(sid, pd.DataFrame(columns=["bar"])).to_dict("records")]
         v = video_by_song.get(sid)
-        tempo = song.get("tempo_bpm")
+        tempo, meter = song.get("tempo_bpm"), song.get("meter")
         n_bars = tk.count_bars(song_notes, song_chords)
         examples.append(SongExample(
             song_id=sid, n_bars=n_bars,
@@ -103,7 +104,8 @@ def build_examples(tables: dict[str, pd.DataFrame], split: str | None = None) ->
             accompaniment=[n for n in song_notes if n.track == "accompaniment"],
             semantic=frames(v["semantic"]) if v is not None else None,
             color=frames(v["color"]) if v is not None else None,
-            bar_frame=aligned_bar_frames(downbeats.get(sid), paths.get(sid), v, n_bars)))
+            bar_frame=aligned_bar_frames(downbeats.get(sid), paths.get(sid), v, n_bars),
+            meter=4 if meter is None or pd.isna(meter) else int(meter)))
     return examples
 
 
