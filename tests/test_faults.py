@@ -97,6 +97,6 @@ def test_good_item_is_unaffected_and_nothing_escapes_the_output(fault_build, tin
     assert ref_song.equals(mine.drop(columns="split").reset_index(drop=True))
     written = {p.relative_to(out).parts[0] for p in out.rglob("*") if p.is_file()}
     assert written <= {"songs", "notes", "beats", "chords", "key_windows", "video_features", "matches", "rejects",
-                       "midi", "build_report.json", "_manifest.json", ".batches", ".build.lock", ".symmv-dataset",
-                       "music_qc", "alignment", "README.md", *PLOT_FILES.values()}
+                       "midi", "build_report.json", "build.log", "_manifest.json", ".batches", ".build.lock",
+                       ".symmv-dataset", "music_qc", "alignment", "README.md", *PLOT_FILES.values()}
     assert not (root.parent / "etc").exists()
