@@ -70,6 +70,16 @@ def _processors(beats_per_bar: tuple[int, ...], min_bpm: float, max_bpm: float):
                                          fps=FPS))
 
 
+def at_madmom_rate(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Mono float32 samples resampled to SAMPLE_RATE (madmom's) when they are at another rate."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if sample_rate == SAMPLE_RATE:
+        return samples
+    import librosa
+
+    return librosa.resample(samples, orig_sr=sample_rate, target_sr=SAMPLE_RATE)
+
+
 def beat_activations(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """(n_frames, 2) beat / downbeat activations at 100 fps of mono float samples."""
     from madmom.audio.signal import Signal
@@ -114,12 +124,8 @@ def tempo_from_beats(beats: list[Beat]) -> float | None:
 def track_beats(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, beats_per_bar: tuple[int, ...] = (3, 4),
                 min_bpm: float = 55.0, max_bpm: float = 215.0) -> BeatTrack:
     """Beats, downbeats and tempo of mono float samples (the pipeline decodes with symmv.io.audio)."""
-    samples = np.asarray(samples, dtype=np.float32)
-    if sample_rate != SAMPLE_RATE:
-        import librosa
-
-        samples = librosa.resample(samples, orig_sr=sample_rate, target_sr=SAMPLE_RATE)
-    beats = beats_from_activations(beat_activations(samples), tuple(beats_per_bar), min_bpm, max_bpm)
+    beats = beats_from_activations(beat_activations(at_madmom_rate(samples, sample_rate)), tuple(beats_per_bar),
+                                   min_bpm, max_bpm)
     return BeatTrack(beats=beats, tempo_bpm=tempo_from_beats(beats), tracker="madmom-downbeats-dbn",
                      version=madmom_tracker_version(beats_per_bar))
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from symmv.core.records import Beat, Note
 
-ANNOTATOR_VERSION = "meter-joint 1"
+ANNOTATOR_VERSION = "meter-joint 2"
 WEIGHTS_PATH = Path(__file__).with_name("meter_weights.json")
 FPS = 100  # madmom's activation frame rate
 BEAT_LEVELS = (1, 2, 3, 4, 6, 8)  # a beat of Q tatums
@@ -109,8 +109,11 @@ def tatum_features(tatums: np.ndarray, activations: np.ndarray, notes: list[Note
     down, beat = act[near, 1].max(axis=1), act[near].sum(axis=2).max(axis=1)
     onset, bass, length, count = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
     period = np.median(np.diff(tatums)) if n > 1 else 0.25
-    for note in notes:
-        j = int(np.argmin(np.abs(tatums - note.onset_s)))
+    onsets = np.array([note.onset_s for note in notes], dtype=np.float64)
+    right = np.clip(np.searchsorted(tatums, onsets), 0, n - 1)
+    left = np.clip(right - 1, 0, n - 1)
+    nearest = np.where(np.abs(tatums[left] - onsets) <= np.abs(tatums[right] - onsets), left, right)
+    for note, j in zip(notes, nearest):
         if abs(tatums[j] - note.onset_s) > ONSET_WINDOW_S:
             continue
         weight = note.velocity / 127.0
@@ -147,8 +150,19 @@ def _agreement(times_s: np.ndarray, reference_s: np.ndarray, window_s: float = 0
     return float(np.mean(near <= window_s))
 
 
+def _beats_per_bar(pulse_s: np.ndarray, downbeats_s: np.ndarray) -> int:
+    """madmom's meter: the most common number of pulses between its downbeats (0 without two downbeats)."""
+    if len(downbeats_s) < 2:
+        return 0
+    idx = np.searchsorted(pulse_s, downbeats_s - 0.02)
+    gaps = np.diff(idx)
+    gaps = gaps[gaps > 0]
+    return int(np.bincount(gaps).argmax()) if len(gaps) else 0
+
+
 def hypotheses(tatums: np.ndarray, features: np.ndarray, per_pulse: int, madmom_downbeats_s: np.ndarray,
-               min_bpm: float = 30.0, max_bpm: float = 260.0) -> tuple[list[Hypothesis], np.ndarray]:
+               madmom_meter: int = 0, min_bpm: float = 30.0,
+               max_bpm: float = 260.0) -> tuple[list[Hypothesis], np.ndarray]:
     """Every (beat level, meter, phase) the grid allows and its description (one row per hypothesis)."""
     period = float(np.median(np.diff(tatums)))
     n = len(tatums)
@@ -178,7 +192,8 @@ def hypotheses(tatums: np.ndarray, features: np.ndarray, per_pulse: int, madmom_
                 alternation = np.abs(features[phase::2 * q * m].mean(axis=0) -
                                      features[phase + q * m::2 * q * m].mean(axis=0))[list(STRONGEST)]
                 downbeats = tatums[phase::q * m]
-                madmom = [_agreement(downbeats, madmom_downbeats_s), _agreement(madmom_downbeats_s, downbeats)]
+                madmom = [_agreement(downbeats, madmom_downbeats_s), _agreement(madmom_downbeats_s, downbeats),
+                          float(level == 0 and m == madmom_meter)]
                 rows.append(np.concatenate([beat_mean - mean_all, down_mean - others,
                                             (down_mean - strongest_other)[list(STRONGEST)], alternation, repeats,
                                             madmom, prior]))
@@ -188,7 +203,8 @@ def hypotheses(tatums: np.ndarray, features: np.ndarray, per_pulse: int, madmom_
 FEATURE_NAMES = tuple([f"beat:{f}" for f in TATUM_FEATURES] + [f"bar:{f}" for f in TATUM_FEATURES] +
                       [f"bar_vs_strongest:{TATUM_FEATURES[i]}" for i in STRONGEST] +
                       [f"bar_alternation:{TATUM_FEATURES[i]}" for i in STRONGEST] +
-                      ["repeat_bar", "repeat_2bars", "repeat_beat", "madmom_downbeats_kept", "downbeats_madmom_has"] +
+                      ["repeat_bar", "repeat_2bars", "repeat_beat", "madmom_downbeats_kept", "downbeats_madmom_has",
+                       "madmom_meter"] +
                       ["log_bpm", "log_bpm^2", "log_bar", "log_bar^2", "level", "level^2", "pulse_level",
                        "compound", "meter2", "meter3"])
 
@@ -234,21 +250,18 @@ def analyse(activations: np.ndarray, notes: list[Note], duration_s: float) -> An
     tatums = tatum_grid(pulse, per_pulse, start - ONSET_WINDOW_S, end + ONSET_WINDOW_S)
     tatums = tatums[tatums >= 0]
     madmom_downbeats = np.array([b.time_s for b in decoded if b.is_downbeat])
-    options, rows = hypotheses(tatums, tatum_features(tatums, activations, notes), per_pulse, madmom_downbeats)
+    options, rows = hypotheses(tatums, tatum_features(tatums, activations, notes), per_pulse, madmom_downbeats,
+                               _beats_per_bar(pulse, madmom_downbeats))
     return Analysis(pulse, per_pulse, tatums, options, rows) if options else None
 
 
 def track_meter(samples: np.ndarray, notes: list[Note], sample_rate: int = 44100,
                 weights_path: Path = WEIGHTS_PATH) -> "BeatTrack":
     """Beats, downbeats, meter and tempo of mono float samples and their transcription (see the module text)."""
-    from annotators.beats import BeatTrack, beat_activations, tempo_from_beats
+    from annotators.beats import SAMPLE_RATE, BeatTrack, at_madmom_rate, beat_activations, tempo_from_beats
 
-    samples = np.asarray(samples, dtype=np.float32)
-    if sample_rate != 44100:
-        import librosa
-
-        samples = librosa.resample(samples, orig_sr=sample_rate, target_sr=44100)
-    analysis = analyse(beat_activations(samples), list(notes), len(samples) / 44100)
+    samples = at_madmom_rate(samples, sample_rate)
+    analysis = analyse(beat_activations(samples), list(notes), len(samples) / SAMPLE_RATE)
     if analysis is None:
         return BeatTrack([], None, "joint-meter", meter_tracker_version(weights_path))
     beats = beats_of(analysis.tatums, choose(analysis.options, analysis.rows, model_weights(weights_path)))

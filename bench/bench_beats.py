@@ -35,7 +35,7 @@ from symmv.evaluation import rhythm  # noqa: E402
 TRACKERS = {
     "madmom": beats.track_beats,  # madmom RNN + DBN over 3/4 and 4/4 (the pipeline's audio tracker)
     "notes": beats.track_beats_from_notes,  # Ellis DP over a note-onset envelope, fixed 4/4 (MIDI sources)
-    "joint": meter.track_meter,  # madmom's pulse + notes: beat level, meter, phase (weights fitted on this corpus)
+    "joint": meter.track_meter,  # madmom's pulse + notes: beat level, meter, phase (weights fitted on this corpus and the training pieces)
 }
 ROW_COLUMNS = ("name", "kind", "meter", "tempo_true", "tempo_est", "pickup", "curve", "program", "texture",
                "beat_f", "cmlt", "amlt", "downbeat_f", "tempo_ok", "meter_ok", "meter_est", "metrical_level",

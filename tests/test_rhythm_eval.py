@@ -1,6 +1,7 @@
 """The rhythm benchmark's scores, tempo curves and corpus truth on hand-made answers (no rendering)."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -153,3 +154,19 @@ def test_grid_stops_before_an_overfull_bar():
     bar5.insert(3.0, note.Note("D4", quarterLength=0.5))  # a 3/4 bar holding 3.5 quarters
     grid = rhythm.bar_grid(score)
     assert grid.anchor_ql == 1.0 and grid.end_ql == 1.0 + 4 * 3.0  # bars 1-4, not the broken bar 5
+
+
+def test_training_pieces_are_disjoint_from_the_benchmark_and_balanced(tmp_path):
+    from symmv.sources.demo import MUSIC21_PIECES
+
+    specs = rhythm.training_specs()
+    assert len(specs) >= 60 and len({s.path for s in specs}) == len(specs)
+    assert not {s.path for s in specs} & ({p.path for p in rhythm.PIECES} | {p[0] for p in MUSIC21_PIECES})
+    by_meter = {m: sum(s.meter == m for s in specs) for m in ("2/4", "3/4", "4/4", "6/8")}
+    assert min(by_meter.values()) >= 10, by_meter
+    data = json.loads(rhythm.TRAINING_PIECES_PATH.read_text())
+    data["pieces"].append({"path": rhythm.PIECES[0].path, "meter": rhythm.PIECES[0].meter, "bpm_range": [60, 90]})
+    leaky = tmp_path / "leaky.json"
+    leaky.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="the benchmark or the demo uses"):
+        rhythm.training_specs(leaky)

@@ -507,6 +507,43 @@ def build_corpus(cache: Path = DEFAULT_CACHE, seed: int = 0, limit: int | None =
     return pieces
 
 
+TRAINING_PIECES_PATH = Path(__file__).with_name("rhythm_training_pieces.json")
+
+
+def training_specs(path: Path = TRAINING_PIECES_PATH) -> list[PieceSpec]:
+    """The meter chooser's training pieces (bench/scan_meter_training.py wrote the list): music21 corpus
+    pieces that are neither benchmark pieces (PIECES) nor demo covers (symmv.sources.demo), so the
+    benchmark's scores of a fitted tracker stay held-out figures."""
+    from symmv.sources.demo import MUSIC21_PIECES
+
+    data = json.loads(Path(path).read_text())
+    specs = [PieceSpec(r["path"], r.get("number"), r["meter"], tuple(r["bpm_range"]), r.get("texture", "polyphonic"))
+             for r in data["pieces"]]
+    taken = {p.path for p in PIECES} | {p[0] for p in MUSIC21_PIECES}
+    clash = sorted({s.path for s in specs} & taken)
+    if clash:
+        raise ValueError(f"{path}: training pieces that the benchmark or the demo uses: {', '.join(clash)}")
+    return specs
+
+
+def build_training_corpus(cache: Path = DEFAULT_CACHE / "train", seed: int = 1,
+                          progress: bool = True) -> list[Piece]:
+    """The training pieces rendered as the corpus is (own seed, own cache), kind "train"."""
+    pieces = []
+    plans = corpus_plan(seed, training_specs())
+    for n, plan in enumerate(plans):
+        started = time.perf_counter()
+        try:
+            pieces.append(replace(build_piece(plan, Path(cache)), kind="train"))
+        except Exception as exc:  # noqa: BLE001 - as build_corpus: skipped, loudly
+            log.warning("rhythm training corpus: skipped %s: %s", plan.name, exc)
+            continue
+        if progress and time.perf_counter() - started > 0.5:
+            print(f"[{n + 1}/{len(plans)}] built training piece {plan.name} ({time.perf_counter() - started:.1f} s)",
+                  flush=True)
+    return pieces
+
+
 def _spread(plans: list[PiecePlan], limit: int) -> list[PiecePlan]:
     """`limit` plans taken round-robin over meters, so a short run still sees every meter."""
     by_meter: dict[str, list[PiecePlan]] = {}
