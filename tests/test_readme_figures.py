@@ -47,3 +47,21 @@ def test_the_generate_timings_are_the_bench_jsons():
     assert f"A 3-minute video -> music end to end: {total} s median of {runs}" in README
     if not gen["efficientnet_lite0_features_by_fps"]:  # an unmeasured figure is not quoted
         assert "did not measure (`efficientnet_lite0_features_by_fps` is empty" in README
+
+
+def test_the_beat_tracking_table_is_the_bench_jsons():
+    """The "Beats, downbeats and meter" table: shares from beats.json (madmom, joint fitted) and meter_fit.json
+    (joint held out), in the order beat F / downbeat F / tempo / meter, corpus then demo."""
+    beats, fit = bench("beats"), bench("meter_fit")
+
+    def shares(summary: dict) -> str:
+        g = summary["goals"]
+        return " / ".join(f"{round(100 * g[k]['share'])}" for k in ("beat_f", "downbeat_f", "tempo_ok", "meter_ok"))
+
+    rows = {"madmom (default)": (beats["trackers"]["madmom"], beats["trackers"]["madmom"]["demo"]),
+            "joint, held out": (fit["loo"]["joint@basic-pitch"]["corpus"], fit["loo"]["joint@basic-pitch"]["demo"]),
+            "joint, fitted on these pieces": (beats["trackers"]["joint"], beats["trackers"]["joint"]["demo"])}
+    for label, (corpus, demo) in rows.items():
+        quoted = re.search(re.escape(f"| {label}") + r"[^|]*\| ([\d /]+) % \| ([\d /]+) % \|", README)
+        assert quoted, label
+        assert quoted.groups() == (shares(corpus), shares(demo)), label
