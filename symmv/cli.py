@@ -194,15 +194,12 @@ def cmd_card(args: argparse.Namespace) -> int:
 
 
 def build_choices() -> dict[str, list[str]]:
-    """Registry names for `symmv build --help` (the registries themselves, so the list cannot go stale)."""
-    from symmv.features.encoders import ENCODERS
-    from symmv.pipeline.runners import RUNNERS
-    from symmv.pipeline.sources import SOURCES
-    from symmv.pipeline.stages import BEAT_TRACKERS
-    from symmv.transcription.backends import BACKENDS
+    """Registry names for `symmv build --help` (symmv.pipeline.names: the registries' names, checked by a test)."""
+    from symmv.pipeline import names
 
-    return {"source": list(SOURCES), "transcriber": sorted(BACKENDS), "beat_tracker": sorted(BEAT_TRACKERS),
-            "semantic_encoder": [*sorted(ENCODERS), "none"], "task_runner": sorted(RUNNERS)}
+    return {"source": list(names.SOURCES), "transcriber": list(names.TRANSCRIBERS),
+            "beat_tracker": list(names.BEAT_TRACKERS), "semantic_encoder": [*names.SEMANTIC_ENCODERS, "none"],
+            "task_runner": list(names.TASK_RUNNERS)}
 
 
 def args_correspondence(p: argparse.ArgumentParser, wants_help: bool) -> None:
@@ -212,7 +209,7 @@ def args_correspondence(p: argparse.ArgumentParser, wants_help: bool) -> None:
 
 
 def args_build(p: argparse.ArgumentParser, wants_help: bool) -> None:
-    # The registries import torch and Prefect (seconds): only --help lists their names (validate checks them).
+    # Only --help lists the registries' names (validate checks a value against the registry itself).
     add_dataclass_args(p, BuildConfig, build_choices() if wants_help else None)
 
 
