@@ -187,3 +187,19 @@ def test_progress_lines_prints_timestamped_eta_lines_into_a_pipe_and_one_redrawn
         p.advance()
         p.advance()
     assert [line.split(":")[0] for line in reported] == ["songs", "songs"]
+
+
+def test_a_second_pass_over_the_batches_counts_its_rate_and_eta_from_its_own_start():
+    """The small-dataset splits pass re-reads cached songs in seconds: its ETA must not use the first pass's time."""
+    import time
+
+    from symmv.pipeline.progress import BuildProgress
+
+    build = BuildProgress(total=20, started=time.monotonic() - 200.0)  # a first pass of 200 s
+    build.restart_batches("splits")
+    build.pass_started = time.monotonic() - 2.0  # 5 songs in the second pass's first 2 s
+    for _ in range(5):
+        build.song(0, True, {"symbolic": "cached"})
+    snap = build.snapshot()
+    assert snap["elapsed_s"] >= 200.0  # the build's elapsed time is the whole build's
+    assert snap["songs_per_s"] > 2.0 and snap["eta_s"] < 10.0, snap  # 15 songs left at 2.5 songs/s: ~6 s

@@ -42,6 +42,7 @@ def timestamp() -> str:
 class BuildProgress:
     total: int = 0  # covers discovered
     started: float = field(default_factory=time.monotonic)
+    pass_started: float | None = None  # the batches' second pass began (rate and ETA count from it)
     _songs: dict[int, Counter] = field(default_factory=dict)  # batch index -> counts of songs
     _stages: dict[int, dict[str, Counter]] = field(default_factory=dict)  # batch -> stage -> ran/cached/refused
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -74,6 +75,7 @@ class BuildProgress:
         """A second pass over the batches (small-dataset splits): every song counts again from zero."""
         with self._lock:
             self._songs, self._stages, self.phase = {}, {}, phase
+            self.pass_started = time.monotonic()
 
     def snapshot(self) -> dict:
         with self._lock:
@@ -82,10 +84,11 @@ class BuildProgress:
             for per_batch in self._stages.values():
                 for stage, counts in per_batch.items():
                     stages.setdefault(stage, Counter()).update(counts)
-        elapsed = time.monotonic() - self.started
+        now = time.monotonic()
+        elapsed, in_pass = now - self.started, now - (self.pass_started or self.started)
         done = songs["done"]
         return {"total": self.total, "done": done, "rejected": songs["rejected"], "elapsed_s": elapsed,
-                "songs_per_s": done / elapsed if elapsed > 0 else 0.0, "eta_s": eta_s(done, self.total, elapsed),
+                "songs_per_s": done / in_pass if in_pass > 0 else 0.0, "eta_s": eta_s(done, self.total, in_pass),
                 "stages": {s: dict(c) for s, c in stages.items()}, "phase": self.phase}
 
 
