@@ -44,7 +44,9 @@ CONFIGS = {  # name -> (backend, options)
     "transkun-batch4": ("transkun", BATCHED),  # 4 segments per forward, batched Viterbi recursion
     "transkun-sdpa4d": ("transkun", {**BATCHED, "flash_attention": True}),  # torch's fused CPU attention
     "transkun-bf16": ("transkun", {**BATCHED, "flash_attention": True, "bf16": True}),  # bf16 transformer
-    # + skip_tail (no segment of only zero padding) = "transkun"
+    # + skip_tail (no segment of only zero padding) = "transkun" (bf16 only where the CPU has it natively)
+    "transkun-fp32": ("transkun", {"bf16": False}),  # the default's two precisions side by side
+    "transkun-bf16-on": ("transkun", {"bf16": True}),
     "pti": ("pti", {}),
 }
 
@@ -52,7 +54,10 @@ CONFIGS = {  # name -> (backend, options)
 def machine_info() -> dict:
     import torch
 
+    from symmv.transcription.transkun import native_bf16
+
     return {**machine(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "native_bf16": native_bf16(),
             "ffmpeg": subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]}
 
 

@@ -135,8 +135,8 @@ def main(argv: list[str] | None = None) -> dict:
     for piece in pieces:  # leave one piece out: both its note sources, and the same music rendered otherwise
         w, mean, scale = fit(examples(lambda other, p=piece: music(other) != music(p)), args.l2)
         act = activations(piece)
-        madmom_track = beats.BeatTrack(beats.beats_from_activations(act), None, "madmom", "")
-        madmom_track = beats.BeatTrack(madmom_track.beats, beats.tempo_from_beats(madmom_track.beats), "madmom", "")
+        decoded = beats.beats_from_activations(act)
+        madmom_track = beats.BeatTrack(decoded, beats.tempo_from_beats(decoded), "madmom", "")
         rows["madmom"].append(score_row(piece, madmom_track, "none"))
         for source in NOTE_SOURCES:
             if (piece.name, source) not in data:

@@ -225,7 +225,10 @@ def test_transkun_transcribes_rendered_clip(clip):
     wav, midi = clip
     result = transcribe(wav, backend="transkun")
     assert result.backend == "transkun"
-    assert result.version == "2.0.1-v2+seg16-hop14+batch4+sdpa4d+bf16+skiptail"
+    from symmv.transcription.transkun import native_bf16
+
+    bf16 = "+bf16" if native_bf16() else ""  # the default's precision follows the CPU
+    assert result.version == f"2.0.1-v2+seg16-hop14+batch4+sdpa4d{bf16}+skiptail"
     assert note_scores(midi_notes(midi), result.notes)["onset_f1"] >= 0.95
 
 
@@ -322,10 +325,26 @@ def test_transkun_fast_options_keep_the_onsets(clip, transkun_reference):
     from symmv.transcription.transkun import Transkun
 
     wav, _ = clip
-    fast = Transkun(segment_size_s=4.0, segment_hop_s=3.0, batch_segments=2)
+    fast = Transkun(segment_size_s=4.0, segment_hop_s=3.0, batch_segments=2, bf16=True)
     assert fast.version.endswith("+seg4-hop3+batch2+sdpa4d+bf16+skiptail")
     notes = fast.transcribe(wav)
     assert len(notes) >= 4 and note_scores(transkun_reference, notes)["onset_f1"] >= 0.99
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_transkun_uses_bf16_by_default_only_where_the_cpu_has_it(monkeypatch, native):
+    """Emulated bf16 costs ~9.6x float32 on an AVX2-only CPU (bench/results/transcription_bf16.json): the default
+    follows native_bf16, and the version tag (hence the cache key) says which precision ran."""
+    pytest.importorskip("transkun")
+    import torch
+
+    from symmv.transcription import transkun
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert transkun.native_bf16() is native
+    model = transkun.Transkun(segment_size_s=4.0, segment_hop_s=3.0, batch_segments=2)
+    assert model.bf16 is native and ("+bf16" in model.version) is native
 
 
 # -- piano_transcription_inference -----------------------------------------------------------------

@@ -157,7 +157,8 @@ def default_backend() -> str:
 
     Decision (bench/bench_transcription.py, bench/results/transcription_speedup.json: fluidsynth renders of
     SymMV release covers and music21 pieces): Transkun V2 is the most accurate (onset F1 ~0.99-1.0 vs
-    Basic Pitch's ~0.75-0.87) and our batched bf16 path runs it faster than realtime on 2 CPU threads, so
+    Basic Pitch's ~0.75-0.87) and our batched path (bf16 where the CPU has it natively, else float32: 0.7-0.9
+    CPU-s per audio-s) runs it faster than realtime on 2 CPU threads, so
     it is the default on any CPU machine with 2+ cores; on one core it would fall behind realtime, and
     Basic Pitch (~20x cheaper) takes over. PTI needs a checkpoint that cannot be downloaded here, so it is
     never a default.

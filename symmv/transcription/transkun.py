@@ -12,7 +12,8 @@ held whole, in two forms:
   the per-segment maths and the cross-segment merging are its own code. The reference path.
 - `_transcribe_batched` (the default): `batch_segments` segments per forward; transkun's attention on 4-D
   tensors so torch's fused CPU kernel applies (`flash_attention`); the transformer under bf16 autocast
-  (`bf16`; the interval scores and the semi-CRF stay float32); no segment that holds only the right zero
+  (`bf16`; by default only where the CPU has bf16 natively, `native_bf16`; the interval scores and the
+  semi-CRF stay float32); no segment that holds only the right zero
   padding (`skip_tail`). Without the last three it gives the reference path's
   notes (tests/test_transcription.py); with them, the same onsets within 50 ms on rendered covers
   (bench/bench_transcription.py, bench/results/transcription_speedup.json).
@@ -45,7 +46,16 @@ PEDAL_PITCHES = (-64, -67)  # Transkun also "transcribes" sustain/sostenuto peda
 # (bench/bench_transcription.py). Dynamic int8 Linear layers cost too much accuracy (F1 0.85) to use.
 DEFAULT_SEGMENT_HOP_S = 14.0
 DEFAULT_BATCH_SEGMENTS = 4
-DEFAULT_BF16 = True
+DEFAULT_BF16 = None  # bf16 where the CPU computes it natively (native_bf16), float32 elsewhere
+
+
+def native_bf16() -> bool:
+    """Whether this CPU has bf16 dot products (AVX512-BF16 or AMX). Without them torch emulates bf16 and the
+    batched path's bf16 transformer is several times slower than float32 (bench/results/transcription_bf16.json),
+    so the default falls back to float32 there; the version tag says which one ran."""
+    cpu = getattr(torch, "cpu", None)
+    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(bool(check()) for check in checks if check is not None)
 
 
 def _pretrained_dir() -> Path:
@@ -80,7 +90,7 @@ class Transkun:
     def __init__(self, segment_size_s: float | None = None, segment_hop_s: float | None = None,
                  threads: int | None = None, quantize: bool = False, weights: str | Path | None = None,
                  batch_segments: int = DEFAULT_BATCH_SEGMENTS, flash_attention: bool = True,
-                 bf16: bool = DEFAULT_BF16, skip_tail: bool = True):
+                 bf16: bool | None = DEFAULT_BF16, skip_tail: bool = True):
         if threads:
             torch.set_num_threads(threads)
         self.model = load_transkun(weights)
@@ -98,7 +108,7 @@ class Transkun:
         # apply to the batched path.
         self.batch_segments = batch_segments
         self.flash_attention = bool(batch_segments and flash_attention)
-        self.bf16 = bool(batch_segments and bf16)
+        self.bf16 = bool(batch_segments and (native_bf16() if bf16 is None else bf16))
         self.skip_tail = bool(batch_segments and skip_tail)
         if self.batch_segments:
             # transkun wraps every encoder layer in torch.utils.checkpoint while this is set: at inference
