@@ -71,8 +71,11 @@ def _processors(beats_per_bar: tuple[int, ...], min_bpm: float, max_bpm: float):
 
 
 def at_madmom_rate(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Mono float32 samples resampled to SAMPLE_RATE (madmom's) when they are at another rate."""
+    """Mono float32 samples resampled to SAMPLE_RATE (madmom's) when they are at another rate; NaN or inf
+    samples are a ValueError (madmom would find beats in them)."""
     samples = np.asarray(samples, dtype=np.float32)
+    if not np.isfinite(samples).all():
+        raise ValueError(f"{int(np.sum(~np.isfinite(samples)))} of {samples.size} samples are NaN or infinite")
     if sample_rate == SAMPLE_RATE:
         return samples
     import librosa

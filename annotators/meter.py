@@ -87,6 +87,8 @@ def _chroma_change(tatums: np.ndarray, notes: list[Note], span: int) -> np.ndarr
     chroma = np.zeros((n, 12))
     for note in notes:
         lo = max(0, int(np.searchsorted(edges, note.onset_s, side="right")) - 1)
+        if lo >= n:  # starts after the grid (a transcription longer than the audio)
+            continue
         hi = min(n, int(np.searchsorted(edges, note.offset_s, side="left")))
         for j in range(lo, max(lo + 1, hi)):
             overlap = min(edges[j + 1], note.offset_s) - max(edges[j], note.onset_s)
@@ -242,6 +244,7 @@ def analyse(activations: np.ndarray, notes: list[Note], duration_s: float) -> An
     pulse = np.array([b.time_s for b in decoded])
     if len(pulse) < 4:
         return None
+    notes = [n for n in notes if n.onset_s < duration_s]  # a transcription past the audio says nothing of it
     onsets = np.array(sorted(n.onset_s for n in notes))
     per_pulse = subdivision(pulse, onsets)
     # the grid covers the music (first to last onset), not the silence or the reverb after it

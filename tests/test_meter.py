@@ -167,3 +167,23 @@ def test_weights_match_the_features():
     assert len(M.model_weights()) == len(M.FEATURE_NAMES)
     fit_id = M._weights_file(M.WEIGHTS_PATH)["fit_id"]
     assert fit_id in M.meter_tracker_version()  # provenance names the weights a row was chosen with
+
+
+def test_notes_beyond_the_audio_are_ignored_not_a_crash(render):
+    """A transcription that runs past the audio (a note after the last tatum) once raised IndexError in the
+    harmony evidence; such notes carry no evidence: the same beats as without them."""
+    notes, _ = prototype("waltz")
+    samples = render("waltz-beyond", notes)
+    end_s = len(samples) / B.SAMPLE_RATE
+    beyond = notes + [Note(end_s + 30.0, end_s + 31.0, 60, 90), Note(end_s + 40.0, end_s + 40.0, 64, 90)]
+    assert M.track_meter(samples, beyond, B.SAMPLE_RATE).beats == M.track_meter(samples, notes, B.SAMPLE_RATE).beats
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_samples_are_an_error_for_both_trackers(bad):
+    samples = np.zeros(B.SAMPLE_RATE * 3, dtype=np.float32)
+    samples[1000] = bad
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        B.track_beats(samples, B.SAMPLE_RATE)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        M.track_meter(samples, [], B.SAMPLE_RATE)
