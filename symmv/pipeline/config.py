@@ -34,8 +34,8 @@ class BuildConfig:
     # transcription backend; by default what the source implies (MIDI: read it), else the most accurate one this machine runs in reasonable time
     transcriber: str = field(default="", metadata={"default_text": "what the source implies"})
 
-    # beats from the audio ("madmom"), the notes ("notes") or both ("joint": annotators.meter, opt-in); by default
-    # what the source implies
+    # beats from the audio ("madmom"), the notes ("notes") or both ("joint", opt-in: README "Beats, downbeats and
+    # meter"); by default what the source implies
     beat_tracker: str = field(default="", metadata={"default_text": "what the source implies"})
     semantic_encoder: str = "efficientnet-lite0"  # frame encoder of the semantic video features ("clip" needs its weights; "none" skips them)
     match_threshold: float = 0.55  # official-video matcher: minimum score to accept a candidate
