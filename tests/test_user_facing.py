@@ -159,3 +159,14 @@ def test_the_dataset_root_loads_with_hugging_face_datasets(tiny_build, monkeypat
     assert str(video.features["color"]) == "List(List(Value('float32')))"  # nested features keep their types
     songs = datasets.load_dataset(str(root))  # the default config: songs, every split
     assert set(songs) == set(symmv.load("songs", root=root)["split"])
+
+
+def test_the_stage_cache_defaults_to_the_users_cache_not_the_working_folder(monkeypatch, tmp_path):
+    from symmv.pipeline.config import BuildConfig
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert BuildConfig().cache_dir == tmp_path / "xdg" / "symmv" / "build"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert BuildConfig().cache_dir == tmp_path / "home" / ".cache" / "symmv" / "build"
+    assert BuildConfig().cache_dir.is_absolute()

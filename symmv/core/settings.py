@@ -6,6 +6,7 @@ shipped checkpoints and the benchmark results. Every default is relative to the 
     SYMMV_RELEASE        a SymMV release checkout (default ../shared/data/symmv-release beside the repository)
     SYMMV_SOUNDFONT      the General MIDI soundfont the dataset's own renders use
     SYMMV_MUSIC_SOUNDFONT  the soundfont generated music is rendered with (a full piano first)
+    XDG_CACHE_HOME       the user's cache (default ~/.cache): symmv/build (stage cache), symmv/prefect (local runs)
 """
 from __future__ import annotations
 
@@ -24,6 +25,12 @@ SOUNDFONTS = ("TimGM6mb.sf2", "MuseScore_General.sf2", "FluidR3_GM.sf2", "defaul
 # velocity-layered pianos; the dataset's own renders (demo covers) keep SOUNDFONTS' order, so a build does
 # not change with what else happens to be installed.
 MUSIC_SOUNDFONTS = ("FluidR3_GM.sf2", "MuseScore_General.sf2", *SOUNDFONTS)
+
+
+def user_cache() -> Path:
+    """symmv's folder in the user's cache ($XDG_CACHE_HOME/symmv, else ~/.cache/symmv): the stage cache and
+    Prefect's local database live there, so a command run in any folder writes nothing into it."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "symmv"
 
 
 def dataset_root() -> Path:

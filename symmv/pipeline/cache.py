@@ -4,8 +4,8 @@ A stage's key is a hash of what its output depends on and nothing else (symmv.pi
 content of the media it reads (sha256 of the bytes, never name or mtime), the config fields and
 code/model versions the stage declares, and the keys of the stages it consumes. It never contains
 `--out` or the source folder's path, so building the same source into a second folder, or from a copied
-source folder, finds every result. Results live under `cache_dir` (default `.cache/symmv-build`) as
-`stages/<stage>/<key[:2]>/<key>.pkl`, written atomically, so a kill -9 leaves either a whole entry or none.
+source folder, finds every result. Results live under `cache_dir` (default `~/.cache/symmv/build`:
+`symmv.core.settings.user_cache`) as `stages/<stage>/<key[:2]>/<key>.pkl`, written atomically, so a kill -9 leaves either a whole entry or none.
 
 The cache cannot lie (issue 21): an entry names the stage, key and schema it was stored under, so a file
 copied over another song's path, left by an older format or garbled is a miss, never a wrong result or a

@@ -58,7 +58,9 @@ class BuildConfig:
     cluster_address: str = field(default="", metadata={"default_text": "a local cluster"})
     limit: int = 0  # process at most this many covers (0 = all)
     batch_size: int = 64  # songs per batch task: each batch writes its own Parquet parts (memory ~ one song)
-    cache_dir: Path = Path(".cache/symmv-build")  # per-song stage results, keyed on content: shared by every --out
+    # per-song stage results, keyed on content: shared by every --out (in the user's cache, not the working folder)
+    cache_dir: Path = field(default_factory=lambda: settings.user_cache() / "build",
+                            metadata={"default_text": "~/.cache/symmv/build, or $XDG_CACHE_HOME/symmv/build"})
     max_reject_fraction: float = 0.5  # stop the build when internal errors (bugs) exceed this share of a batch
     # fail the build when fewer than this share of covers become songs (songs / (songs + rejected covers)); checked
     # before publishing, so nothing new is published and --out keeps its previous build readable (0 = off)
@@ -144,7 +146,7 @@ PREFECT_DEFAULTS = {
     # Local runs (CLI, make targets) keep their own SQLite database in the user's cache, not in the working
     # folder (a run anywhere writes nothing there), and apart from the served server (scripts/serve.sh,
     # PREFECT_HOME=.prefect) so the two never share one ("database is locked").
-    "PREFECT_HOME": str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "symmv" / "prefect"),
+    "PREFECT_HOME": str(settings.user_cache() / "prefect"),
 }
 
 
