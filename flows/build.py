@@ -147,11 +147,9 @@ def build_symmv(config: BuildConfig = BuildConfig()) -> dict:
             summaries, cover_rejects = process_songs.with_options(task_runner=runner)(config, overrides or None)
         source_rejects = crawl_rejects + cover_rejects
         summary = merge_summaries(summaries)
-        if overrides != guess:  # the second pass read entries the first one rewrote, batches the first one resumed
-            summary["cache_invalid"] = first_pass.get("cache_invalid") or summary.get("cache_invalid") or {}
-            summary["hash_index_rebuilt"] = max(first_pass.get("hash_index_rebuilt", 0),
-                                                summary.get("hash_index_rebuilt", 0))
-            summary["batches_resumed"] = max(first_pass["batches_resumed"], summary["batches_resumed"])
+        if overrides != guess:  # the second pass only re-read what the first one computed: the work is the first's
+            for k in ("cache_hits", "cache_misses", "cache_invalid", "stage_s", "hash_index_rebuilt", "batches_resumed"):
+                summary[k] = first_pass[k]
         summary["rejects"] += len(source_rejects)
         for r in source_rejects:
             reason = f"{r.stage}:{r.reason}"

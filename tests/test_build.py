@@ -5,6 +5,7 @@ from pathlib import Path
 import mir_eval
 import numpy as np
 import pretty_midi
+import pytest
 
 import symmv
 from symmv.sources.local import discover
@@ -120,3 +121,18 @@ def test_every_song_has_rhythm_symbolic_and_video_annotations(tiny_build):
         assert feats.fps == 6.0 and feats.n_frames == len(feats.color)
         assert feats.semantic_encoder.startswith("efficientnet-lite0") and feats.semantic_dim == 1280
         assert len(feats.semantic) == feats.n_frames and len(feats.semantic[0]) == 1280
+
+
+@pytest.mark.slow
+def test_the_report_of_a_small_dataset_counts_the_work_of_its_first_pass(tiny_source, tmp_path):
+    """The splits pass re-reads every song from the cache; the report must still say what the build computed
+    (a fresh cache: misses and stage times), not the re-reads (it said 100% cache hits and no stage time)."""
+    from flows.build import build_symmv
+    from symmv.pipeline.config import BuildConfig
+
+    summary = build_symmv(config=BuildConfig(source_dir=tiny_source, out=tmp_path / "out", card_dir=tmp_path / "cards",
+                                             progress=False, **TINY, cache_dir=tmp_path / "fresh-cache"))
+    assert summary["split_overrides"], "the tiny source no longer needs the splits pass: pick another fixture"
+    report = json.loads((tmp_path / "out" / "build_report.json").read_text())
+    assert report["cache_misses"].get("transcribe", 0) >= 1, report["cache_misses"]
+    assert "transcribe" in report["stage_s"] and report["stage_s"]["transcribe"]["songs"] >= 1, report["stage_s"]
