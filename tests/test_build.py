@@ -136,3 +136,21 @@ def test_the_report_of_a_small_dataset_counts_the_work_of_its_first_pass(tiny_so
     report = json.loads((tmp_path / "out" / "build_report.json").read_text())
     assert report["cache_misses"].get("transcribe", 0) >= 1, report["cache_misses"]
     assert "transcribe" in report["stage_s"] and report["stage_s"]["transcribe"]["songs"] >= 1, report["stage_s"]
+
+
+def test_the_joint_beat_tracker_runs_in_a_build_and_stores_its_meter(tiny_build, tiny_source, build_cache, tmp_path):
+    """--beat-tracker joint through the pipeline: its beats, meter and provenance in the tables (transcription
+    from the session's cache; the rhythm stage and what follows it run again)."""
+    from flows.build import build_symmv
+    from symmv.pipeline.config import BuildConfig
+
+    out = tmp_path / "joint"
+    summary = build_symmv(config=BuildConfig(source_dir=tiny_source, out=out, card_dir=tmp_path / "cards",
+                                             progress=False, **TINY, cache_dir=build_cache, beat_tracker="joint"))
+    assert summary["songs"] == tiny_build[1]["songs"], summary["reject_reasons"]
+    songs, beats = symmv.load("songs", root=out), symmv.load("beats", root=out)
+    assert songs.meter.notna().all() and set(songs.meter) <= {2, 3, 4}
+    assert all(json.loads(p)["beats"].startswith("joint-meter meter-joint") for p in songs.provenance)
+    for song in songs.itertuples():  # each song's bars hold its meter's beats
+        mine = beats[beats.song_id == song.song_id]
+        assert len(mine) >= 2 and mine.beat_in_bar.max() <= song.meter
