@@ -140,13 +140,17 @@ def test_the_report_of_a_small_dataset_counts_the_work_of_its_first_pass(tiny_so
 
 def test_the_joint_beat_tracker_runs_in_a_build_and_stores_its_meter(tiny_build, tiny_source, build_cache, tmp_path):
     """--beat-tracker joint through the pipeline: its beats, meter and provenance in the tables (transcription
-    from the session's cache; the rhythm stage and what follows it run again)."""
+    from a copy of the session's cache, so its own entries never reach the cache other tests tamper with; the
+    rhythm stage and what follows it run again)."""
+    import shutil
+
     from flows.build import build_symmv
     from symmv.pipeline.config import BuildConfig
 
-    out = tmp_path / "joint"
+    out, cache = tmp_path / "joint", tmp_path / "cache"
+    shutil.copytree(build_cache, cache)
     summary = build_symmv(config=BuildConfig(source_dir=tiny_source, out=out, card_dir=tmp_path / "cards",
-                                             progress=False, **TINY, cache_dir=build_cache, beat_tracker="joint"))
+                                             progress=False, **TINY, cache_dir=cache, beat_tracker="joint"))
     assert summary["songs"] == tiny_build[1]["songs"], summary["reject_reasons"]
     songs, beats = symmv.load("songs", root=out), symmv.load("beats", root=out)
     assert songs.meter.notna().all() and set(songs.meter) <= {2, 3, 4}
