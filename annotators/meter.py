@@ -79,6 +79,13 @@ def tatum_grid(pulse_s: np.ndarray, per_pulse: int, start_s: float, end_s: float
     return np.concatenate([before, grid, after])
 
 
+def _nearest(sorted_s: np.ndarray, points_s: np.ndarray) -> np.ndarray:
+    """Index of the nearest time in non-empty, sorted `sorted_s` for each of `points_s` (the earlier on a tie)."""
+    right = np.clip(np.searchsorted(sorted_s, points_s), 0, len(sorted_s) - 1)
+    left = np.clip(right - 1, 0, len(sorted_s) - 1)
+    return np.where(np.abs(sorted_s[left] - points_s) <= np.abs(sorted_s[right] - points_s), left, right)
+
+
 def _chroma_change(tatums: np.ndarray, notes: list[Note], span: int) -> np.ndarray:
     """Per tatum: cosine distance between the pitch classes sounding in the `span` tatums after it and before it
     (duration-weighted)."""
@@ -111,10 +118,7 @@ def tatum_features(tatums: np.ndarray, activations: np.ndarray, notes: list[Note
     down, beat = act[near, 1].max(axis=1), act[near].sum(axis=2).max(axis=1)
     onset, bass, length, count = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
     period = np.median(np.diff(tatums)) if n > 1 else 0.25
-    onsets = np.array([note.onset_s for note in notes], dtype=np.float64)
-    right = np.clip(np.searchsorted(tatums, onsets), 0, n - 1)
-    left = np.clip(right - 1, 0, n - 1)
-    nearest = np.where(np.abs(tatums[left] - onsets) <= np.abs(tatums[right] - onsets), left, right)
+    nearest = _nearest(tatums, np.array([note.onset_s for note in notes], dtype=np.float64))
     for note, j in zip(notes, nearest):
         if abs(tatums[j] - note.onset_s) > ONSET_WINDOW_S:
             continue
@@ -147,8 +151,7 @@ def _agreement(times_s: np.ndarray, reference_s: np.ndarray, window_s: float = 0
     """Share of `reference_s` with a time of `times_s` within the window."""
     if not len(reference_s) or not len(times_s):
         return 0.0
-    j = np.clip(np.searchsorted(times_s, reference_s), 1, max(len(times_s) - 1, 1))
-    near = np.minimum(np.abs(times_s[j] - reference_s), np.abs(times_s[j - 1] - reference_s))
+    near = np.abs(times_s[_nearest(times_s, reference_s)] - reference_s)
     return float(np.mean(near <= window_s))
 
 

@@ -1,7 +1,7 @@
 """Choose the meter chooser's training pieces from music21's corpus: writes
 symmv/evaluation/rhythm_training_pieces.json (read by symmv.evaluation.rhythm.training_specs).
 
-Pieces that the rhythm benchmark (rhythm.PIECES) or the demo covers (symmv.sources.demo) use are left out,
+Pieces that the rhythm benchmark or the demo covers use (rhythm.scores_in_use) are left out,
 so bench/fit_meter.py's held-out scores stay held out. Candidates (a seeded shuffle of Bach chorales, the
 Classical quartets / sonatas and Ryan's Mammoth folk tunes) are taken until every (meter, texture) cell
 holds CAP pieces: the opening time signature 2/4, 3/4, 4/4 or 6/8 (rhythm.bar_grid), at least 40 notes,
@@ -25,7 +25,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from symmv.evaluation import rhythm  # noqa: E402
-from symmv.sources.demo import MUSIC21_PIECES  # noqa: E402
 
 METERS = ("2/4", "3/4", "4/4", "6/8")
 CAP = 15  # pieces per (meter, texture)
@@ -37,7 +36,7 @@ SEED = 7
 def candidates() -> list[str]:
     from music21 import corpus
 
-    taken = {p.path for p in rhythm.PIECES} | {p[0] for p in MUSIC21_PIECES}
+    taken = rhythm.scores_in_use()
     paths = sorted(str(p).split("/corpus/")[1] for p in corpus.getPaths())
     rng = random.Random(SEED)
     out = []

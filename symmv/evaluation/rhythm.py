@@ -488,39 +488,47 @@ def build_piece(plan: PiecePlan, cache: Path) -> Piece:
     return Piece(plan.name, stem.with_suffix(".wav"), stem.with_suffix(".mid"), stem, truth)
 
 
-def build_corpus(cache: Path = DEFAULT_CACHE, seed: int = 0, limit: int | None = None,
-                 progress: bool = True) -> list[Piece]:
-    """Build (or complete) the rhythm corpus in `cache`; pieces already there are loaded, not rebuilt."""
-    plans = corpus_plan(seed)
-    if limit is not None:
-        plans = _spread(plans, limit)
+def _build_plans(plans: list[PiecePlan], cache: Path, progress: bool, kind: str = "corpus") -> list[Piece]:
+    """Each plan built (or loaded) in `cache`; a piece that will not parse or render is skipped, loudly."""
     pieces = []
     for n, plan in enumerate(plans):
         started = time.perf_counter()
         try:
-            pieces.append(build_piece(plan, Path(cache)))
-        except Exception as exc:  # noqa: BLE001 - a piece that will not parse or render is skipped, loudly
-            log.warning("rhythm corpus: skipped %s: %s", plan.name, exc)
+            pieces.append(replace(build_piece(plan, Path(cache)), kind=kind))
+        except Exception as exc:  # noqa: BLE001 - one bad score never stops the corpus
+            log.warning("rhythm %s: skipped %s: %s", kind, plan.name, exc)
             continue
         if progress and time.perf_counter() - started > 0.5:
-            print(f"[{n + 1}/{len(plans)}] built {plan.name} ({time.perf_counter() - started:.1f} s)", flush=True)
+            print(f"[{n + 1}/{len(plans)}] built {kind} piece {plan.name} ({time.perf_counter() - started:.1f} s)",
+                  flush=True)
     return pieces
+
+
+def build_corpus(cache: Path = DEFAULT_CACHE, seed: int = 0, limit: int | None = None,
+                 progress: bool = True) -> list[Piece]:
+    """Build (or complete) the rhythm corpus in `cache`; pieces already there are loaded, not rebuilt."""
+    plans = corpus_plan(seed)
+    return _build_plans(_spread(plans, limit) if limit is not None else plans, cache, progress)
 
 
 TRAINING_PIECES_PATH = Path(__file__).with_name("rhythm_training_pieces.json")
 
 
-def training_specs(path: Path = TRAINING_PIECES_PATH) -> list[PieceSpec]:
-    """The meter chooser's training pieces (bench/scan_meter_training.py wrote the list): music21 corpus
-    pieces that are neither benchmark pieces (PIECES) nor demo covers (symmv.sources.demo), so the
-    benchmark's scores of a fitted tracker stay held-out figures."""
+def scores_in_use() -> set[str]:
+    """The music21 paths the benchmark (PIECES) and the demo covers (symmv.sources.demo) render: never training
+    pieces, so a fitted tracker's benchmark scores stay held-out figures."""
     from symmv.sources.demo import MUSIC21_PIECES
 
+    return {p.path for p in PIECES} | {p[0] for p in MUSIC21_PIECES}
+
+
+def training_specs(path: Path = TRAINING_PIECES_PATH) -> list[PieceSpec]:
+    """The meter chooser's training pieces (bench/scan_meter_training.py wrote the list): music21 corpus
+    pieces outside `scores_in_use`."""
     data = json.loads(Path(path).read_text())
     specs = [PieceSpec(r["path"], r.get("number"), r["meter"], tuple(r["bpm_range"]), r.get("texture", "polyphonic"))
              for r in data["pieces"]]
-    taken = {p.path for p in PIECES} | {p[0] for p in MUSIC21_PIECES}
-    clash = sorted({s.path for s in specs} & taken)
+    clash = sorted({s.path for s in specs} & scores_in_use())
     if clash:
         raise ValueError(f"{path}: training pieces that the benchmark or the demo uses: {', '.join(clash)}")
     return specs
@@ -529,19 +537,7 @@ def training_specs(path: Path = TRAINING_PIECES_PATH) -> list[PieceSpec]:
 def build_training_corpus(cache: Path = DEFAULT_CACHE / "train", seed: int = 1,
                           progress: bool = True) -> list[Piece]:
     """The training pieces rendered as the corpus is (own seed, own cache), kind "train"."""
-    pieces = []
-    plans = corpus_plan(seed, training_specs())
-    for n, plan in enumerate(plans):
-        started = time.perf_counter()
-        try:
-            pieces.append(replace(build_piece(plan, Path(cache)), kind="train"))
-        except Exception as exc:  # noqa: BLE001 - as build_corpus: skipped, loudly
-            log.warning("rhythm training corpus: skipped %s: %s", plan.name, exc)
-            continue
-        if progress and time.perf_counter() - started > 0.5:
-            print(f"[{n + 1}/{len(plans)}] built training piece {plan.name} ({time.perf_counter() - started:.1f} s)",
-                  flush=True)
-    return pieces
+    return _build_plans(corpus_plan(seed, training_specs()), cache, progress, kind="train")
 
 
 def _spread(plans: list[PiecePlan], limit: int) -> list[PiecePlan]:
