@@ -97,11 +97,13 @@ def test_generate_says_which_motion_range_it_uses(tmp_path, capsys):
 
 
 def test_help_is_fast_to_build_and_names_no_internals():
-    """The parser of every command without the heavy imports (torch, Prefect, pandas); help text for users."""
-    code = ("import sys, symmv.cli as c; p = c.make_parser(['generate']); "
-            "print(sorted(m for m in ('torch', 'prefect', 'pandas', 'matplotlib') if m in sys.modules))")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+    """The parser of every command without the heavy imports (torch, Prefect, pandas); help text for users.
+    `build --help` lists the registries' names (symmv.pipeline.names) without importing the registries."""
+    for argv in (["generate"], ["build", "--help"]):
+        code = (f"import sys, symmv.cli as c; p = c.make_parser({argv!r}); "
+                "print(sorted(m for m in ('torch', 'prefect', 'pandas', 'matplotlib') if m in sys.modules))")
+        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert proc.stdout.strip() == "[]", (argv, proc.stdout + proc.stderr)
     for command in ("generate", "info", "card"):
         text = symmv(command, "--help", cwd=REPO, COLUMNS="400").stdout
         for option in re.findall(r"^  (--[a-z-]+|-o)", text, flags=re.M):
