@@ -41,6 +41,7 @@ METERS = (2, 3, 4)  # beats per bar
 TATUM_FEATURES = ("downbeat_act", "beat_act", "onset", "bass", "harmony2", "harmony4", "length", "count")
 ONSET_WINDOW_S = 0.05  # a note belongs to the tatum it starts within this distance of
 BASS_BELOW = 55  # MIDI pitch (G3): a pianist's left hand
+MIN_ONSETS = 16  # fewer distinct note onsets say nothing of bars: madmom's own track is returned, named as such
 
 
 @dataclass(frozen=True)
@@ -267,7 +268,16 @@ def track_meter(samples: np.ndarray, notes: list[Note], sample_rate: int = 44100
     from annotators.beats import SAMPLE_RATE, BeatTrack, at_madmom_rate, beat_activations, tempo_from_beats
 
     samples = at_madmom_rate(samples, sample_rate)
-    analysis = analyse(beat_activations(samples), list(notes), len(samples) / SAMPLE_RATE)
+    activations, duration_s = beat_activations(samples), len(samples) / SAMPLE_RATE
+    onsets = {round(n.onset_s, 2) for n in notes if n.onset_s < duration_s}
+    if len(onsets) < MIN_ONSETS:  # a click track or a near-silent transcription: the notes cannot choose
+        from annotators.beats import beats_from_activations, madmom_tracker_version
+
+        decoded = beats_from_activations(activations)
+        return BeatTrack(decoded, tempo_from_beats(decoded), "madmom-downbeats-dbn",
+                         f"{madmom_tracker_version()}, {ANNOTATOR_VERSION} fallback: {len(onsets)} note onsets < "
+                         f"{MIN_ONSETS}")
+    analysis = analyse(activations, list(notes), duration_s)
     if analysis is None:
         return BeatTrack([], None, "joint-meter", meter_tracker_version(weights_path))
     beats = beats_of(analysis.tatums, choose(analysis.options, analysis.rows, model_weights(weights_path)))

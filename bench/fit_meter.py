@@ -54,8 +54,7 @@ def hit_f(reference_s, estimate_s, window_s: float = rhythm.BEAT_WINDOW_S) -> fl
     ref, est = rhythm._trim(reference_s), rhythm._trim(estimate_s)
     if not len(ref) or not len(est):
         return 0.0
-    j = np.clip(np.searchsorted(est, ref), 1, max(len(est) - 1, 1))
-    hits = np.sum(np.minimum(np.abs(est[j] - ref), np.abs(est[j - 1] - ref)) <= window_s)
+    hits = np.sum(np.abs(est[meter._nearest(est, ref)] - ref) <= window_s)
     return 0.0 if not hits else float(2 * hits / (len(ref) + len(est)))
 
 

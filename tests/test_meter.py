@@ -187,3 +187,17 @@ def test_non_finite_samples_are_an_error_for_both_trackers(bad):
         B.track_beats(samples, B.SAMPLE_RATE)
     with pytest.raises(ValueError, match="NaN or infinite"):
         M.track_meter(samples, [], B.SAMPLE_RATE)
+
+
+def test_too_few_notes_fall_back_to_madmom_and_say_so(render):
+    """One note is no evidence of bars: a 120 BPM click track with a single transcribed note was once read at
+    40 BPM. Under MIN_ONSETS distinct onsets the joint tracker returns madmom's own track, named as madmom's."""
+    clicks = [Note(0.5 + 0.5 * k, 0.5 + 0.5 * k + 0.05, 76 if k % 4 else 84, 110) for k in range(48)]
+    samples = render("clicks-120", clicks)
+    track = M.track_meter(samples, clicks[:1], B.SAMPLE_RATE)
+    alone = B.track_beats(samples, B.SAMPLE_RATE)
+    assert track.tracker == alone.tracker and "fallback: 1 note onsets" in track.version
+    assert [b.time_s for b in track.beats] == [b.time_s for b in alone.beats]
+    assert abs(track.tempo_bpm / 120.0 - 1) < 0.04
+    enough = M.track_meter(samples, clicks, B.SAMPLE_RATE)
+    assert enough.tracker == "joint-meter"
