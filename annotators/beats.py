@@ -127,8 +127,14 @@ def tempo_from_beats(beats: list[Beat]) -> float | None:
 def track_beats(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, beats_per_bar: tuple[int, ...] = (3, 4),
                 min_bpm: float = 55.0, max_bpm: float = 215.0) -> BeatTrack:
     """Beats, downbeats and tempo of mono float samples (the pipeline decodes with symmv.io.audio)."""
-    beats = beats_from_activations(beat_activations(at_madmom_rate(samples, sample_rate)), tuple(beats_per_bar),
-                                   min_bpm, max_bpm)
+    return track_from_activations(beat_activations(at_madmom_rate(samples, sample_rate)), beats_per_bar,
+                                  min_bpm, max_bpm)
+
+
+def track_from_activations(activations: np.ndarray, beats_per_bar: tuple[int, ...] = (3, 4), min_bpm: float = 55.0,
+                           max_bpm: float = 215.0) -> BeatTrack:
+    """madmom's track from activations already computed (track_beats; the joint tracker's fallback)."""
+    beats = beats_from_activations(activations, tuple(beats_per_bar), min_bpm, max_bpm)
     return BeatTrack(beats=beats, tempo_bpm=tempo_from_beats(beats), tracker="madmom-downbeats-dbn",
                      version=madmom_tracker_version(beats_per_bar))
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -271,12 +271,11 @@ def track_meter(samples: np.ndarray, notes: list[Note], sample_rate: int = 44100
     activations, duration_s = beat_activations(samples), len(samples) / SAMPLE_RATE
     onsets = {round(n.onset_s, 2) for n in notes if n.onset_s < duration_s}
     if len(onsets) < MIN_ONSETS:  # a click track or a near-silent transcription: the notes cannot choose
-        from annotators.beats import beats_from_activations, madmom_tracker_version
+        from annotators.beats import track_from_activations
 
-        decoded = beats_from_activations(activations)
-        return BeatTrack(decoded, tempo_from_beats(decoded), "madmom-downbeats-dbn",
-                         f"{madmom_tracker_version()}, {ANNOTATOR_VERSION} fallback: {len(onsets)} note onsets < "
-                         f"{MIN_ONSETS}")
+        alone = track_from_activations(activations)
+        return replace(alone, version=f"{alone.version}, {ANNOTATOR_VERSION} fallback: {len(onsets)} note onsets < "
+                                      f"{MIN_ONSETS}")
     analysis = analyse(activations, list(notes), duration_s)
     if analysis is None:
         return BeatTrack([], None, "joint-meter", meter_tracker_version(weights_path))
