@@ -33,7 +33,7 @@ import numpy as np
 
 from symmv.core.records import Beat, Note
 
-ANNOTATOR_VERSION = "meter-joint 2"
+ANNOTATOR_VERSION = "meter-joint 3"  # 3: under MIN_ONSETS note onsets, madmom's own track
 WEIGHTS_PATH = Path(__file__).with_name("meter_weights.json")
 FPS = 100  # madmom's activation frame rate
 BEAT_LEVELS = (1, 2, 3, 4, 6, 8)  # a beat of Q tatums
@@ -78,6 +78,20 @@ def tatum_grid(pulse_s: np.ndarray, per_pulse: int, start_s: float, end_s: float
     before = grid[0] - head * np.arange(int(max(0.0, grid[0] - start_s) / head + 0.5), 0, -1)
     after = grid[-1] + tail * np.arange(1, int(max(0.0, end_s - grid[-1]) / tail + 0.5) + 1)
     return np.concatenate([before, grid, after])
+
+
+def music_end(pulse_s: np.ndarray, onsets_s: np.ndarray) -> float:
+    """Where the grid ends: madmom's last pulse, or past it the last onset of the run of notes that carries
+    on from it with gaps under one pulse period. Notes after a longer silence are not music the pulse stopped
+    following but a transcription's ghosts in the reverb tail (Basic Pitch re-detects the decaying sound at
+    the start of its 1.64 s windows: 172 notes start after the last note ends in the 64 pieces of
+    bench/bench_beats.py)."""
+    end, period = float(pulse_s[-1]), float(pulse_s[-1] - pulse_s[-2])
+    for t in np.asarray(onsets_s, dtype=np.float64)[np.asarray(onsets_s) > end]:
+        if t - end > period:
+            break
+        end = float(t)
+    return end
 
 
 def _nearest(sorted_s: np.ndarray, points_s: np.ndarray) -> np.ndarray:
@@ -251,9 +265,10 @@ def analyse(activations: np.ndarray, notes: list[Note], duration_s: float) -> An
     notes = [n for n in notes if n.onset_s < duration_s]  # a transcription past the audio says nothing of it
     onsets = np.array(sorted(n.onset_s for n in notes))
     per_pulse = subdivision(pulse, onsets)
-    # the grid covers the music (first to last onset), not the silence or the reverb after it
+    # the grid covers the music (first onset to the end of the pulse or of the notes that carry it on), not
+    # the silence or the reverb after it
     start = min(pulse[0], onsets[0] if len(onsets) else pulse[0])
-    end = min(duration_s, max(pulse[-1], onsets[-1] if len(onsets) else pulse[-1]))
+    end = min(duration_s, music_end(pulse, onsets))
     tatums = tatum_grid(pulse, per_pulse, start - ONSET_WINDOW_S, end + ONSET_WINDOW_S)
     tatums = tatums[tatums >= 0]
     madmom_downbeats = np.array([b.time_s for b in decoded if b.is_downbeat])

@@ -201,3 +201,22 @@ def test_too_few_notes_fall_back_to_madmom_and_say_so(render):
     assert abs(track.tempo_bpm / 120.0 - 1) < 0.04
     enough = M.track_meter(samples, clicks, B.SAMPLE_RATE)
     assert enough.tracker == "joint-meter"
+
+
+def test_music_end_follows_notes_past_the_pulse_but_not_ghosts_after_a_silence():
+    pulse = np.array([0.0, 0.5, 1.0, 1.5])
+    assert M.music_end(pulse, np.array([0.2, 1.4, 1.8, 2.2, 4.0, 4.3])) == 2.2  # 4.0: 1.8 s after, ghosts
+    assert M.music_end(pulse, np.array([0.2, 1.0])) == 1.5  # the notes end first: the pulse's end
+
+
+def test_ghost_notes_in_the_reverb_tail_add_no_beats(render):
+    """Basic Pitch re-detects the decaying sound after the last note at its window starts; those notes once
+    stretched the grid over the tail (3 beats after the music on every benchmark piece, beat F 1.00 -> 0.97)."""
+    notes, truth = prototype("four")
+    samples = render("four-ghosts", notes)
+    last = max(n.offset_s for n in notes)
+    ghosts = [Note(last + 1.0, last + 1.3, 57, 70), Note(last + 1.6, last + 1.8, 60, 60)]
+    assert ghosts[-1].offset_s < len(samples) / B.SAMPLE_RATE  # inside the audio: the tail, not past the end
+    track = M.track_meter(samples, notes + ghosts, B.SAMPLE_RATE)
+    assert track.beats[-1].time_s < truth.beats_s[-1] + 0.07
+    assert [b.time_s for b in track.beats] == [b.time_s for b in M.track_meter(samples, notes, B.SAMPLE_RATE).beats]
