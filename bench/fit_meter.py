@@ -49,9 +49,10 @@ def activations(piece: rhythm.Piece) -> np.ndarray:
     return np.load(path)
 
 
-def hit_f(reference_s, estimate_s, window_s: float = rhythm.BEAT_WINDOW_S) -> float:
-    """A quick F-measure for labelling (nearest-neighbour hits after 5 s); the reported scores are mir_eval's."""
-    ref, est = rhythm._trim(reference_s), rhythm._trim(estimate_s)
+def hit_f(reference_s, estimate_s, until_s: float | None = None, window_s: float = rhythm.BEAT_WINDOW_S) -> float:
+    """A quick F-measure for labelling (nearest-neighbour hits after 5 s, before `until_s`); the reported
+    scores are mir_eval's."""
+    ref, est = rhythm._trim(reference_s, until_s), rhythm._trim(estimate_s, until_s)
     if not len(ref) or not len(est):
         return 0.0
     hits = np.sum(np.abs(est[meter._nearest(est, ref)] - ref) <= window_s)
@@ -62,7 +63,8 @@ def label(analysis: meter.Analysis, truth: rhythm.RhythmTruth) -> int:
     def score(h: meter.Hypothesis) -> float:
         beats_s = analysis.tatums[h.phase % h.beat_tatums::h.beat_tatums]
         downbeats_s = analysis.tatums[h.phase::h.beat_tatums * h.meter]
-        return (hit_f(truth.beats_s, beats_s) + hit_f(truth.downbeats_s, downbeats_s)
+        until = truth.scored_until_s
+        return (hit_f(truth.beats_s, beats_s, until) + hit_f(truth.downbeats_s, downbeats_s, until)
                 + 0.5 * (h.meter == truth.beats_per_bar))
 
     return int(np.argmax([score(h) for h in analysis.options]))

@@ -170,3 +170,36 @@ def test_training_pieces_are_disjoint_from_the_benchmark_and_balanced(tmp_path):
     leaky.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="the benchmark or the demo uses"):
         rhythm.training_specs(leaky)
+
+
+def test_beats_past_where_the_truth_ends_are_not_scored():
+    """A truth that stops at 20 s (its score's grid broke) says nothing of the beats after it."""
+    upto = BEATS[BEATS < 20.0]
+    truth = dict(beats_s=list(upto), beat_in_bar=[i % 4 + 1 for i in range(len(upto))], downbeats_s=list(upto[::4]),
+                 time_signature="4/4", beats_per_bar=4, beat_ql=1.0, tempo_bpm=120.0, pickup_beats=0.0,
+                 curve="constant", start_bpm=120.0, duration_s=30.0)
+    from annotators.beats import BeatTrack, number_bars
+
+    track = BeatTrack(number_bars(BEATS, np.arange(len(BEATS)) % 4 + 1), 120.0, "test", "0")  # on to 30 s
+    cut = rhythm.score_track(rhythm.RhythmTruth(**truth, scored_until_s=float(upto[-1]) + PERIOD / 2), track)
+    assert cut["beat_f"] == 1.0 and cut["downbeat_f"] == 1.0
+    whole = rhythm.score_track(rhythm.RhythmTruth(**truth), track)  # None: the truth covers the whole audio
+    assert whole["beat_f"] < 0.8 and whole["downbeat_f"] < 0.8
+
+
+@pytest.mark.parametrize("path, broken", [("handel/rinaldo/Lascia_chio_pianga.mxl", True), ("bach/bwv10.7.mxl", False)])
+def test_demo_truth_stops_scoring_where_the_score_grid_breaks(path, broken, tmp_path):
+    pretty_midi = pytest.importorskip("pretty_midi")
+    from music21 import corpus
+
+    from symmv.core.records import Note
+
+    corpus.parse(path).write("midi", fp=str(tmp_path / "score.mid"))  # as symmv.sources.demo renders it
+    kept = [Note(n.start, n.end, n.pitch, n.velocity) for i in pretty_midi.PrettyMIDI(str(tmp_path / "score.mid")).instruments
+            for n in i.notes if n.start < 29.0]
+    truth = rhythm._demo_truth(path, kept)
+    if broken:  # its grid breaks at 24 s while the music goes on to 29 s
+        assert truth.beats_s[-1] < 25.0 < max(n.onset_s for n in kept)
+        assert truth.scored_until_s == pytest.approx(truth.beats_s[-1] + np.median(np.diff(truth.beats_s)) / 2)
+    else:
+        assert truth.scored_until_s is None

@@ -38,7 +38,9 @@ Scores (pure functions, NaN when a reference is empty; mir_eval 0.8 underneath)
 - beat F-measure, 70 ms window; CMLt and AMLt continuity (Hainsworth / Klapuri: 17.5 % of the
   inter-beat interval, AMLt also accepting double / half tempo and the off-beat); downbeat F, 70 ms.
   As mir_eval.beat.evaluate and MIREX do, beats before 5 s are left out of beat and downbeat scores
-  (trackers need a few beats to lock in).
+  (trackers need a few beats to lock in). Where a demo cover's score grid breaks before its music ends
+  (Handel's Lascia ch'io pianga at 24 s of 29), estimates past the last true beat + half a beat are left
+  out too (`RhythmTruth.scored_until_s`): nothing is known of the beats there.
 - tempo error |est / true - 1| (a doubled or halved tempo is an error of 1.0 or 0.5, i.e. wrong);
   tempo ok: error <= 4 %. Meter ok: the tracker's beats per bar == the true beats per bar.
 - diagnostics: the metrical level est/true tempo ratio nearest to 1, 2, 1/2, 3, 1/3, 3/2, 2/3; the beat
@@ -74,7 +76,7 @@ from symmv.core.records import Note
 log = logging.getLogger(__name__)
 
 CORPUS_VERSION = "rhythm-v1"  # bump when the plan, the excerpting or the rendering changes
-DEMO_TRUTH_VERSION = "demo-truth-v2"  # bump when the demo covers' truth recovery changes
+DEMO_TRUTH_VERSION = "demo-truth-v3"  # bump when the demo covers' truth recovery changes (v3: scored_until_s)
 DEFAULT_CACHE = Path("data/bench-cache/rhythm")
 SAMPLE_RATE = 44100  # madmom's rate; the render writes it directly
 LEAD_IN_S = 0.5  # silence before the first note
@@ -239,6 +241,9 @@ class RhythmTruth:
     program: int | None = 0  # GM program of the render (None: not ours to say, the demo's)
     soundfont: str = ""
     plan_key: str = ""  # hash of the plan it was built from (resumability)
+    # estimates after this are not scored: the score's grid breaks here (a time-signature change, an
+    # overlong bar) while the music goes on, so nothing is known of the beats after it; None: the whole audio
+    scored_until_s: float | None = None
 
     @property
     def meter(self) -> str:
@@ -649,6 +654,9 @@ def _demo_truth(corpus_path: str, kept: list[Note]) -> RhythmTruth:
     if keep.sum() < 8:
         raise ValueError(f"the opening time signature {grid.time_signature} holds only {int(keep.sum())} beats")
     beats_s, in_bar = beats_s[keep], in_bar[keep]
+    period = float(np.median(np.diff(beats_s)))
+    # the grid broke (grid.end_ql) before the music ends: beats after it are unknown, so not scored
+    until = float(beats_s[-1]) + period / 2 if float(to_s(grid.end_ql)[0]) < last_s - 1e-6 else None
     return RhythmTruth(
         beats_s=[round(float(t), 6) for t in beats_s], beat_in_bar=[int(k) for k in in_bar],
         downbeats_s=[round(float(t), 6) for t, k in zip(beats_s, in_bar) if k == 1],
@@ -657,7 +665,7 @@ def _demo_truth(corpus_path: str, kept: list[Note]) -> RhythmTruth:
         curve="score", start_bpm=round(float(60.0 / np.diff(beats_s)[0]), 3),
         duration_s=round(float(beats_s[-1]) - first_s + float(np.median(np.diff(beats_s))), 4),
         source=f"{corpus_path} (onsets on the score: {matched:.0%})", program=None,
-        soundfont="demo (symmv.io.media.default_soundfont)")
+        soundfont="demo (symmv.io.media.default_soundfont)", scored_until_s=None if until is None else round(until, 6))
 
 
 # ---------------------------------------------------------------- transcriptions
@@ -695,13 +703,15 @@ def piece_notes(piece: Piece, source: str) -> tuple[list[Note], dict]:
 
 # ---------------------------------------------------------------- scores
 
-def _trim(beats: Sequence[float]) -> np.ndarray:
+def _trim(beats: Sequence[float], until_s: float | None = None) -> np.ndarray:
+    """Beats from 5 s on (mir_eval's convention) and, given `until_s` (RhythmTruth.scored_until_s), up to it."""
     beats = np.asarray(beats, dtype=np.float64)
-    return beats[beats >= SKIP_START_S]
+    return beats[(beats >= SKIP_START_S) & (beats <= (np.inf if until_s is None else until_s))]
 
 
-def beat_scores(reference_s: Sequence[float], estimate_s: Sequence[float]) -> dict:
-    """F-measure (70 ms) and the continuity metrics of mir_eval.beat over beats after 5 s.
+def beat_scores(reference_s: Sequence[float], estimate_s: Sequence[float], until_s: float | None = None) -> dict:
+    """F-measure (70 ms) and the continuity metrics of mir_eval.beat over beats after 5 s (and before
+    `until_s`, where the truth ends before the music: RhythmTruth.scored_until_s).
 
     F = 2PR / (P + R), a hit being an estimate within 70 ms of a reference beat (each used once).
     CMLt: the share of reference beats matched by an estimate within 17.5 % of the local inter-beat
@@ -711,7 +721,7 @@ def beat_scores(reference_s: Sequence[float], estimate_s: Sequence[float]) -> di
     """
     import mir_eval
 
-    ref, est = _trim(reference_s), _trim(estimate_s)
+    ref, est = _trim(reference_s, until_s), _trim(estimate_s, until_s)
     if len(ref) < 2:
         return {"beat_f": float("nan"), "cmlt": float("nan"), "amlt": float("nan")}
     if len(est) < 2:
@@ -723,11 +733,11 @@ def beat_scores(reference_s: Sequence[float], estimate_s: Sequence[float]) -> di
     return {"beat_f": float(f), "cmlt": float(cmlt), "amlt": float(amlt)}
 
 
-def downbeat_f(reference_s: Sequence[float], estimate_s: Sequence[float]) -> float:
+def downbeat_f(reference_s: Sequence[float], estimate_s: Sequence[float], until_s: float | None = None) -> float:
     """F-measure of downbeats, 70 ms window, after 5 s (as `beat_scores`). NaN without reference downbeats."""
     import mir_eval
 
-    ref, est = _trim(reference_s), _trim(estimate_s)
+    ref, est = _trim(reference_s, until_s), _trim(estimate_s, until_s)
     if not len(ref):
         return float("nan")
     if not len(est):
@@ -786,7 +796,9 @@ def score_track(truth: RhythmTruth, track) -> dict:
     """Every score of one BeatTrack against one truth."""
     estimate = [b.time_s for b in track.beats]
     error = tempo_error(truth.tempo_bpm, track.tempo_bpm)
-    return {**beat_scores(truth.beats_s, estimate), "downbeat_f": downbeat_f(truth.downbeats_s, track.downbeats_s),
+    until = truth.scored_until_s
+    return {**beat_scores(truth.beats_s, estimate, until),
+            "downbeat_f": downbeat_f(truth.downbeats_s, track.downbeats_s, until),
             "tempo_est": None if track.tempo_bpm is None else round(float(track.tempo_bpm), 3),
             "tempo_error": error, "tempo_ok": bool(error <= TEMPO_TOLERANCE),
             "meter_est": track.beats_per_bar, "meter_ok": track.beats_per_bar == truth.beats_per_bar,
