@@ -33,7 +33,7 @@ import numpy as np
 
 from symmv.core.records import Beat, Note
 
-ANNOTATOR_VERSION = "meter-joint 3"  # 3: under MIN_ONSETS note onsets, madmom's own track
+ANNOTATOR_VERSION = "meter-joint 3"  # 3: the grid ends with the music (music_end); few notes: madmom's track
 WEIGHTS_PATH = Path(__file__).with_name("meter_weights.json")
 FPS = 100  # madmom's activation frame rate
 BEAT_LEVELS = (1, 2, 3, 4, 6, 8)  # a beat of Q tatums

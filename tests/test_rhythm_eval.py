@@ -195,8 +195,8 @@ def test_demo_truth_stops_scoring_where_the_score_grid_breaks(path, broken, tmp_
     from symmv.core.records import Note
 
     corpus.parse(path).write("midi", fp=str(tmp_path / "score.mid"))  # as symmv.sources.demo renders it
-    kept = [Note(n.start, n.end, n.pitch, n.velocity) for i in pretty_midi.PrettyMIDI(str(tmp_path / "score.mid")).instruments
-            for n in i.notes if n.start < 29.0]
+    midi = pretty_midi.PrettyMIDI(str(tmp_path / "score.mid"))
+    kept = [Note(n.start, n.end, n.pitch, n.velocity) for i in midi.instruments for n in i.notes if n.start < 29.0]
     truth = rhythm._demo_truth(path, kept)
     if broken:  # its grid breaks at 24 s while the music goes on to 29 s
         assert truth.beats_s[-1] < 25.0 < max(n.onset_s for n in kept)

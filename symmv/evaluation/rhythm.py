@@ -661,9 +661,9 @@ def _demo_truth(corpus_path: str, kept: list[Note]) -> RhythmTruth:
         beats_s=[round(float(t), 6) for t in beats_s], beat_in_bar=[int(k) for k in in_bar],
         downbeats_s=[round(float(t), 6) for t, k in zip(beats_s, in_bar) if k == 1],
         time_signature=grid.time_signature, beats_per_bar=grid.beats_per_bar, beat_ql=grid.beat_ql,
-        tempo_bpm=round(float(60.0 / np.median(np.diff(beats_s))), 4), pickup_beats=round(grid.pickup_beats, 6),
+        tempo_bpm=round(60.0 / period, 4), pickup_beats=round(grid.pickup_beats, 6),
         curve="score", start_bpm=round(float(60.0 / np.diff(beats_s)[0]), 3),
-        duration_s=round(float(beats_s[-1]) - first_s + float(np.median(np.diff(beats_s))), 4),
+        duration_s=round(float(beats_s[-1]) - first_s + period, 4),
         source=f"{corpus_path} (onsets on the score: {matched:.0%})", program=None,
         soundfont="demo (symmv.io.media.default_soundfont)", scored_until_s=None if until is None else round(until, 6))
 
