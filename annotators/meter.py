@@ -87,7 +87,8 @@ def music_end(pulse_s: np.ndarray, onsets_s: np.ndarray) -> float:
     the start of its 1.64 s windows: 172 notes start after the last note ends in the 64 pieces of
     bench/bench_beats.py)."""
     end, period = float(pulse_s[-1]), float(pulse_s[-1] - pulse_s[-2])
-    for t in np.asarray(onsets_s, dtype=np.float64)[np.asarray(onsets_s) > end]:
+    onsets_s = np.asarray(onsets_s, dtype=np.float64)
+    for t in onsets_s[onsets_s > end]:
         if t - end > period:
             break
         end = float(t)

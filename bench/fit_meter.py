@@ -60,10 +60,11 @@ def hit_f(reference_s, estimate_s, until_s: float | None = None, window_s: float
 
 
 def label(analysis: meter.Analysis, truth: rhythm.RhythmTruth) -> int:
+    until = truth.scored_until_s
+
     def score(h: meter.Hypothesis) -> float:
         beats_s = analysis.tatums[h.phase % h.beat_tatums::h.beat_tatums]
         downbeats_s = analysis.tatums[h.phase::h.beat_tatums * h.meter]
-        until = truth.scored_until_s
         return (hit_f(truth.beats_s, beats_s, until) + hit_f(truth.downbeats_s, downbeats_s, until)
                 + 0.5 * (h.meter == truth.beats_per_bar))
 

@@ -211,7 +211,7 @@ def test_music_end_follows_notes_past_the_pulse_but_not_ghosts_after_a_silence()
 
 def test_ghost_notes_in_the_reverb_tail_add_no_beats(render):
     """Basic Pitch re-detects the decaying sound after the last note at its window starts; those notes once
-    stretched the grid over the tail (3 beats after the music on every benchmark piece, beat F 1.00 -> 0.97)."""
+    stretched the grid over the tail (3-4 beats after the music on the demo covers checked, beat F 1.00 -> 0.97)."""
     notes, truth = prototype("four")
     samples = render("four-ghosts", notes)
     last = max(n.offset_s for n in notes)

@@ -656,7 +656,7 @@ def _demo_truth(corpus_path: str, kept: list[Note]) -> RhythmTruth:
     beats_s, in_bar = beats_s[keep], in_bar[keep]
     period = float(np.median(np.diff(beats_s)))
     # the grid broke (grid.end_ql) before the music ends: beats after it are unknown, so not scored
-    until = float(beats_s[-1]) + period / 2 if float(to_s(grid.end_ql)[0]) < last_s - 1e-6 else None
+    until = round(float(beats_s[-1]) + period / 2, 6) if float(to_s(grid.end_ql)[0]) < last_s - 1e-6 else None
     return RhythmTruth(
         beats_s=[round(float(t), 6) for t in beats_s], beat_in_bar=[int(k) for k in in_bar],
         downbeats_s=[round(float(t), 6) for t, k in zip(beats_s, in_bar) if k == 1],
@@ -665,7 +665,7 @@ def _demo_truth(corpus_path: str, kept: list[Note]) -> RhythmTruth:
         curve="score", start_bpm=round(float(60.0 / np.diff(beats_s)[0]), 3),
         duration_s=round(float(beats_s[-1]) - first_s + period, 4),
         source=f"{corpus_path} (onsets on the score: {matched:.0%})", program=None,
-        soundfont="demo (symmv.io.media.default_soundfont)", scored_until_s=None if until is None else round(until, 6))
+        soundfont="demo (symmv.io.media.default_soundfont)", scored_until_s=until)
 
 
 # ---------------------------------------------------------------- transcriptions
